@@ -1,0 +1,49 @@
+"""Where things live: bundled resources, the user's data folder, the shared folder beside the checkout.
+
+Resources are looked up, in order, in ``$REFUSION_RESOURCES``, the PyInstaller bundle (``sys._MEIPASS``)
+and the ``resources/`` folder beside the package (an editable install or a source checkout).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+APP_NAME = "ReFusionStudio"
+APP_AUTHOR = "ReFusion"
+
+
+def resources_dir() -> Path:
+    env = os.environ.get("REFUSION_RESOURCES")
+    if env:
+        return Path(env)
+    bundle = getattr(sys, "_MEIPASS", None)
+    if bundle:
+        return Path(bundle) / "resources"
+    return Path(__file__).resolve().parent.parent / "resources"
+
+
+def default_weights_path(task: str) -> Path:
+    return resources_dir() / "weights" / f"{task}.safetensors"
+
+
+def user_data_dir() -> Path:
+    """Per-user data (fine-tuned models, runs); platformdirs picks the platform's convention."""
+    env = os.environ.get("REFUSION_USER_DATA")
+    if env:
+        return Path(env)
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir(APP_NAME, APP_AUTHOR))
+
+
+def user_models_dir() -> Path:
+    return user_data_dir() / "models"
+
+
+def shared_dir() -> Path | None:
+    """``../shared`` beside the checkout (benchmark data, released checkpoints), or None if absent."""
+    env = os.environ.get("REFUSION_SHARED")
+    cand = Path(env) if env else Path(__file__).resolve().parent.parent.parent / "shared"
+    return cand if cand.is_dir() else None
