@@ -1,0 +1,137 @@
+"""Reading and writing images: grey or RGB, 8- or 16-bit, any path (non-ASCII included), atomic writes.
+
+Conventions: arrays are (H, W) grey or (H, W, 3) **RGB**; dtype uint8 or uint16 as stored. Reading goes
+through ``np.fromfile`` + ``cv2.imdecode`` so that paths with non-ASCII characters work on every
+platform; EXIF orientation is applied (OpenCV's default for these flags); an alpha channel is dropped;
+a 3-channel image whose channels are all equal is returned as grey; float TIFFs become uint16 (values
+in [0, 1] are scaled by 65535, others are min-max stretched — documented lossy case).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .errors import InputError
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".pgm", ".ppm", ".pnm")
+_READ_FLAGS = cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR
+
+
+def read_image(path: str | os.PathLike) -> np.ndarray:
+    """Read an image file. Returns (H, W) or (H, W, 3) RGB, uint8 or uint16. Raises InputError."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"File not found: {path}")
+    if path.is_dir():
+        raise InputError(f"Expected an image file but {path} is a folder")
+    try:
+        data = np.fromfile(path, dtype=np.uint8)
+    except OSError as err:
+        raise InputError(f"Cannot read {path}: {err.strerror or err}") from None
+    if data.size == 0:
+        raise InputError(f"{path.name} is empty (0 bytes), not an image")
+    img = cv2.imdecode(data, _READ_FLAGS)
+    if img is None:
+        kind = "is corrupt or in an unsupported format" if path.suffix.lower() in IMAGE_SUFFIXES \
+            else "is not an image OpenCV can read"
+        raise InputError(f"{path.name} {kind} (supported: {', '.join(IMAGE_SUFFIXES)})")
+    return _normalise(img)
+
+
+def _normalise(img: np.ndarray) -> np.ndarray:
+    if img.ndim == 3 and img.shape[2] == 4:
+        img = img[:, :, :3]
+    if img.ndim == 3 and img.shape[2] == 1:
+        img = img[:, :, 0]
+    if img.dtype not in (np.uint8, np.uint16):
+        img = _to_uint16(img)
+    if img.ndim == 3:
+        img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+        if np.array_equal(img[..., 0], img[..., 1]) and np.array_equal(img[..., 0], img[..., 2]):
+            img = np.ascontiguousarray(img[..., 0])
+    return img
+
+
+def _to_uint16(img: np.ndarray) -> np.ndarray:
+    x = img.astype(np.float64)
+    if img.dtype.kind == "f" and np.nanmin(x) >= 0 and np.nanmax(x) <= 1:
+        return np.round(np.nan_to_num(x) * 65535).astype(np.uint16)
+    lo, hi = np.nanmin(x), np.nanmax(x)
+    return np.round((np.nan_to_num(x, nan=lo) - lo) / max(hi - lo, 1e-12) * 65535).astype(np.uint16)
+
+
+def to_float(img: np.ndarray) -> np.ndarray:
+    """uint8 / uint16 / float image -> float32 in [0, 1] (same shape)."""
+    if img.dtype == np.uint8:
+        return img.astype(np.float32) / 255.0
+    if img.dtype == np.uint16:
+        return img.astype(np.float32) / 65535.0
+    return np.clip(img.astype(np.float32), 0.0, 1.0)
+
+
+def from_float(x: np.ndarray, dtype=np.uint8) -> np.ndarray:
+    """float in [0, 1] -> uint8 or uint16, rounded and clipped."""
+    scale = 255.0 if np.dtype(dtype) == np.uint8 else 65535.0
+    return np.round(np.clip(x, 0.0, 1.0) * scale).astype(dtype)
+
+
+def write_image(path: str | os.PathLike, img: np.ndarray, bit_depth: int | None = None) -> Path:
+    """Write an image atomically (a temp file in the same folder, then rename).
+
+    Args:
+        img: (H, W) or (H, W, 3) RGB, uint8, uint16 or float in [0, 1].
+        bit_depth: 8 or 16 to convert; None keeps uint8/uint16 and writes floats as 16-bit.
+    JPEG and BMP hold only 8 bits: 16-bit data is converted for them.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in IMAGE_SUFFIXES:
+        raise InputError(f"Cannot write {path.name}: unknown image type (use .png or .tif)")
+    img = _convert_depth(img, bit_depth, eight_bit_only=suffix in (".jpg", ".jpeg", ".bmp", ".webp"))
+    bgr = cv2.cvtColor(img, cv2.COLOR_RGB2BGR) if img.ndim == 3 else img
+    ok, buf = cv2.imencode(suffix, bgr)
+    if not ok:
+        raise InputError(f"OpenCV could not encode {path.name}")
+    atomic_write_bytes(path, buf.tobytes())
+    return path
+
+
+def _convert_depth(img: np.ndarray, bit_depth: int | None, eight_bit_only: bool) -> np.ndarray:
+    if bit_depth not in (None, 8, 16):
+        raise ValueError("bit_depth must be 8, 16 or None")
+    if eight_bit_only:
+        bit_depth = 8
+    if bit_depth is None:
+        return img if img.dtype in (np.uint8, np.uint16) else from_float(to_float(img), np.uint16)
+    target = np.uint8 if bit_depth == 8 else np.uint16
+    return img if img.dtype == target else from_float(to_float(img), target)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that readers see the old file or the whole new one, never half."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    try:
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a result file should be readable like any other
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def check_pair(a: np.ndarray, b: np.ndarray, names: tuple[str, str] = ("A", "B")) -> None:
+    """Raise InputError naming both sizes if two images differ in size."""
+    if a.shape[:2] != b.shape[:2]:
+        (ha, wa), (hb, wb) = a.shape[:2], b.shape[:2]
+        raise InputError(f"{names[0]} is {wa}×{ha} but {names[1]} is {wb}×{hb}; the two images of a pair "
+                         "must be registered and the same size")

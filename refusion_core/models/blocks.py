@@ -1,0 +1,103 @@
+"""Restormer building blocks shared by F, R and P.
+
+Shapes use B batch, C channels, H×W pixels. Convolutions have no bias, as in the released F.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as fn
+from torch import nn
+
+
+def conv1x1(c_in: int, c_out: int) -> nn.Conv2d:
+    return nn.Conv2d(c_in, c_out, 1, bias=False)
+
+
+def dwconv3x3(c: int) -> nn.Conv2d:
+    return nn.Conv2d(c, c, 3, padding=1, groups=c, bias=False)
+
+
+def conv3x3(c_in: int, c_out: int) -> nn.Conv2d:
+    return nn.Conv2d(c_in, c_out, 3, padding=1, bias=False)
+
+
+class LayerNorm2d(nn.Module):
+    """Layer norm over channels at every pixel (biased variance, eps 1e-5), (B, C, H, W) -> same.
+
+    Attribute path ``body.weight``/``body.bias`` matches the released checkpoints.
+    """
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.body = nn.LayerNorm(channels, eps=1e-5)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # (B, C, H, W) -> (B, H, W, C) -> norm -> back
+        return self.body(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+
+
+def channel_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, temperature: torch.Tensor,
+                      heads: int) -> torch.Tensor:
+    """Transposed (channel) attention of Restormer, global over all pixels.
+
+    Args:
+        q, k, v: (B, D, H, W).
+        temperature: (heads, 1, 1).
+    Returns:
+        (B, D, H, W): softmax(t · q̂ k̂ᵀ) v per head, q̂, k̂ L2-normalised along pixels.
+    """
+    b, d, h, w = q.shape
+    # (B, D, H, W) -> (B, heads, D/heads, H*W)
+    q, k, v = (x.reshape(b, heads, d // heads, h * w) for x in (q, k, v))
+    q = fn.normalize(q, dim=-1)
+    k = fn.normalize(k, dim=-1)
+    attn = (q @ k.transpose(-2, -1)) * temperature  # (B, heads, D/h, D/h)
+    out = attn.softmax(dim=-1) @ v  # (B, heads, D/h, H*W)
+    return out.reshape(b, d, h, w)
+
+
+class MDTA(nn.Module):
+    """Multi-Dconv head transposed attention, width D -> D."""
+
+    def __init__(self, dim: int, heads: int = 8):
+        super().__init__()
+        self.heads = heads
+        self.temperature = nn.Parameter(torch.ones(heads, 1, 1))
+        self.qkv = conv1x1(dim, dim * 3)
+        self.qkv_dwconv = dwconv3x3(dim * 3)
+        self.project_out = conv1x1(dim, dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        q, k, v = self.qkv_dwconv(self.qkv(x)).chunk(3, dim=1)  # 3 × (B, D, H, W)
+        return self.project_out(channel_attention(q, k, v, self.temperature, self.heads))
+
+
+class GDFN(nn.Module):
+    """Gated depthwise feed-forward network, width D, hidden 2D, exact (erf) GELU."""
+
+    def __init__(self, dim: int, expansion: int = 2):
+        super().__init__()
+        hidden = dim * expansion
+        self.project_in = conv1x1(dim, hidden * 2)
+        self.dwconv = dwconv3x3(hidden * 2)
+        self.project_out = conv1x1(hidden, dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        g, h = self.dwconv(self.project_in(x)).chunk(2, dim=1)  # 2 × (B, 2D, H, W)
+        return self.project_out(fn.gelu(g) * h)
+
+
+class RestormerBlock(nn.Module):
+    """x + MDTA(LN(x)), then x + GDFN(LN(x)); (B, D, H, W) -> same."""
+
+    def __init__(self, dim: int, heads: int = 8):
+        super().__init__()
+        self.norm1 = LayerNorm2d(dim)
+        self.attn = MDTA(dim, heads)
+        self.norm2 = LayerNorm2d(dim)
+        self.ffn = GDFN(dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.attn(self.norm1(x))
+        return x + self.ffn(self.norm2(x))
