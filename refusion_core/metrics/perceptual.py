@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
+from refusion_core.errors import InputError
+
 from ._common import check_triple, gaussian_1d, normalize1, sep_filter_same, sep_filter_valid
 
 __all__ = ["q_cb", "q_cv", "vif"]
@@ -145,6 +147,8 @@ def _vif_terms(ref: np.ndarray, dist: np.ndarray):
             ref = sep_filter_valid(ref, win)[::2, ::2]
             dist = sep_filter_valid(dist, win)[::2, ::2]
         mu1, mu2 = sep_filter_valid(ref, win), sep_filter_valid(dist, win)
+        if mu1.size == 0:
+            raise InputError("The images are too small for VIF: its four scales need at least 41x41 pixels.")
         s1 = sep_filter_valid(ref * ref, win) - mu1 * mu1
         s2 = sep_filter_valid(dist * dist, win) - mu2 * mu2
         s12 = sep_filter_valid(ref * dist, win) - mu1 * mu2
@@ -185,8 +189,6 @@ def vif(a, b, f) -> float:
     sources can exceed 1). Matches MEFB ``metricsVIF.m``.
     """
     a, b, f = check_triple(a, b, f)
-    if min(f.shape) < 64:
-        raise ValueError("VIF needs images of at least 64x64 pixels (four scales of 'valid' filtering).")
     ta, tb = _vif_terms(a, f), _vif_terms(b, f)
     total = 0.0
     for (vid_a, vind_a, g_a), (vid_b, vind_b, g_b), w in zip(ta, tb, _SCALE_WEIGHTS):
