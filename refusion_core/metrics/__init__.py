@@ -70,7 +70,7 @@ __all__ = [
 
 @dataclass(frozen=True)
 class MetricInfo:
-    """One metric: display ``name``, the function ``func(a, b, f) -> float``, its direction and a one-line description."""
+    """One metric: display ``name``, ``func(a, b, f) -> float``, its direction and a one-line description."""
 
     name: str
     func: Callable[[np.ndarray, np.ndarray, np.ndarray], float]

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from ._common import check_triple, gaussian_1d, sep_filter_same, sep_filter_valid
+from ._common import check_triple, gaussian_1d, sep_filter_valid
 
 __all__ = ["ssim", "ssim_map", "qw", "ssim_vifb_sum"]
 
@@ -52,7 +52,8 @@ def ssim(a, b, f) -> float:
     truncated at 3.5 sigma = 11x11 window, 'reflect' borders), population covariances,
     ``C1 = (0.01*255)^2``, ``C2 = (0.03*255)^2``, the map averaged after cropping a 5-pixel border.
     Range -1..1 (1 when F equals both sources). Matches ``SSIM_skimage_mean`` in the reference values
-    (and VIFB ``metricsSsim.m`` / 2 to ~1e-6).
+    (and VIFB ``metricsSsim.m`` / 2 to ~1e-6). Images under 11 pixels on a side, which skimage
+    refuses, are averaged over the whole map.
     """
     a, b, f = check_triple(a, b, f)
     return 0.5 * (_ssim_skimage(f, a) + _ssim_skimage(f, b))

@@ -1,0 +1,56 @@
+"""Shared fixtures: ../shared (skipped with a reason where absent), tiny image pairs on disk."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _shared() -> Path | None:
+    cand = Path(os.environ.get("REFUSION_SHARED", REPO.parent / "shared"))
+    return cand if cand.is_dir() else None
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    d = _shared()
+    if d is None:
+        pytest.skip("../shared (benchmark data, released checkpoints) is not beside the checkout")
+    return d
+
+
+@pytest.fixture(scope="session")
+def anchors_dir(shared_dir) -> Path:
+    d = shared_dir / "anchors" / "refusion_official"
+    if not d.is_dir():
+        pytest.skip(f"{d} not found")
+    return d
+
+
+def textured(h: int, w: int, seed: int = 0) -> np.ndarray:
+    """A smooth random texture, float32 (h, w) in [0, 1]."""
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    x = cv2.GaussianBlur(rng.random((h, w)).astype(np.float32), (0, 0), 2.0)
+    x = (x - x.min()) / (x.max() - x.min() + 1e-9)
+    return x.astype(np.float32)
+
+
+@pytest.fixture
+def pair_dirs(tmp_path) -> tuple[Path, Path]:
+    """Two folders with 4 registered pairs (grey A, RGB B), matched by stem."""
+    from refusion_core.imageio import from_float, write_image
+
+    da, db = tmp_path / "A", tmp_path / "B"
+    for i in range(4):
+        a = textured(48, 56, seed=i)
+        b = np.dstack([textured(48, 56, seed=10 + i + k) for k in range(3)])
+        write_image(da / f"p{i}.png", from_float(a))
+        write_image(db / f"p{i}.png", from_float(b))
+    return da, db

@@ -1,0 +1,82 @@
+import numpy as np
+import pytest
+import torch
+
+from refusion_core.checkpoint import dedupe_released_state, load_model, new_bundle, save_model
+from refusion_core.errors import WeightsError
+from refusion_core.models import FusionNet, LossProposalNet, ReconstructionNet
+
+TASKS = ["IVIF", "MIF", "MFIF", "MEIF"]
+
+
+def test_fusion_shapes_and_parameter_count():
+    f = FusionNet()
+    assert sum(p.numel() for p in f.parameters()) == 59_856
+    out = f(torch.rand(2, 2, 24, 40))
+    assert out.shape == (2, 1, 24, 40)
+    assert float(out.min()) > 0 and float(out.max()) < 1
+
+
+def test_reconstruction_and_proposal_shapes():
+    x = torch.rand(3, 1, 20, 28)
+    ra, rb = ReconstructionNet()(x)
+    assert ra.shape == rb.shape == x.shape
+    maps = LossProposalNet(zero_init=False)(x, torch.rand_like(x))
+    assert maps.shape == (3, 4, 20, 28)
+    torch.testing.assert_close(maps[:, 0] + maps[:, 1], torch.ones(3, 20, 28))
+    torch.testing.assert_close(maps[:, 2] + maps[:, 3], torch.ones(3, 20, 28))
+    assert float(maps.std()) > 0
+
+
+def test_proposal_starts_at_one_half():
+    x = torch.rand(1, 1, 16, 16)
+    torch.testing.assert_close(LossProposalNet()(x, 1 - x), torch.full((1, 4, 16, 16), 0.5))
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_released_checkpoint_reproduces_reference(anchors_dir, task):
+    bundle = load_model(anchors_dir / f"ReFusion_{task}.pth")
+    assert bundle.task == task.lower() and not bundle.has_maps
+    ref = np.load(anchors_dir / f"reference_{task}.npz")
+    with torch.no_grad():
+        out = bundle.fusion(torch.from_numpy(ref["inputs"])).numpy()
+    assert np.abs(out - ref["outputs"]).max() < 5e-5
+
+
+def test_dedupe_rejects_disagreeing_duplicates(tmp_path):
+    w = torch.rand(4, 1, 3, 3)
+    state = {"x.weight": w, "x.conv.weight": w.clone()}
+    assert set(dedupe_released_state(state, tmp_path / "f.pth")) == {"x.weight"}
+    state["x.conv.weight"] = w + 1
+    with pytest.raises(WeightsError, match="duplicate"):
+        dedupe_released_state(state, tmp_path / "f.pth")
+
+
+def test_project_format_round_trip(tmp_path):
+    b = new_bundle("mfif", seed=3)
+    path = save_model(tmp_path / "m.safetensors", b, steps=7)
+    b2 = load_model(path)
+    assert b2.meta["task"] == "mfif" and b2.meta["steps"] == 7 and b2.sha256
+    assert b2.parameter_counts() == {"fusion": 59_856, "reconstruction": 7_856, "proposal": 4_792}
+    for k, m in b.modules().items():
+        for (n, p), (n2, p2) in zip(m.state_dict().items(), b2.modules()[k].state_dict().items()):
+            assert n == n2 and torch.equal(p, p2)
+
+
+def test_mismatched_and_unreadable_weights(tmp_path):
+    bad = tmp_path / "bad.pth"
+    torch.save({"project_in_1.weight": torch.rand(3, 3)}, bad)
+    with pytest.raises(WeightsError, match="does not fit"):
+        load_model(bad)
+    junk = tmp_path / "junk.safetensors"
+    junk.write_bytes(b"not a model")
+    with pytest.raises(WeightsError, match="not a readable model"):
+        load_model(junk)
+    with pytest.raises(WeightsError, match="not found"):
+        load_model(tmp_path / "missing.safetensors")
+
+
+def test_missing_default_weights_say_so(monkeypatch, tmp_path):
+    monkeypatch.setenv("REFUSION_RESOURCES", str(tmp_path))
+    with pytest.raises(WeightsError, match="No default weights"):
+        load_model(None, task="meif")

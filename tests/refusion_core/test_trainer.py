@@ -1,0 +1,129 @@
+"""The trainer: events, pause/stop between steps, atomic checkpoints, exact resume, ablation switches."""
+
+import threading
+
+import numpy as np
+import pytest
+import torch
+
+from refusion_core.data import pairs_from_dirs
+from refusion_core.errors import RunError
+from refusion_core.settings import TrainSettings
+from refusion_core.trainer import CKPT_FILE, MODEL_FILE, RUN_FILE, Trainer
+
+
+def tiny_settings(**kw):
+    base = dict(epochs=2, meta_steps=2, fuse_steps=3, crop=24, batch=2, preview_every=2,
+                checkpoint_every=4, preview_size=32, lr_f=1e-3, lr_r=1e-3, lr_p=1e-3, inner_lr=0.1)
+    return TrainSettings(**{**base, **kw})
+
+
+@pytest.fixture
+def pairs(pair_dirs):
+    return pairs_from_dirs(*pair_dirs)
+
+
+def run_all(trainer, stop_after=None):
+    events = []
+    for ev in trainer.run():
+        events.append(ev)
+        if stop_after is not None and ev.kind == "step" and ev.step == stop_after:
+            trainer.request_stop()
+    return events
+
+
+def test_events_cover_a_whole_run(pairs, tmp_path):
+    tr = Trainer(tiny_settings(), pairs, tmp_path / "run", device="cpu")
+    events = run_all(tr)
+    kinds = [e.kind for e in events]
+    assert kinds[0] == "start" and kinds[-1] == "done"
+    steps = [e for e in events if e.kind == "step"]
+    assert [e.step for e in steps] == list(range(1, 11))
+    assert [e.stage for e in steps[:5]] == ["meta", "meta", "fuse", "fuse", "fuse"]
+    assert all(e.outer_lr is not None for e in steps if e.stage == "meta")
+    assert all(np.isfinite([e.lf, e.lr]).all() and e.steps_per_s > 0 and e.eta_s >= 0 for e in steps)
+    previews = [e for e in events if e.kind == "preview"]
+    assert len(previews) == 5
+    m = previews[-1].maps
+    assert set(m) == {"wa", "wb", "va", "vb"} and m["wa"].dtype == np.float32
+    np.testing.assert_allclose(m["wa"] + m["wb"], 1, atol=1e-6)
+    assert isinstance(previews[-1].fused, np.ndarray)
+    assert "checkpoint" in kinds
+    for f in (RUN_FILE, CKPT_FILE, MODEL_FILE):
+        assert (tmp_path / "run" / f).is_file()
+    assert not list((tmp_path / "run").glob("*.part"))
+
+
+def test_meta_train_and_meta_test_are_disjoint(pairs, tmp_path):
+    tr = Trainer(tiny_settings(), pairs, tmp_path / "run", device="cpu")
+    for _ in range(3):
+        tr_idx, te_idx = tr.sampler.split()
+        assert not set(tr_idx) & set(te_idx)
+        assert set(tr_idx) | set(te_idx) == set(range(len(pairs)))
+
+
+def state_of(tr):
+    return {f"{name}.{k}": v.clone() for name, m in tr._modules().items() for k, v in m.state_dict().items()}
+
+
+def test_stop_and_resume_is_exact(pairs, tmp_path):
+    torch.set_num_threads(1)
+    s = tiny_settings(checkpoint_every=100)
+    straight = Trainer(s, pairs, tmp_path / "straight", device="cpu")
+    run_all(straight)
+    first = Trainer(s, pairs, tmp_path / "split", device="cpu")
+    events = run_all(first, stop_after=4)  # stop inside epoch 0, in its fusion phase
+    assert events[-1].kind == "stopped" and first.step == 4
+    second = Trainer.resume(tmp_path / "split", device="cpu")
+    assert second.step == 4
+    run_all(second)
+    a, b = state_of(straight), state_of(second)
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a), "resumed run differs from the straight run"
+
+
+def test_pause_and_resume_between_steps(pairs, tmp_path):
+    tr = Trainer(tiny_settings(epochs=1), pairs, tmp_path / "run", device="cpu")
+    gen = tr.run()
+    assert next(gen).kind == "start"
+    assert next(gen).kind == "step"
+    tr.request_pause()
+    ev = next(gen)
+    while ev.kind != "paused":
+        ev = next(gen)
+    step_at_pause = tr.step
+    threading.Timer(0.2, tr.request_resume).start()
+    ev = next(gen)  # blocks until resumed
+    assert ev.kind == "resumed" and tr.step == step_at_pause
+    tr.request_stop()
+    assert [e.kind for e in gen][-1] == "stopped"
+
+
+def test_stop_while_paused(pairs, tmp_path):
+    tr = Trainer(tiny_settings(epochs=1), pairs, tmp_path / "run", device="cpu")
+    gen = tr.run()
+    next(gen)
+    tr.request_pause()
+    assert next(gen).kind == "paused"
+    threading.Timer(0.1, tr.request_stop).start()
+    assert [e.kind for e in gen] == ["stopped"]
+
+
+@pytest.mark.parametrize("ablation", ["I", "II", "III", "IV", "V"])
+def test_ablation_switches(pairs, tmp_path, ablation):
+    tr = Trainer(tiny_settings(epochs=1, ablation=ablation), pairs, tmp_path / "run", device="cpu")
+    p0 = {k: v.clone() for k, v in tr.proposal.state_dict().items()}
+    f0 = {k: v.clone() for k, v in tr.fusion.state_dict().items()}
+    events = run_all(tr)
+    stages = {e.stage for e in events if e.kind == "step"}
+    p_moved = any(not torch.equal(p0[k], v) for k, v in tr.proposal.state_dict().items())
+    f_moved = any(not torch.equal(f0[k], v) for k, v in tr.fusion.state_dict().items())
+    expected_stages = {"I": {"fuse"}, "II": {"fuse"}, "III": {"meta"}, "IV": {"meta", "fuse"}, "V": {"fuse"}}
+    assert stages == expected_stages[ablation]
+    assert p_moved == (ablation != "I")  # with the meta step disabled and maps fixed, P never changes
+    assert f_moved == (ablation != "V")
+
+
+def test_resume_rejects_a_folder_that_is_not_a_run(tmp_path):
+    with pytest.raises(RunError, match="not a training run"):
+        Trainer.resume(tmp_path)
