@@ -1,0 +1,110 @@
+"""What the toolbar and menu actions do when they need to ask the user something (file dialogs,
+the training and export dialogs, names, confirmations). The work itself is in the controllers."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from PySide6.QtWidgets import QDialog, QFileDialog, QInputDialog, QMessageBox, QWidget
+
+from app.catalog import ModelCatalog
+from app.exporting import ExportController
+from app.fusion import FusionController
+from app.settings import Settings
+from app.state import StudioState
+from app.training import TrainingController
+from app.widgets.export_dialog import ExportDialog
+from app.widgets.pair_list import PairListWidget
+from app.widgets.train_dialog import TrainDialog
+
+Yes, No, Cancel = (QMessageBox.StandardButton.Yes, QMessageBox.StandardButton.No,
+                   QMessageBox.StandardButton.Cancel)
+
+
+class Commands:
+    def __init__(self, window: QWidget, state: StudioState, settings: Settings, catalog: ModelCatalog,
+                 pair_list: PairListWidget, fusion: FusionController, training: TrainingController,
+                 exporter: ExportController) -> None:
+        self.window, self.state, self.settings, self.catalog = window, state, settings, catalog
+        self.pair_list, self.fusion, self.training, self.exporter = pair_list, fusion, training, exporter
+
+    # ------------------------------------------------------------------ inputs
+    def open_pair(self) -> None:
+        files, _ = QFileDialog.getOpenFileNames(self.window, "Open a pair: choose A and B (or one file at a time)",
+                                                self.settings.folder("open"), "Images (*.png *.jpg *.jpeg *.tif "
+                                                "*.tiff *.bmp *.webp *.pgm *.ppm);;All files (*)")
+        if files:
+            self.settings.set_folder("open", files[0])
+            self.pair_list.add_paths([Path(f) for f in files])
+
+    def open_folders(self) -> None:
+        first = QFileDialog.getExistingDirectory(self.window, "Folder of the A images", self.settings.folder("open"))
+        second = first and QFileDialog.getExistingDirectory(self.window, "Folder of the B images", first)
+        if first and second:
+            self.settings.set_folder("open", first)
+            self.pair_list.add_paths([Path(first), Path(second)])
+
+    def import_checkpoint(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self.window, "Import a released ReFusion checkpoint",
+                                              self.settings.folder("models"), "Checkpoints (*.pth *.safetensors)")
+        if path:
+            self.settings.set_folder("models", path)
+            entry = self.catalog.import_checkpoint(Path(path))
+            self.state.modelsChanged.emit()
+            self.state.set_model(entry.key)
+
+    # ------------------------------------------------------------------ training
+    def train(self) -> None:
+        entry = self.catalog.get(self.state.model_key, self.state.task)
+        dialog = TrainDialog(self.settings.value("train/preset", "quick"), entry.label if entry else "?",
+                             len(self.state.pairs), self.window)
+        if dialog.exec() != QDialog.DialogCode.Accepted:
+            return
+        request = dialog.request()
+        self.settings.set_value("train/preset", request.preset)
+        self.training.start(request)
+
+    def save_model(self, key: str | None = None, name: str | None = None) -> Path | None:
+        key = key or self.training.last_key
+        if key not in self.training.trainers:
+            return None
+        if name is None:
+            default = f"{self.state.task}-finetuned-{time.strftime('%Y%m%d-%H%M')}"
+            name, ok = QInputDialog.getText(self.window, "Save the fine-tuned model", "Name:", text=default)
+            if not ok or not name.strip():
+                return None
+        path = self.catalog.user_model_path(name)
+        if path.exists() and QMessageBox.question(
+                self.window, "Replace model?", f"A model called {path.stem} exists. Replace it?") != Yes:
+            return None
+        self.training.save(key, path)
+        self.fusion.forget(f"user:{path}")
+        self.state.set_model(f"user:{path}")
+        self.window.statusBar().showMessage(f"Saved the model as {path.stem} in {path.parent}", 8000)
+        return path
+
+    # ------------------------------------------------------------------ export
+    def export(self) -> None:
+        dialog = ExportDialog(self.settings.folder("export"), len(self.state.pairs), self.window)
+        if dialog.exec() == QDialog.DialogCode.Accepted:
+            self.exporter.export(dialog.options())
+
+    # ------------------------------------------------------------------ closing
+    def confirm_close(self) -> bool:
+        """Asks before closing during training; stops it cleanly and saves the weights if wanted."""
+        if self.training.running:
+            answer = QMessageBox.question(
+                self.window, "Training is running",
+                "A training is still running. Stop it and save the fine-tuned model before closing?",
+                Yes | No | Cancel, Yes)
+            if answer == Cancel:
+                return False
+            self.training.stop_and_wait()
+            if answer == Yes and self.training.last_key:
+                self.save_model(self.training.last_key, f"{self.state.task}-autosave-{time.strftime('%Y%m%d-%H%M%S')}")
+        for ctl in (self.fusion, self.exporter):
+            if ctl.worker is not None:
+                ctl.worker.abort()
+                ctl.worker.wait(10000)
+        return True

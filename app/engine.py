@@ -1,0 +1,163 @@
+"""The adapter between the app and ``refusion_core``: the only module that calls the engine's
+torch-based parts (checkpoint, inference, trainer) and the numerical helpers.
+
+Every engine import is inside a function, so building the window imports neither torch nor the
+engine's networks; the first fuse or training pays for it (in the worker thread). Functions here
+may be slow and are called from workers, never for drawing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import threading
+from pathlib import Path
+
+import numpy as np
+
+_lock = threading.Lock()
+_bundles: dict[tuple, object] = {}
+
+
+def torch_loaded() -> bool:
+    return "torch" in sys.modules
+
+
+# ----------------------------------------------------------------------------- images
+def image_suffixes() -> frozenset[str]:
+    from refusion_core.imageio import IMAGE_SUFFIXES
+
+    return frozenset(IMAGE_SUFFIXES)
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    from refusion_core.imageio import read_image as _read
+
+    return _read(path)
+
+
+def read_pair(a: Path, b: Path) -> tuple[np.ndarray, np.ndarray]:
+    from refusion_core.imageio import check_pair
+
+    ia, ib = read_image(a), read_image(b)
+    check_pair(ia, ib, names=(a.name, b.name))
+    return ia, ib
+
+
+def write_image(path: str | Path, array: np.ndarray, bit_depth: int | None = None) -> Path:
+    from refusion_core.imageio import write_image as _write
+
+    return _write(path, array, bit_depth=bit_depth)
+
+
+def to_float(img: np.ndarray) -> np.ndarray:
+    from refusion_core.imageio import to_float as _to_float
+
+    return _to_float(img)
+
+
+def luminance(img: np.ndarray) -> np.ndarray:
+    """float32 (H, W) luminance Y in [0, 1] of a grey or RGB image (the channel F fuses)."""
+    from refusion_core.colour import split_ycrcb
+
+    return split_ycrcb(to_float(img))[0]
+
+
+# ----------------------------------------------------------------------------- classical methods
+def baseline_names() -> tuple[str, ...]:
+    return ("average", "laplacian", "mertens")
+
+
+def fuse_baseline(name: str, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A classical method on the luminance, colour carried over by Eq. 15: (image float [0,1], Y)."""
+    from refusion_core.baselines import fuse_baseline as _fuse
+    from refusion_core.colour import fuse_chroma, merge_ycrcb, split_ycrcb
+
+    ya, ca = split_ycrcb(to_float(a))
+    yb, cb = split_ycrcb(to_float(b))
+    y = _fuse(name, ya, yb)
+    return merge_ycrcb(y, fuse_chroma(ca, cb)), y
+
+
+def compute_metrics(a: np.ndarray, b: np.ndarray, fused: np.ndarray) -> dict[str, float]:
+    from refusion_core.metrics import compute_metrics as _metrics
+    from refusion_core.metrics import to_gray255
+
+    values = _metrics(to_gray255(a), to_gray255(b), to_gray255(fused))
+    return {str(k): float(v) for k, v in dict(values).items()}
+
+
+# ----------------------------------------------------------------------------- models
+def load_bundle(path: Path | None, task: str, device: str = "cpu"):  # noqa: ANN201 - ModelBundle
+    """A ModelBundle (cached by file, modification time and device). ``path`` None = the task's default."""
+    from refusion_core.checkpoint import load_model
+
+    stamp = path.stat().st_mtime_ns if path is not None and path.exists() else None
+    key = (str(path), task, device, stamp)
+    with _lock:
+        if key not in _bundles:
+            _bundles[key] = load_model(path, task=task, device=device)
+        return _bundles[key]
+
+
+def save_bundle(path: Path, bundle, meta: dict | None = None) -> Path:  # noqa: ANN001
+    from refusion_core.checkpoint import save_model
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_model(path, bundle, {**dict(bundle.meta or {}), **(meta or {})})
+    return path
+
+
+def default_weights(task: str) -> Path:
+    from refusion_core.paths import default_weights_path
+
+    return default_weights_path(task)
+
+
+def fuse(bundle, a: np.ndarray, b: np.ndarray, device: str = "auto", progress=None):  # noqa: ANN001, ANN201
+    """Run F (and P for the maps) on one pair: a ``FuseResult`` and the device actually used."""
+    from refusion_core.inference import Fuser
+
+    fuser = Fuser(bundle, device=device)
+    return fuser.fuse(a, b, progress=progress), str(fuser.device)
+
+
+# ----------------------------------------------------------------------------- training
+def preset_names() -> tuple[str, ...]:
+    from refusion_core.settings import PRESETS
+
+    return tuple(PRESETS)
+
+
+def train_settings(preset: str, **overrides):  # noqa: ANN201 - TrainSettings
+    from refusion_core.settings import TrainSettings
+
+    base = TrainSettings.preset(preset)
+    known = {f.name for f in dataclasses.fields(base)}
+    return dataclasses.replace(base, **{k: v for k, v in overrides.items() if k in known})
+
+
+def make_trainer(settings, pairs: list[tuple[Path, Path]], run_dir: Path, task: str, init, device: str):  # noqa: ANN001, ANN201
+    from refusion_core.trainer import Trainer
+
+    return Trainer(settings, [(str(a), str(b)) for a, b in pairs], str(run_dir), task=task, init=init, device=device)
+
+
+# ----------------------------------------------------------------------------- devices
+def probe_device() -> str:
+    """A line for the status bar saying which device 'auto' uses. Never raises (a broken CUDA = CPU)."""
+    try:
+        import torch
+    except Exception as exc:  # noqa: BLE001 - a broken torch must not stop the app
+        return f"CPU (PyTorch unavailable: {type(exc).__name__})"
+    try:
+        if torch.cuda.is_available():
+            torch.zeros(1, device="cuda")
+            return f"CUDA: {torch.cuda.get_device_name(0)}"
+    except Exception as exc:  # noqa: BLE001
+        return f"CPU (CUDA present but unusable: {str(exc).splitlines()[0][:60]})"
+    return "CPU (no CUDA device)"
+
+
+def cuda_usable() -> bool:
+    return probe_device().startswith("CUDA")

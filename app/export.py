@@ -1,0 +1,134 @@
+"""Writing results to disk (runs in a worker, no Qt): the fused image, the four maps (16-bit PNG and
+a colour-mapped PNG), the metrics as CSV, and a JSON sidecar per pair that says how to redo it."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import platform
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from app import __version__, engine
+from app.pairing import Pair
+from app.state import Result
+
+MAP_NAMES = ("wa", "wb", "va", "vb")
+
+
+@dataclass
+class ExportOptions:
+    folder: Path
+    fmt: str = "png"  # png | tif
+    bit_depth: int = 8  # 8 | 16
+    fused: bool = True
+    second: bool = False
+    maps: bool = True
+    metrics: bool = True
+    scope: str = "current"  # current | all
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["folder"] = str(self.folder)
+        return d
+
+
+@dataclass
+class ExportSummary:
+    written: list[Path] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    cancelled: bool = False
+
+
+def stem(pair: Pair) -> str:
+    name = pair.a.stem if pair.a.stem == pair.b.stem else f"{pair.a.stem}__{pair.b.stem}"
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+
+
+def pair_files(pair: Pair, opt: ExportOptions, has_maps: bool = True) -> list[Path]:
+    s, d = stem(pair), opt.folder
+    out = []
+    if opt.fused:
+        out.append(d / f"{s}_fused.{opt.fmt}")
+    if opt.second:
+        out.append(d / f"{s}_compare.{opt.fmt}")
+    if opt.maps and has_maps:
+        for m in MAP_NAMES:
+            out += [d / f"{s}_{m}.png", d / f"{s}_{m}_color.png"]
+    out.append(d / f"{s}.refusion.json")
+    return out
+
+
+def planned_files(pairs: list[Pair], opt: ExportOptions) -> list[Path]:
+    files = [f for p in pairs for f in pair_files(p, opt)]
+    if opt.metrics:
+        files.append(opt.folder / "metrics.csv")
+    return files
+
+
+def colour_map(m: np.ndarray) -> np.ndarray:
+    """float [0, 1] (H, W) -> uint8 RGB (H, W, 3) with the viridis colour map (as in the maps panel)."""
+    u8 = np.round(np.clip(m, 0.0, 1.0) * 255).astype(np.uint8)
+    return cv2.cvtColor(cv2.applyColorMap(u8, cv2.COLORMAP_VIRIDIS), cv2.COLOR_BGR2RGB)
+
+
+def write_pair(pair: Pair, fused: Result, second: Result | None, opt: ExportOptions, context: dict) -> list[Path]:
+    s, d = stem(pair), opt.folder
+    d.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    if opt.fused:
+        written.append(engine.write_image(d / f"{s}_fused.{opt.fmt}", fused.image, bit_depth=opt.bit_depth))
+    if opt.second and second is not None:
+        written.append(engine.write_image(d / f"{s}_compare.{opt.fmt}", second.image, bit_depth=opt.bit_depth))
+    if opt.maps:
+        for name in MAP_NAMES:
+            if name in fused.maps:
+                written.append(engine.write_image(d / f"{s}_{name}.png", fused.maps[name], bit_depth=16))
+                written.append(engine.write_image(d / f"{s}_{name}_color.png", colour_map(fused.maps[name])))
+    sidecar = d / f"{s}.refusion.json"
+    record = sidecar_record(pair, fused, second, opt, context, [p.name for p in written])
+    sidecar.write_text(json.dumps(record, indent=2, default=str), encoding="utf-8")
+    return written + [sidecar]
+
+
+def sidecar_record(pair: Pair, fused: Result, second: Result | None, opt: ExportOptions, context: dict,
+                   outputs: list[str]) -> dict:
+    import refusion_core
+
+    return {
+        "app": "ReFusion Studio",
+        "app_version": __version__,
+        "engine_version": getattr(refusion_core, "__version__", None),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "python": platform.python_version(),
+        "sources": {"a": str(pair.a), "b": str(pair.b)},
+        "task": context.get("task"),
+        "model": fused.source,
+        "comparison": second.source if second is not None else None,
+        "settings": context.get("settings", {}),
+        "export": opt.to_dict(),
+        "outputs": outputs,
+        "metrics": {r.label: r.metrics for r in (fused, second) if r is not None and r.metrics},
+    }
+
+
+def metrics_rows(pair: Pair, results: list[Result]) -> list[dict]:
+    return [{"pair": pair.name, "a": str(pair.a), "b": str(pair.b), "method": r.label, **r.metrics}
+            for r in results if r is not None and r.metrics]
+
+
+def metrics_csv(rows: list[dict]) -> str:
+    fields: list[str] = []
+    for r in rows:
+        fields += [k for k in r if k not in fields]
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
+    writer.writeheader()
+    for r in rows:
+        writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()})
+    return buf.getvalue()

@@ -1,0 +1,142 @@
+"""Export of one pair or the whole list, in a worker with progress and cancel; never overwrites
+files without asking."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtWidgets import QMessageBox, QProgressDialog, QWidget
+
+from app import engine
+from app.catalog import ModelCatalog
+from app.errors import ErrorHandler
+from app.export import ExportOptions, ExportSummary, metrics_csv, metrics_rows, planned_files, write_pair
+from app.pairing import Pair
+from app.results import make_result, with_metrics
+from app.settings import Settings
+from app.state import Result, StudioState
+from app.worker import Worker
+
+
+def export_job(pairs: list[Pair], opt: ExportOptions, ready: dict, catalog: ModelCatalog, task: str,
+               device: str, model_key: str, compare_key: str, context: dict):  # noqa: ANN201
+    """Yields ``(done, total, text)``; returns an :class:`ExportSummary`. Unreadable pairs are skipped
+    and listed, so one bad file does not spoil a batch."""
+    summary, rows = ExportSummary(), []
+    for i, pair in enumerate(pairs):
+        yield (i, len(pairs), f"Exporting {pair.name} ({i + 1}/{len(pairs)})")
+        try:
+            fused, second = ready.get(pair.key, (None, None))
+            if fused is None:
+                a, b = engine.read_pair(pair.a, pair.b)
+                fused = with_metrics(make_result(model_key, catalog, task, device, a, b), a, b)
+                if opt.second or opt.metrics:
+                    second = with_metrics(make_result(compare_key, catalog, task, device, a, b), a, b)
+            summary.written += write_pair(pair, fused, second, opt, context)
+            rows += metrics_rows(pair, [fused, second])
+        except Exception as exc:  # noqa: BLE001 - recorded and shown at the end
+            from app.errors import describe
+
+            summary.failed.append((pair.name, describe(exc)[1]))
+    if opt.metrics and rows:
+        path = opt.folder / "metrics.csv"
+        path.write_text(metrics_csv(rows), encoding="utf-8")
+        summary.written.append(path)
+    yield (len(pairs), len(pairs), "Export done")
+    return summary
+
+
+class ExportController(QObject):
+    done = Signal(object)  # ExportSummary
+
+    def __init__(self, state: StudioState, catalog: ModelCatalog, settings: Settings, errors: ErrorHandler,
+                 parent_widget: QWidget | None = None) -> None:
+        super().__init__()
+        self.state, self.catalog, self.settings, self.errors = state, catalog, settings, errors
+        self.parent_widget = parent_widget
+        self.worker: Worker | None = None
+        self.progress: QProgressDialog | None = None
+        self.summary: ExportSummary | None = None
+
+    def export(self, opt: ExportOptions) -> bool:
+        if self.worker is not None:
+            return False
+        pairs = self._pairs(opt)
+        if not pairs:
+            self.errors.warn("Nothing to export", "Add a pair of images and fuse it first.")
+            return False
+        existing = [p for p in planned_files(pairs, opt) if p.exists()]
+        if existing and not self.confirm_overwrite(existing):
+            return False
+        self.settings.set_folder("export", opt.folder)
+        ready = self._ready(pairs)
+        context = {"task": self.state.task, "settings": self.settings.snapshot()}
+        self.worker = Worker(export_job, pairs, opt, ready, self.catalog, self.state.task, self.state.device,
+                             self.state.model_key, self.state.compare_key, context)
+        self.worker.yielded.connect(self._on_progress)
+        self.worker.returned.connect(self._on_returned)
+        self.worker.aborted.connect(self._on_aborted)
+        self.worker.errored.connect(lambda exc: self.errors.report(exc, "Export"))
+        self.worker.finished.connect(self._on_finished)
+        self._show_progress(len(pairs))
+        self.state.set_busy("Exporting…")
+        self.worker.start()
+        return True
+
+    def _pairs(self, opt: ExportOptions) -> list[Pair]:
+        if opt.scope == "all":
+            return list(self.state.pairs.pairs)
+        current = self.state.pairs.current_pair()
+        return [current] if current else []
+
+    def _ready(self, pairs: list[Pair]) -> dict[str, tuple[Result, Result | None]]:
+        current = self.state.pairs.current_pair()
+        if current in pairs and self.state.fused is not None:
+            return {current.key: (self.state.fused, self.state.second)}
+        return {}
+
+    def confirm_overwrite(self, existing: list) -> bool:
+        names = "\n".join(p.name for p in existing[:8]) + ("\n…" if len(existing) > 8 else "")
+        answer = QMessageBox.question(
+            self.parent_widget, "Replace files?",
+            f"{len(existing)} file(s) already exist in {existing[0].parent}:\n{names}\n\nReplace them?",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.No)
+        return answer == QMessageBox.StandardButton.Yes
+
+    def cancel(self) -> None:
+        if self.worker is not None:
+            self.worker.abort()
+
+    def _show_progress(self, total: int) -> None:
+        self.progress = QProgressDialog("Exporting…", "Cancel", 0, total, self.parent_widget)
+        self.progress.setWindowTitle("Export")
+        self.progress.setWindowModality(Qt.WindowModality.WindowModal)
+        self.progress.setMinimumDuration(300)
+        self.progress.canceled.connect(self.cancel)
+
+    def _on_progress(self, p: tuple[int, int, str]) -> None:
+        self.state.set_progress(*p)
+        if self.progress is not None:
+            self.progress.setMaximum(p[1])
+            self.progress.setValue(p[0])
+            self.progress.setLabelText(p[2])
+
+    def _on_returned(self, summary: ExportSummary) -> None:
+        self.summary = summary
+        if summary.failed:
+            lines = "\n".join(f"• {name}: {why}" for name, why in summary.failed[:10])
+            self.errors.warn("Some pairs were not exported", f"{len(summary.failed)} pair(s) were skipped:\n{lines}")
+        self.done.emit(summary)
+
+    def _on_aborted(self) -> None:
+        self.summary = ExportSummary(cancelled=True)
+        self.done.emit(self.summary)
+
+    def _on_finished(self) -> None:
+        if self.worker is not None:
+            self.worker.wait()
+        self.worker = None
+        if self.progress is not None:
+            self.progress.canceled.disconnect(self.cancel)
+            self.progress.close()
+            self.progress = None
+        self.state.set_busy("")

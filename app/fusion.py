@@ -1,0 +1,117 @@
+"""Fusing the current pair: loads its sources, runs the chosen model and the second result in a
+worker, computes metrics, and keeps results per pair so switching pairs is instant."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QObject, Signal
+
+from app import engine
+from app.catalog import ModelCatalog
+from app.errors import ErrorHandler
+from app.results import make_result, with_metrics
+from app.state import Result, StudioState
+from app.worker import Worker
+
+
+def fuse_job(state_task: str, device: str, model_key: str | None, compare_key: str | None,
+             catalog: ModelCatalog, a, b, progress):  # noqa: ANN001
+    """Worker job: yields progress tuples, returns ``(fused, second)`` (None for a part not asked)."""
+    fused = second = None
+    if model_key is not None:
+        yield (0, 3, "Fusing with the model…")
+        fused = with_metrics(make_result(model_key, catalog, state_task, device, a, b, progress), a, b)
+    if compare_key is not None:
+        yield (1, 3, "Computing the comparison…")
+        second = with_metrics(make_result(compare_key, catalog, state_task, device, a, b), a, b)
+    yield (3, 3, "Done")
+    return fused, second
+
+
+class FusionController(QObject):
+    finished = Signal()
+
+    def __init__(self, state: StudioState, catalog: ModelCatalog, errors: ErrorHandler) -> None:
+        super().__init__()
+        self.state, self.catalog, self.errors = state, catalog, errors
+        self.worker: Worker | None = None
+        self._cache: dict[tuple[str, str, str, str], Result] = {}
+        state.pairs.currentChanged.connect(self._on_current_changed)
+        state.compareChanged.connect(self._on_compare_changed)
+
+    # ------------------------------------------------------------------ sources
+    def _on_current_changed(self, index: int) -> None:
+        pair = self.state.pairs.current_pair()
+        if pair is None:
+            self.state.set_sources(None)
+            return
+        try:
+            sources = engine.read_pair(pair.a, pair.b)
+        except Exception as exc:  # noqa: BLE001 - unreadable / corrupt / mismatched: say so, keep going
+            self.state.set_sources(None)
+            self.errors.report(exc, f"Pair {pair.name}")
+            return
+        self.state.set_sources(sources)
+        fused = self._cache.get(self._key(self.state.model_key))
+        second = self._cache.get(self._key(self.state.compare_key))
+        if fused or second:
+            self.state.set_results(fused, second)
+
+    def _key(self, what: str) -> tuple[str, str, str, str]:
+        pair = self.state.pairs.current_pair()
+        return (pair.key if pair else "", self.state.task, self.state.device, what)
+
+    def forget(self, model_key: str | None = None) -> None:
+        """Drop cached results (all, or those of one model, e.g. after it was retrained)."""
+        self._cache = {k: v for k, v in self._cache.items() if model_key is not None and model_key not in k[3]}
+
+    # ------------------------------------------------------------------ fusing
+    @property
+    def busy(self) -> bool:
+        return self.worker is not None
+
+    def fuse(self) -> bool:
+        return self._start(self.state.model_key, self.state.compare_key)
+
+    def _on_compare_changed(self, key: str) -> None:
+        if self.state.sources is not None and self.state.fused is not None and not self.busy:
+            self._start(None, key)
+
+    def _start(self, model_key: str | None, compare_key: str | None) -> bool:
+        if self.busy or self.state.sources is None:
+            return False
+        if model_key is not None and (cached := self._cache.get(self._key(model_key))):
+            model_key = None
+            self.state.set_results(cached, self.state.second)
+        if compare_key is not None and (cached := self._cache.get(self._key(compare_key))):
+            compare_key = None
+            self.state.set_results(self.state.fused, cached)
+        if model_key is None and compare_key is None:
+            return True
+        a, b = self.state.sources
+        progress = lambda done, total: self.state.progressChanged.emit(done, total, "Fusing")  # noqa: E731
+        self.worker = Worker(fuse_job, self.state.task, self.state.device, model_key, compare_key,
+                             self.catalog, a, b, progress)
+        keys = (self._key(model_key) if model_key else None, self._key(compare_key) if compare_key else None)
+        self.worker.yielded.connect(lambda p: self.state.set_progress(*p))
+        self.worker.returned.connect(lambda r: self._on_done(r, keys))
+        self.worker.errored.connect(lambda exc: self.errors.report(exc, "Fusing"))
+        self.worker.finished.connect(self._on_finished)
+        self.state.set_busy("Fusing…")
+        self.worker.start()
+        return True
+
+    def _on_done(self, results: tuple[Result | None, Result | None], keys: tuple) -> None:
+        fused, second = results
+        for key, res in zip(keys, results):
+            if key and res is not None:
+                self._cache[key] = res
+        pair_key = next(k[0] for k in keys if k)
+        if pair_key == self._key("")[0]:
+            self.state.set_results(fused or self.state.fused, second or self.state.second)
+
+    def _on_finished(self) -> None:
+        if self.worker is not None:
+            self.worker.wait()
+        self.worker = None
+        self.state.set_busy("")
+        self.finished.emit()

@@ -1,0 +1,57 @@
+"""Entry point: ``refusion-studio`` / ``python -m app`` [--screenshot DIR].
+
+The window is shown before torch is imported; the engine's heavy parts load on first use.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="refusion-studio", description="ReFusion Studio: learned image fusion.")
+    parser.add_argument("--screenshot", metavar="DIR", help="render the main states to PNG files in DIR and exit")
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    return parser.parse_args(argv)
+
+
+def make_application(argv: list[str]):  # noqa: ANN201 - QApplication
+    from PySide6.QtWidgets import QApplication
+
+    from app.settings import APPLICATION, ORGANIZATION
+
+    app = QApplication.instance() or QApplication(argv)
+    app.setOrganizationName(ORGANIZATION)
+    app.setApplicationName(APPLICATION)
+    app.setApplicationDisplayName("ReFusion Studio")
+    return app
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    if args.version:
+        from app import __version__
+
+        print(__version__)
+        return 0
+    if args.screenshot and "QT_QPA_PLATFORM" not in os.environ and not os.environ.get("DISPLAY"):
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"
+    qapp = make_application(sys.argv[:1])
+
+    from app.errors import install_excepthook
+    from app.main_window import MainWindow
+
+    window = MainWindow()
+    install_excepthook(window.errors)
+    if args.screenshot:
+        from app.screenshot import run_screenshots
+
+        return run_screenshots(window, args.screenshot)
+    window.show()
+    return qapp.exec()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

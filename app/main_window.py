@@ -1,0 +1,216 @@
+"""The main window: assembles actions, toolbar, menus, docks and the status bar. No logic of its own:
+the controllers do the work, :mod:`app.commands` asks the user, the widgets draw the state."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QSize, Qt, QTimer
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import QDockWidget, QMainWindow, QToolBar, QWidget
+
+from app import __version__, engine
+from app.catalog import ModelCatalog
+from app.commands import Commands
+from app.errors import ErrorHandler
+from app.exporting import ExportController
+from app.fusion import FusionController
+from app.icons import icon
+from app.settings import Settings
+from app.state import StudioState
+from app.training import TrainingController
+from app.widgets.choice_boxes import DeviceBox, ModelBox, TaskBox
+from app.widgets.compare_view import CompareView
+from app.widgets.loss_plot import LossPlot
+from app.widgets.maps_view import MapsView
+from app.widgets.metrics_table import MetricsTable
+from app.widgets.pair_list import PairListWidget
+from app.widgets.status_panel import StatusPanel
+from app.worker import Worker
+
+PERSISTED = (("session/task", "task", "taskChanged", "set_task"), ("session/model", "model_key", "modelChanged", "set_model"),
+             ("session/device", "device", "deviceChanged", "set_device"),
+             ("session/compare", "compare_key", "compareChanged", "set_compare"))
+
+
+def _probe_job():  # noqa: ANN202 - worker job
+    yield
+    return engine.probe_device()
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, settings: Settings | None = None) -> None:
+        super().__init__()
+        self.setWindowTitle(f"ReFusion Studio {__version__}")
+        self.setWindowIcon(icon("app"))
+        self.setDockOptions(QMainWindow.DockOption.AnimatedDocks | QMainWindow.DockOption.AllowTabbedDocks)
+        self.settings = settings or Settings()
+        self.errors = ErrorHandler(self)
+        self.state = StudioState()
+        self.catalog = ModelCatalog(self.settings)
+        self._restore_choices()
+        self.fusion = FusionController(self.state, self.catalog, self.errors)
+        self.training = TrainingController(self.state, self.catalog, self.errors)
+        self.exporter = ExportController(self.state, self.catalog, self.settings, self.errors, self)
+        self.pair_list = PairListWidget(self.state, self.errors)
+        self.compare = CompareView(self.state, self.catalog)
+        self.losses, self.maps, self.metrics = LossPlot(self.state), MapsView(self.state), MetricsTable(self.state)
+        self.commands = Commands(self, self.state, self.settings, self.catalog, self.pair_list, self.fusion,
+                                 self.training, self.exporter)
+        self.setCentralWidget(self.compare)
+        self.docks = self._build_docks()
+        self.act = self._build_actions()
+        self.task_box, self.model_box, self.device_box = TaskBox(self.state), ModelBox(self.state, self.catalog), DeviceBox(self.state)
+        self.toolbar = self._build_toolbar()
+        self._build_menus()
+        self.status = StatusPanel(self.state, self.statusBar())
+        for signal in (self.state.busyChanged, self.state.trainingChanged, self.state.pairs.changed,
+                       self.state.imagesChanged, self.state.modelsChanged):
+            signal.connect(self._update_actions)
+        self.training.trained.connect(self._on_trained)
+        self._probe: Worker | None = None
+        self._restore_layout()
+        self._update_actions()
+
+    # ------------------------------------------------------------------ building
+    def _build_docks(self) -> dict[str, QDockWidget]:
+        spec = (("pairs", "Pairs", self.pair_list, Qt.DockWidgetArea.LeftDockWidgetArea),
+                ("losses", "Losses", self.losses, Qt.DockWidgetArea.RightDockWidgetArea),
+                ("maps", "Weight maps", self.maps, Qt.DockWidgetArea.RightDockWidgetArea),
+                ("metrics", "Metrics", self.metrics, Qt.DockWidgetArea.LeftDockWidgetArea))
+        docks = {}
+        for name, title, widget, area in spec:
+            dock = QDockWidget(title, self)
+            dock.setObjectName(f"dock_{name}")
+            dock.setWidget(widget)
+            self.addDockWidget(area, dock)
+            docks[name] = dock
+        return docks
+
+    def _action(self, text: str, slot, icon_name: str = "", shortcut: str = "", tip: str = "") -> QAction:  # noqa: ANN001
+        action = QAction(icon(icon_name), text, self)
+        action.triggered.connect(slot)
+        if shortcut:
+            action.setShortcut(QKeySequence(shortcut))
+        action.setToolTip(tip or text)
+        action.setStatusTip(tip or text)
+        return action
+
+    def _build_actions(self) -> dict[str, QAction]:
+        c = self.commands
+        a = {
+            "open": self._action("Open pair…", c.open_pair, "open", "Ctrl+O", "Open two images (A and B)"),
+            "open_folders": self._action("Open two folders…", c.open_folders, "folders", "",
+                                         "Pair the files of two folders by name"),
+            "fuse": self._action("Fuse", self.fusion.fuse, "fuse", "Ctrl+Return", "Fuse the current pair"),
+            "train": self._action("Train…", c.train, "train", "Ctrl+T", "Fine-tune the model on the pairs in the list"),
+            "pause": self._action("Pause", self._on_pause, "pause", "", "Pause or resume the training"),
+            "stop": self._action("Stop", self.training.stop, "stop", "", "Stop the training (keeps the weights)"),
+            "save_model": self._action("Save fine-tuned model…", lambda: c.save_model(), "save", "Ctrl+S"),
+            "import": self._action("Import released checkpoint…", c.import_checkpoint, "import"),
+            "export": self._action("Export…", c.export, "export", "Ctrl+E", "Export images, maps and metrics"),
+            "swipe": self._action("Swipe view", self.compare.set_swipe, "swipe", "Ctrl+W", "Swipe between two images"),
+            "quit": self._action("Quit", self.close, "", "Ctrl+Q"),
+        }
+        a["pause"].setCheckable(True)
+        a["swipe"].setCheckable(True)
+        self.compare.mode_tabs.currentChanged.connect(lambda i: a["swipe"].setChecked(bool(i)))
+        return a
+
+    def _build_toolbar(self) -> QToolBar:
+        bar = QToolBar("Main toolbar")
+        bar.setObjectName("toolbar_main")
+        bar.setIconSize(QSize(22, 22))
+        bar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        a = self.act
+        bar.addAction(a["open"])
+        bar.addSeparator()
+        for w in (self.task_box, self.model_box, self.device_box):
+            bar.addWidget(w)
+        bar.addSeparator()
+        for name in ("fuse", "train", "pause", "stop", "export", "swipe"):
+            bar.addAction(a[name])
+        self.addToolBar(bar)
+        return bar
+
+    def _build_menus(self) -> None:
+        a, menu = self.act, self.menuBar()
+        file = menu.addMenu("&File")
+        for name in ("open", "open_folders", "export"):
+            file.addAction(a[name])
+        file.addSeparator()
+        file.addAction(a["quit"])
+        model = menu.addMenu("&Model")
+        for name in ("fuse", "train", "pause", "stop", "save_model", "import"):
+            model.addAction(a[name])
+        view = menu.addMenu("&View")
+        view.addAction(a["swipe"])
+        view.addSeparator()
+        for dock in self.docks.values():
+            view.addAction(dock.toggleViewAction())
+        view.addAction(self.toolbar.toggleViewAction())
+        self.view_menu = view
+
+    # ------------------------------------------------------------------ state
+    def _update_actions(self) -> None:
+        training, busy = self.state.training != "idle", bool(self.state.busy)
+        a = self.act
+        a["fuse"].setEnabled(self.state.sources is not None and not busy and not training)
+        a["train"].setEnabled(len(self.state.pairs) > 0 and not training and not busy)
+        a["pause"].setEnabled(self.state.training in ("running", "paused"))
+        a["pause"].setChecked(self.state.training == "paused")
+        a["stop"].setEnabled(self.state.training in ("running", "paused"))
+        a["export"].setEnabled(len(self.state.pairs) > 0 and not busy)
+        a["save_model"].setEnabled(bool(self.training.trainers))
+        for w in (self.task_box, self.model_box, self.device_box):
+            w.setEnabled(not training)
+
+    def _on_pause(self, checked: bool) -> None:
+        (self.training.pause if checked else self.training.resume)()
+
+    def _on_trained(self, key: str) -> None:
+        self.fusion.forget()
+        self.state.set_model(key)
+        self.statusBar().showMessage("Training finished: the fine-tuned model is selected. Save it with "
+                                     "Model ▸ Save fine-tuned model…", 10000)
+        self._update_actions()
+
+    # ------------------------------------------------------------------ device probe (after showing)
+    def showEvent(self, event) -> None:  # noqa: ANN001
+        super().showEvent(event)
+        if self._probe is None:
+            self._probe = Worker(_probe_job)
+            self._probe.returned.connect(self._on_probed)
+            QTimer.singleShot(300, self._probe.start)
+
+    def _on_probed(self, text: str) -> None:
+        self.state.set_device_info(f"Device: {text}")
+        self.device_box.set_cuda_usable(text.startswith("CUDA"))
+
+    # ------------------------------------------------------------------ persistence
+    def _restore_choices(self) -> None:
+        for key, attr, signal, setter in PERSISTED:
+            value = self.settings.value(key, "")
+            if value:
+                getattr(self.state, setter)(value)
+            getattr(self.state, signal).connect(lambda v, k=key: self.settings.set_value(k, v))
+
+    def _restore_layout(self) -> None:
+        geometry, state = self.settings.window()
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        else:
+            self.resize(1400, 880)
+        if state is not None:
+            self.restoreState(state)
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        if not self.commands.confirm_close():
+            event.ignore()
+            return
+        if self._probe is not None and self._probe.isRunning():
+            self._probe.wait(5000)
+        self.settings.set_window(self.saveGeometry(), self.saveState())
+        self.settings.sync()
+        event.accept()
+
+    def dock(self, name: str) -> QWidget:
+        return self.docks[name]

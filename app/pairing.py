@@ -1,0 +1,107 @@
+"""Turning dropped or opened paths into source pairs (pure logic, no Qt).
+
+Rules (the pair list's drop contract):
+
+* two files dropped together make one pair (A = first, B = second);
+* two folders dropped together make pairs of files matched by file stem (``001.png`` in the first
+  folder pairs with ``001.jpg`` in the second);
+* one folder holding exactly two sub-folders is treated like those two folders;
+* any other number of files fills the pending slot: the first file becomes A, the next one B, ...;
+* files whose suffix is not an image suffix are skipped and reported.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Pair:
+    """Two registered source images of one scene."""
+
+    a: Path
+    b: Path
+
+    @property
+    def name(self) -> str:
+        return self.a.stem if self.a.stem == self.b.stem else f"{self.a.stem} + {self.b.stem}"
+
+    @property
+    def key(self) -> str:
+        return f"{self.a}|{self.b}"
+
+
+@dataclass
+class DropPlan:
+    pairs: list[Pair] = field(default_factory=list)
+    pending: Path | None = None
+    skipped: list[tuple[Path, str]] = field(default_factory=list)
+
+
+def is_image(path: Path, suffixes: frozenset[str]) -> bool:
+    return path.is_file() and path.suffix.lower() in suffixes
+
+
+def images_by_stem(folder: Path, suffixes: frozenset[str]) -> dict[str, Path]:
+    found: dict[str, Path] = {}
+    for p in sorted(folder.iterdir()):
+        if is_image(p, suffixes):
+            found.setdefault(p.stem, p)
+    return found
+
+
+def pair_folders(dir_a: Path, dir_b: Path, suffixes: frozenset[str]) -> tuple[list[Pair], list[str]]:
+    """Pairs of files with the same stem in both folders, and the stems found in only one."""
+    a, b = images_by_stem(dir_a, suffixes), images_by_stem(dir_b, suffixes)
+    common = sorted(set(a) & set(b))
+    alone = sorted(set(a) ^ set(b))
+    return [Pair(a[s], b[s]) for s in common], alone
+
+
+def _subfolders(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def _plan_folders(folders: list[Path], plan: DropPlan, suffixes: frozenset[str]) -> None:
+    if len(folders) == 1 and len(_subfolders(folders[0])) == 2:
+        folders = _subfolders(folders[0])
+    if len(folders) != 2:
+        for f in folders:
+            plan.skipped.append((f, "drop two folders together to pair their files by name"))
+        return
+    pairs, alone = pair_folders(folders[0], folders[1], suffixes)
+    plan.pairs.extend(pairs)
+    if not pairs:
+        plan.skipped.append((folders[0], f"no file in it has a partner of the same name in {folders[1].name}"))
+    elif alone:
+        shown = ", ".join(alone[:5]) + (" ..." if len(alone) > 5 else "")
+        plan.skipped.append((folders[0], f"{len(alone)} file(s) have no partner of the same name: {shown}"))
+
+
+def plan_drop(paths: list[Path], pending: Path | None, suffixes: frozenset[str]) -> DropPlan:
+    """Work out which pairs a drop of ``paths`` makes, given a file already waiting for its B."""
+    plan = DropPlan(pending=pending)
+    folders = [p for p in paths if p.is_dir()]
+    files: list[Path] = []
+    for p in paths:
+        if p.is_dir():
+            continue
+        if not p.exists():
+            plan.skipped.append((p, "the file does not exist"))
+        elif not is_image(p, suffixes):
+            plan.skipped.append((p, f"it is not an image this app reads ({p.suffix or 'no suffix'})"))
+        else:
+            files.append(p)
+    if folders:
+        _plan_folders(folders, plan, suffixes)
+    if len(files) == 2 and not folders:
+        plan.pairs.append(Pair(files[0], files[1]))
+        return plan
+    for f in files:
+        if plan.pending is None:
+            plan.pending = f
+        else:
+            plan.pairs.append(Pair(plan.pending, f))
+            plan.pending = None
+    return plan

@@ -1,0 +1,89 @@
+"""Making a :class:`~app.state.Result` from a model or a classical method (runs in workers, no Qt).
+
+Used by the fuse action, the comparison's second result and the batch export alike, so a result
+and its sidecar always come from the same code.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from refusion_core.errors import WeightsError
+
+from app import engine
+from app.catalog import ModelCatalog, ModelEntry
+from app.state import Result
+
+BASELINE_LABELS = {"average": "Average", "laplacian": "Laplacian pyramid", "mertens": "Mertens exposure fusion"}
+
+
+def compare_choices(catalog: ModelCatalog, task: str, current_model: str) -> list[tuple[str, str]]:
+    """``(key, label)`` of everything the second panel can show."""
+    out = [(f"baseline:{n}", f"Classical: {BASELINE_LABELS[n]}") for n in engine.baseline_names()]
+    out += [(f"model:{e.key}", f"Model: {e.label}") for e in catalog.entries(task)
+            if e.can_fuse and e.key != current_model]
+    return out
+
+
+def resolve_bundle(entry: ModelEntry, catalog: ModelCatalog, task: str):  # noqa: ANN201 - ModelBundle
+    if entry.kind == "scratch":
+        raise WeightsError("The new model has not been trained yet: train it first (Train in the toolbar) "
+                           "or choose a trained model in the model box.")
+    if entry.kind == "session":
+        bundle = catalog.session_bundle(entry.key)
+        if bundle is None:
+            raise WeightsError("That fine-tuned model is no longer in memory; choose another model.")
+        return bundle
+    if entry.kind == "default" and not engine.default_weights(task).exists():
+        raise WeightsError(
+            f"The default weights for the {task} task are not installed. Import a released checkpoint "
+            "(Model ▸ Import released checkpoint…), choose one of your models, or train a new model from scratch."
+        )
+    return engine.load_bundle(entry.path, task)
+
+
+def describe_bundle(entry: ModelEntry, bundle, device: str) -> dict:  # noqa: ANN001
+    meta = dict(getattr(bundle, "meta", {}) or {})
+    return {
+        "kind": entry.kind,
+        "label": entry.label,
+        "key": entry.key,
+        "path": str(entry.path) if entry.path else None,
+        "sha256": getattr(bundle, "sha256", None),
+        "device": device,
+        "meta": {k: v for k, v in meta.items() if isinstance(v, (str, int, float, bool, type(None), dict, list))},
+    }
+
+
+def model_result(entry: ModelEntry, bundle, a: np.ndarray, b: np.ndarray, device: str, progress=None) -> Result:  # noqa: ANN001
+    start = time.perf_counter()
+    res, used = engine.fuse(bundle, a, b, device=device, progress=progress)
+    source = describe_bundle(entry, bundle, used)
+    source["seconds"] = round(time.perf_counter() - start, 3)
+    return Result(res.fused, res.fused_y, entry.label, dict(res.maps or {}), source)
+
+
+def baseline_result(name: str, a: np.ndarray, b: np.ndarray) -> Result:
+    image, y = engine.fuse_baseline(name, a, b)
+    source = {"kind": "baseline", "label": BASELINE_LABELS.get(name, name), "key": f"baseline:{name}",
+              "method": name, "sha256": None}
+    return Result(image, y, BASELINE_LABELS.get(name, name), {}, source)
+
+
+def with_metrics(result: Result, a: np.ndarray, b: np.ndarray) -> Result:
+    result.metrics = engine.compute_metrics(a, b, result.image)
+    return result
+
+
+def make_result(key: str, catalog: ModelCatalog, task: str, device: str, a: np.ndarray, b: np.ndarray,
+                progress=None) -> Result:  # noqa: ANN001
+    """``key`` is ``baseline:<name>`` or ``model:<model key>`` (or a bare model key)."""
+    if key.startswith("baseline:"):
+        return baseline_result(key.split(":", 1)[1], a, b)
+    model_key = key.split(":", 1)[1] if key.startswith("model:") else key
+    entry = catalog.get(model_key, task)
+    if entry is None:
+        raise WeightsError("That model is no longer available (was its file moved?); choose another one.")
+    bundle = resolve_bundle(entry, catalog, task)
+    return model_result(entry, bundle, a, b, device, progress)

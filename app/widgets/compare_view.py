@@ -1,0 +1,109 @@
+"""The comparison area: the side-by-side grid or the swipe view, the choice of the second result,
+and a pixel readout of all four images under the cursor."""
+
+from __future__ import annotations
+
+from PySide6.QtGui import QFontDatabase
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QStackedWidget, QTabBar, QVBoxLayout, QWidget
+
+from app.catalog import ModelCatalog
+from app.display import pixel_text
+from app.results import compare_choices
+from app.state import StudioState
+from app.widgets.image_grid import ImageGrid
+from app.widgets.swipe_view import SwipeView
+
+
+class CompareView(QWidget):
+    def __init__(self, state: StudioState, catalog: ModelCatalog, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.state, self.catalog = state, catalog
+        self.grid = ImageGrid(state)
+        self.swipe = SwipeView(state)
+        self.swipe.view.setXLink(self.grid.main_view)
+        self.swipe.view.setYLink(self.grid.main_view)
+        self.stack = QStackedWidget()
+        self.stack.addWidget(self.grid)
+        self.stack.addWidget(self.swipe)
+        self.compare_box = QComboBox()
+        self.compare_box.setMinimumContentsLength(24)
+        self.mode_tabs = QTabBar()
+        self.mode_tabs.addTab("Side by side")
+        self.mode_tabs.addTab("Swipe")
+        self.left_box, self.right_box = QComboBox(), QComboBox()
+        for box, name in ((self.left_box, "A"), (self.right_box, "Fused")):
+            box.addItems(state.PANELS)
+            box.setCurrentText(name)
+            box.currentTextChanged.connect(self._on_sides_changed)
+        self.readout = QLabel("Move the cursor over an image to read its pixels.")
+        self.readout.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+        self._build_layout()
+        self.compare_box.activated.connect(self._on_compare_activated)
+        self.mode_tabs.currentChanged.connect(self.set_swipe)
+        self.grid.pixelHovered.connect(self._on_pixel)
+        self.swipe.pixelHovered.connect(self._on_pixel)
+        for signal in (state.modelsChanged, state.taskChanged, state.modelChanged, state.compareChanged):
+            signal.connect(self._fill_compare_box)
+        self._fill_compare_box()
+        self.set_swipe(False)
+
+    def _build_layout(self) -> None:
+        bar = QHBoxLayout()
+        bar.addWidget(QLabel("Compare with:"))
+        bar.addWidget(self.compare_box, 1)
+        bar.addSpacing(16)
+        bar.addWidget(self.mode_tabs)
+        self._swipe_widgets = [QLabel("Swipe between"), self.left_box, QLabel("and"), self.right_box]
+        for w in self._swipe_widgets:
+            bar.addWidget(w)
+        bar.addStretch(1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(2, 2, 2, 2)
+        layout.addLayout(bar)
+        layout.addWidget(self.stack, 1)
+        layout.addWidget(self.readout)
+
+    # ------------------------------------------------------------------ modes
+    def set_swipe(self, on: bool | int) -> None:
+        on = bool(on)
+        self.stack.setCurrentIndex(1 if on else 0)
+        self.mode_tabs.blockSignals(True)
+        self.mode_tabs.setCurrentIndex(1 if on else 0)
+        self.mode_tabs.blockSignals(False)
+        for w in self._swipe_widgets:
+            w.setVisible(on)
+
+    @property
+    def swiping(self) -> bool:
+        return self.stack.currentIndex() == 1
+
+    def set_swipe_sides(self, left: str, right: str) -> None:
+        self.left_box.setCurrentText(left)
+        self.right_box.setCurrentText(right)
+
+    def _on_sides_changed(self) -> None:
+        self.swipe.set_sides(self.left_box.currentText(), self.right_box.currentText())
+
+    # ------------------------------------------------------------------ second result
+    def _fill_compare_box(self) -> None:
+        choices = compare_choices(self.catalog, self.state.task, self.state.model_key)
+        self.compare_box.blockSignals(True)
+        self.compare_box.clear()
+        for key, label in choices:
+            self.compare_box.addItem(label, key)
+        index = self.compare_box.findData(self.state.compare_key)
+        self.compare_box.setCurrentIndex(max(index, 0))
+        self.compare_box.blockSignals(False)
+        if index < 0 and choices:
+            self.state.set_compare(choices[0][0])
+
+    def _on_compare_activated(self, index: int) -> None:
+        self.state.set_compare(self.compare_box.itemData(index))
+
+    # ------------------------------------------------------------------ readout
+    def _on_pixel(self, x: int, y: int) -> None:
+        images = self.state.panel_images()
+        if x < 0 or images["A"] is None:
+            return
+        values = "   ".join(f"{name}={pixel_text(img, x, y)}" for name, img in images.items() if img is not None)
+        self.readout.setText(f"x={x:<5} y={y:<5} {values}")

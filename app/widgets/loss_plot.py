@@ -1,0 +1,119 @@
+"""Training losses per step: Lf, Lr and the outer (meta-test) Lr, raw and smoothed.
+
+As in pyqtgraph's streaming examples, each curve is created once; events only append to growing
+buffers, and a timer redraws at most ten times a second with peak downsampling.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QSlider, QVBoxLayout, QWidget
+from PySide6.QtCore import Qt
+
+from app.state import StudioState
+
+SERIES = {"lf": ("Lf (fusion)", "#42a5f5"), "lr": ("Lr (reconstruction)", "#ef5350"),
+          "outer_lr": ("outer Lr (meta-test)", "#66bb6a")}
+
+
+class Series:
+    """A growing (step, value) buffer with an exponential moving average kept alongside."""
+
+    def __init__(self) -> None:
+        self.x = np.empty(1024)
+        self.y = np.empty(1024)
+        self.s = np.empty(1024)
+        self.n = 0
+
+    def append(self, step: float, value: float, alpha: float) -> None:
+        if self.n == len(self.x):
+            self.x, self.y, self.s = (np.resize(a, 2 * len(a)) for a in (self.x, self.y, self.s))
+        prev = self.s[self.n - 1] if self.n else value
+        self.x[self.n], self.y[self.n] = step, value
+        self.s[self.n] = alpha * prev + (1 - alpha) * value
+        self.n += 1
+
+    def resmooth(self, alpha: float) -> None:
+        acc = self.y[0] if self.n else 0.0
+        for i in range(self.n):
+            acc = alpha * acc + (1 - alpha) * self.y[i]
+            self.s[i] = acc
+
+
+class LossPlot(QWidget):
+    def __init__(self, state: StudioState, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.state = state
+        self.alpha = 0.9
+        self.series = {k: Series() for k in SERIES}
+        self.plot = pg.PlotWidget(background="w")
+        self.plot.setLabel("bottom", "step")
+        self.plot.setLabel("left", "loss")
+        self.plot.showGrid(x=True, y=True, alpha=0.3)
+        self.plot.addLegend(offset=(-10, 10))
+        self.raw_curves, self.smooth_curves = {}, {}
+        for key, (name, colour) in SERIES.items():
+            c = pg.mkColor(colour)
+            faint = pg.mkColor(c.red(), c.green(), c.blue(), 70)
+            self.raw_curves[key] = self.plot.plot(pen=pg.mkPen(faint, width=1))
+            self.smooth_curves[key] = self.plot.plot(pen=pg.mkPen(c, width=2), name=name)
+        for curve in (*self.raw_curves.values(), *self.smooth_curves.values()):
+            curve.setDownsampling(auto=True, method="peak")
+            curve.setClipToView(True)
+        self.smoothing = QSlider(Qt.Orientation.Horizontal)
+        self.smoothing.setRange(0, 99)
+        self.smoothing.setValue(int(self.alpha * 100))
+        self.smoothing.valueChanged.connect(self._on_smoothing)
+        self.log_y = QCheckBox("log scale")
+        self.log_y.toggled.connect(lambda on: self.plot.setLogMode(y=on))
+        self._build_layout()
+        self._dirty = False
+        self.timer = QTimer(self)
+        self.timer.setInterval(100)
+        self.timer.timeout.connect(self.redraw)
+        self.timer.start()
+        state.trainEvent.connect(self._on_event)
+        state.trainingReset.connect(self.clear)
+
+    def _build_layout(self) -> None:
+        bar = QHBoxLayout()
+        bar.addWidget(QLabel("Smoothing"))
+        bar.addWidget(self.smoothing, 1)
+        bar.addWidget(self.log_y)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(2, 2, 2, 2)
+        layout.addWidget(self.plot, 1)
+        layout.addLayout(bar)
+
+    def _on_event(self, ev) -> None:  # noqa: ANN001 - TrainEvent
+        if ev.kind != "step":
+            return
+        for key, series in self.series.items():
+            value = getattr(ev, key, None)
+            if value is not None and np.isfinite(value):
+                series.append(float(ev.step), float(value), self.alpha)
+                self._dirty = True
+
+    def _on_smoothing(self, value: int) -> None:
+        self.alpha = value / 100.0
+        for series in self.series.values():
+            series.resmooth(self.alpha)
+        self._dirty = True
+
+    def clear(self) -> None:
+        self.series = {k: Series() for k in SERIES}
+        self._dirty = True
+        self.redraw()
+
+    def redraw(self) -> None:
+        if not self._dirty:
+            return
+        self._dirty = False
+        for key, s in self.series.items():
+            self.raw_curves[key].setData(s.x[: s.n], s.y[: s.n])
+            self.smooth_curves[key].setData(s.x[: s.n], s.s[: s.n])
+
+    def points(self, key: str) -> int:
+        return self.series[key].n

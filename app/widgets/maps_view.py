@@ -1,0 +1,62 @@
+"""The four weight maps of the loss proposal module P (w_a, w_b, v_a, v_b) as heatmaps sharing one
+colour bar; shows the fused pair's maps, and the preview pair's maps while training."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+
+from app.display import colormap
+from app.state import StudioState
+
+MAPS = (("wa", "w_a  (intensity, A)"), ("wb", "w_b  (intensity, B)"),
+        ("va", "v_a  (gradient, A)"), ("vb", "v_b  (gradient, B)"))
+
+
+class MapsView(QWidget):
+    def __init__(self, state: StudioState, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.state = state
+        self.title = QLabel("No weight maps yet: fuse with a model that has P, or train.")
+        self.title.setWordWrap(True)
+        self.canvas = pg.GraphicsLayoutWidget()
+        self.views: dict[str, pg.ViewBox] = {}
+        self.items: dict[str, pg.ImageItem] = {}
+        for i, (key, name) in enumerate(MAPS):
+            row, col = divmod(i, 2)
+            self.canvas.addLabel(name, row=2 * row, col=col, size="9pt")
+            view = self.canvas.addViewBox(row=2 * row + 1, col=col, lockAspect=True, invertY=True, enableMenu=False)
+            item = pg.ImageItem(axisOrder="row-major", levels=(0.0, 1.0))
+            view.addItem(item)
+            if self.views:
+                view.setXLink(self.views["wa"])
+                view.setYLink(self.views["wa"])
+            self.views[key], self.items[key] = view, item
+        self.colorbar = pg.ColorBarItem(values=(0.0, 1.0), colorMap=colormap(), interactive=False,
+                                        width=14, colorMapMenu=False)
+        self.colorbar.setImageItem(list(self.items.values()), insert_in=None)
+        self.canvas.addItem(self.colorbar, row=0, col=2, rowspan=4)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(2, 2, 2, 2)
+        layout.addWidget(self.title)
+        layout.addWidget(self.canvas, 1)
+        self._shape: tuple[int, ...] | None = None
+        state.mapsChanged.connect(self._refresh)
+
+    def _refresh(self) -> None:
+        maps = self.state.maps
+        if not maps:
+            for item in self.items.values():
+                item.clear()
+            self.title.setText(f"{self.state.maps_title}: this model has no loss proposal module (P), so no maps."
+                               if self.state.maps_title else "No weight maps yet.")
+            return
+        self.title.setText(self.state.maps_title)
+        for key, item in self.items.items():
+            if key in maps:
+                item.setImage(np.asarray(maps[key], dtype=np.float32), autoLevels=False, levels=(0.0, 1.0))
+        shape = next(iter(maps.values())).shape
+        if shape != self._shape:
+            self.views["wa"].autoRange(padding=0.02)
+            self._shape = shape

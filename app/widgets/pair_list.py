@@ -1,0 +1,100 @@
+"""The list of source pairs; accepts drops of files and folders (see :mod:`app.pairing`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QTimer
+from PySide6.QtGui import QDragEnterEvent, QDropEvent, QIcon
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QPushButton, QVBoxLayout, QWidget
+
+from app import engine
+from app.display import pair_thumbnail
+from app.errors import ErrorHandler
+from app.pairing import DropPlan
+from app.state import StudioState
+
+HINT = "Drop two images (A, B), two folders (pairs matched by file name), or one image at a time."
+
+
+class PairListWidget(QWidget):
+    def __init__(self, state: StudioState, errors: ErrorHandler, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.state, self.errors = state, errors
+        self.setAcceptDrops(True)
+        self.list = QListWidget()
+        self.list.setIconSize(self.list.iconSize() * 2)
+        self.list.setToolTip(HINT)
+        self.pending = QLabel()
+        self.pending.setWordWrap(True)
+        self.hint = QLabel(HINT)
+        self.hint.setWordWrap(True)
+        self.hint.setStyleSheet("color: gray")
+        self.remove_button = QPushButton("Remove")
+        self.clear_button = QPushButton("Clear")
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.remove_button)
+        buttons.addWidget(self.clear_button)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        for w in (self.hint, self.list, self.pending):
+            layout.addWidget(w)
+        layout.addLayout(buttons)
+        self.list.currentRowChanged.connect(self._on_row_changed)
+        self.remove_button.clicked.connect(lambda: state.pairs.remove(self.list.currentRow()))
+        self.clear_button.clicked.connect(state.pairs.clear)
+        state.pairs.changed.connect(self._on_pairs_changed)
+        state.pairs.currentChanged.connect(self._on_current_changed)
+        state.imagesChanged.connect(self._on_images_changed)
+        self._on_pairs_changed()
+
+    # ------------------------------------------------------------------ drops
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dragMoveEvent(self, event) -> None:  # noqa: ANN001
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        paths = [Path(u.toLocalFile()) for u in event.mimeData().urls() if u.isLocalFile()]
+        event.acceptProposedAction()
+        self.add_paths(paths)
+
+    def add_paths(self, paths: list[Path]) -> DropPlan:
+        plan = self.state.pairs.add_paths(paths, engine.image_suffixes())
+        if plan.skipped:
+            lines = "\n".join(f"• {p.name}: {why}" for p, why in plan.skipped[:10])
+            # shown after the drop has finished, never inside the drag-and-drop loop
+            QTimer.singleShot(0, lambda: self.errors.warn("Some items were not added", lines))
+        return plan
+
+    # ------------------------------------------------------------------ state -> view
+    def _on_pairs_changed(self) -> None:
+        pairs = self.state.pairs
+        self.list.blockSignals(True)
+        self.list.clear()
+        for pair in pairs.pairs:
+            item = QListWidgetItem(f"{pair.name}\n  A: {pair.a.name}   B: {pair.b.name}")
+            item.setToolTip(f"A: {pair.a}\nB: {pair.b}")
+            self.list.addItem(item)
+        self.list.setCurrentRow(pairs.current)
+        self.list.blockSignals(False)
+        self.pending.setText(f"A waiting for its B: {pairs.pending.name}" if pairs.pending else "")
+        self.pending.setVisible(pairs.pending is not None)
+        self.hint.setVisible(not pairs.pairs)
+
+    def _on_current_changed(self, index: int) -> None:
+        if self.list.currentRow() != index:
+            self.list.blockSignals(True)
+            self.list.setCurrentRow(index)
+            self.list.blockSignals(False)
+
+    def _on_row_changed(self, row: int) -> None:
+        self.state.pairs.set_current(row)
+
+    def _on_images_changed(self) -> None:
+        item = self.list.item(self.state.pairs.current)
+        if item is not None and self.state.sources is not None:
+            item.setIcon(QIcon(pair_thumbnail(*self.state.sources, 32)))

@@ -1,0 +1,64 @@
+"""Status bar content: device, what is running, progress, steps per second and time left."""
+
+from __future__ import annotations
+
+from PySide6.QtWidgets import QLabel, QProgressBar, QStatusBar
+
+from app.state import StudioState
+
+
+def format_eta(seconds: float | None) -> str:
+    if seconds is None or seconds != seconds or seconds < 0:
+        return "–"
+    s = int(round(seconds))
+    h, rem = divmod(s, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+class StatusPanel:
+    """Fills a QStatusBar; subscribes to the state."""
+
+    def __init__(self, state: StudioState, bar: QStatusBar) -> None:
+        self.state, self.bar = state, bar
+        self.device = QLabel(state.device_info)
+        self.activity = QLabel("")
+        self.progress = QProgressBar()
+        self.progress.setMaximumWidth(180)
+        self.progress.setVisible(False)
+        self.rate = QLabel("")
+        self.eta = QLabel("")
+        for w in (self.activity, self.progress, self.rate, self.eta):
+            bar.addPermanentWidget(w)
+        bar.addWidget(self.device)
+        state.deviceInfoChanged.connect(self.device.setText)
+        state.busyChanged.connect(self._on_busy)
+        state.progressChanged.connect(self._on_progress)
+        state.trainEvent.connect(self._on_train_event)
+        state.trainingChanged.connect(self._on_training)
+
+    def _on_busy(self, text: str) -> None:
+        self.activity.setText(text)
+        self.progress.setVisible(bool(text) or self.state.training != "idle")
+        if not text and self.state.training == "idle":
+            self.progress.reset()
+
+    def _on_progress(self, done: int, total: int, text: str) -> None:
+        self.progress.setVisible(True)
+        self.progress.setMaximum(max(total, 1))
+        self.progress.setValue(min(done, total))
+
+    def _on_train_event(self, ev) -> None:  # noqa: ANN001 - TrainEvent
+        if ev.steps_per_s:
+            self.rate.setText(f"{ev.steps_per_s:.1f} steps/s")
+        if ev.eta_s is not None:
+            self.eta.setText(f"ETA {format_eta(ev.eta_s)}")
+        if ev.kind in ("step", "preview"):
+            self.activity.setText(f"Training ({ev.stage}) step {ev.step}/{ev.total_steps}")
+
+    def _on_training(self, status: str) -> None:
+        labels = {"running": "Training…", "paused": "Training paused", "stopping": "Stopping after this step…"}
+        self.activity.setText(labels.get(status, "Training finished" if self.rate.text() else ""))
+        self.progress.setVisible(status != "idle")
+        if status == "idle":
+            self.eta.setText("")
