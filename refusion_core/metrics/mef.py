@@ -125,7 +125,8 @@ def mef_ms_ssim(
     ``Q = prod_l Q_l^(w_l)`` over ``len(weights)`` scales (default 3, weights (0.0448, 0.2856, 0.3001)
     renormalised to sum 1), ``Q_l`` the single-scale index (:func:`mef_ssim_single_scale`). Between
     scales every image is averaged over 2x2 blocks (symmetric padding at the far border) and
-    subsampled by 2. Returns ``-inf`` when the coarsest scale is narrower than the 11-pixel window.
+    subsampled by 2. A negative scale score is clipped to 0 (so the index is 0). Returns ``-inf``
+    when the coarsest scale is narrower than the 11-pixel window.
     """
     xs = [np.asarray(x, dtype=np.float64) for x in seq]
     f = np.asarray(f, dtype=np.float64)
@@ -140,7 +141,9 @@ def mef_ms_ssim(
             xs = [_downsample(x) for x in xs]
             f = _downsample(f)
         qs.append(mef_ssim_single_scale(xs, f, k))
-    return float(np.prod(np.asarray(qs) ** wts))
+    # A negative scale score (anti-correlated structure; the reference code would return a complex
+    # number) is clipped to 0, which makes the whole index 0.
+    return float(np.prod(np.maximum(np.asarray(qs), 0.0) ** wts))
 
 
 def mef_ssim(a, b, f) -> float:

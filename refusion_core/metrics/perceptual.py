@@ -47,7 +47,10 @@ def _analytic_gaussian(sigma: float) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _masked_contrast(x: np.ndarray, g2, g4) -> np.ndarray:
-    c = np.abs(sep_filter_same(x, *g2) / sep_filter_same(x, *g4) - 1.0)
+    num, den = sep_filter_same(x, *g2), sep_filter_same(x, *g4)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        c = np.abs(num / den - 1.0)
+    c = np.where(den == 0, 0.0, c)  # no signal at all (MEFB would give NaN): no contrast
     return c**3 / (c**2 + 1e-4)
 
 
@@ -60,7 +63,8 @@ def q_cb(a, b, f) -> float:
        grid scaled by (N/30, M/30) (N columns, M rows); the real part of the inverse FFT is kept.
     3. Local contrast ``C = |(I * G_2) / (I * G_4) - 1|`` with Gaussians of sigma 2 and 4 on 31x31
        supports, normalised analytically by ``1/(2 pi sigma^2)`` (not to unit sum), same-size
-       filtering with zero padding; masked contrast ``C' = C^3 / (C^2 + 1e-4)``.
+       filtering with zero padding (C = 0 where the sigma-4 blur is exactly 0); masked contrast
+       ``C' = C^3 / (C^2 + 1e-4)``.
     4. ``Q_XF = min(C'_X / C'_F, C'_F / C'_X)`` (1 where both are 0); saliency
        ``lam_X = C'_X^2 / (C'_A^2 + C'_B^2)`` (1/2 each where both are 0);
        ``Q_CB = mean(lam_A Q_AF + lam_B Q_BF)``.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -244,3 +245,24 @@ def test_mef_ssim_vectorised_equals_patchwise():
     f = np.clip(0.6 * a + 0.4 * b + 3, 0, 255)
     got = mef_ssim_single_scale([a, b], f)
     assert got == pytest.approx(_mef_ssim_patchwise([a, b], f), rel=1e-9)
+
+
+@pytest.mark.parametrize("case", ["zeros", "constant", "flat_source", "black_fused"])
+def test_degenerate_inputs_give_finite_values_without_warnings(case):
+    rng = np.random.default_rng(11)
+    noise = rng.integers(0, 256, (64, 64)).astype(np.float64)
+    other = rng.integers(0, 256, (64, 64)).astype(np.float64)
+    a, b, f = {
+        "zeros": (np.zeros((64, 64)),) * 3,
+        "constant": (np.full((64, 64), 100.0),) * 3,
+        "flat_source": (np.full((64, 64), 255.0), noise, other),
+        "black_fused": (noise, other, np.zeros((64, 64))),
+    }[case]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        res = compute_metrics(a, b, f, [*METRICS, *EXTRA_METRICS])
+    for name, value in res.items():
+        if name == "PSNR" and case in ("zeros", "constant"):
+            assert value == math.inf
+        else:
+            assert math.isfinite(value), name
