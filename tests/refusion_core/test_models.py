@@ -12,7 +12,8 @@ TASKS = ["IVIF", "MIF", "MFIF", "MEIF"]
 def test_fusion_shapes_and_parameter_count():
     f = FusionNet()
     assert sum(p.numel() for p in f.parameters()) == 59_856
-    out = f(torch.rand(2, 2, 24, 40))
+    with torch.no_grad():
+        out = f(torch.rand(2, 2, 24, 40))
     assert out.shape == (2, 1, 24, 40)
     assert float(out.min()) > 0 and float(out.max()) < 1
 

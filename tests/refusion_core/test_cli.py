@@ -1,0 +1,100 @@
+"""The CLI as a user runs it: outputs, one-line errors with exit status 2, nothing half-written."""
+
+import numpy as np
+import pytest
+import torch
+
+from refusion_core.checkpoint import new_bundle, save_model
+from refusion_core.cli import main
+from refusion_core.imageio import read_image, write_image
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory):
+    return save_model(tmp_path_factory.mktemp("w") / "m.safetensors", new_bundle("ivif", seed=0))
+
+
+def error_line(capsys):
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("refusion: error: "), err
+    return err[0]
+
+
+def test_fuse_writes_image_and_maps(pair_dirs, tmp_path, weights):
+    a, b = pair_dirs[0] / "p0.png", pair_dirs[1] / "p0.png"
+    out = tmp_path / "out" / "f.tif"
+    assert main(["fuse", str(a), str(b), "-o", str(out), "--weights", str(weights), "--device", "cpu",
+                 "--maps", str(tmp_path / "maps"), "--bit-depth", "16"]) == 0
+    img = read_image(out)
+    assert img.shape == (48, 56, 3) and img.dtype == np.uint16
+    for name in ("wa", "wb", "va", "vb"):
+        png = read_image(tmp_path / "maps" / f"f_{name}.png")
+        arr = np.load(tmp_path / "maps" / f"f_{name}.npy")
+        assert png.dtype == np.uint16 and arr.shape == (48, 56)
+        np.testing.assert_allclose(png / 65535, arr, atol=1 / 65535)
+
+
+def test_fuse_with_released_checkpoint(shared_dir, tmp_path):
+    pth = shared_dir / "anchors" / "refusion_official" / "ReFusion_MFIF.pth"
+    a = write_image(tmp_path / "a.png", (np.random.default_rng(0).random((32, 32)) * 255).astype(np.uint8))
+    out = tmp_path / "f.png"
+    assert main(["fuse", str(a), str(a), "-o", str(out), "--weights", str(pth), "--task", "mfif"]) == 0
+    assert read_image(out).shape == (32, 32)
+
+
+def test_errors_are_one_line_and_write_nothing(pair_dirs, tmp_path, weights, capsys):
+    a = pair_dirs[0] / "p0.png"
+    out = tmp_path / "never.png"
+    small = write_image(tmp_path / "small.png", np.zeros((10, 12), np.uint8))
+    text = tmp_path / "notes.txt"
+    text.write_text("not an image")
+    cases = [
+        ([str(a), str(tmp_path / "missing.png")], "not found"),
+        ([str(a), str(small)], "p0.png is 56×48 but small.png is 12×10"),
+        ([str(a), str(text)], "not an image"),
+        ([str(a), str(a), "--weights", str(text)], "not a readable"),
+    ]
+    for args, expect in cases:
+        assert main(["fuse", *args, "-o", str(out), "--device", "cpu"]) == 2
+        assert expect in error_line(capsys)
+    assert not out.exists() and not list(tmp_path.glob("*.part"))
+
+
+def test_unknown_task_is_rejected(pair_dirs, capsys):
+    a = str(pair_dirs[0] / "p0.png")
+    with pytest.raises(SystemExit) as exc:
+        main(["fuse", a, a, "-o", "x.png", "--task", "xray"])
+    assert exc.value.code == 2 and "invalid choice" in capsys.readouterr().err
+
+
+def test_train_then_resume(pair_dirs, tmp_path, capsys):
+    run = tmp_path / "run"
+    args = ["train", "--task", "mfif", "--pairs", *map(str, pair_dirs), "--out", str(run), "--device", "cpu",
+            "--preset", "quick", "--epochs", "1", "--meta-steps", "1", "--fuse-steps", "2", "--crop", "24"]
+    assert main(args) == 0
+    assert (run / "model.safetensors").is_file()
+    capsys.readouterr()
+    assert main(args) == 2 and "already holds a run" in error_line(capsys)
+    assert main(["resume", str(run), "--device", "cpu"]) == 0  # already complete: nothing to do, still fine
+    capsys.readouterr()
+    assert main(["resume", str(tmp_path)]) == 2 and "not a training run" in error_line(capsys)
+
+
+def test_train_from_manifest_uses_only_the_train_split(shared_dir, tmp_path):
+    from refusion_core.data import pairs_from_manifest
+    import json
+
+    manifest = shared_dir / "datasets" / "manifest.json"
+    pairs = pairs_from_manifest(manifest, "roadscene")
+    entries = json.loads(manifest.read_text())["ivif/roadscene"]["pairs"]
+    train = {e["a"] for e in entries if e["split"] == "train"}
+    assert len(pairs) == len(train) and all(str(a.relative_to(manifest.parent)) in train for a, _ in pairs)
+
+
+def test_info(weights, capsys):
+    assert main(["info"]) == 0
+    out = capsys.readouterr().out
+    assert "torch" in out and "default weights" in out
+    assert main(["info", str(weights)]) == 0
+    out = capsys.readouterr().out
+    assert "59,856" in out and "7,856" in out and "4,792" in out

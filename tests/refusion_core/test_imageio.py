@@ -1,0 +1,74 @@
+import numpy as np
+import pytest
+
+from refusion_core.errors import InputError
+from refusion_core.imageio import check_pair, read_image, write_image
+
+
+@pytest.mark.parametrize("suffix", [".png", ".tif"])
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+@pytest.mark.parametrize("channels", [1, 3])
+def test_round_trip_is_lossless(tmp_path, suffix, dtype, channels):
+    rng = np.random.default_rng(0)
+    shape = (17, 23) if channels == 1 else (17, 23, 3)
+    img = rng.integers(0, np.iinfo(dtype).max + 1, size=shape, dtype=dtype)
+    path = write_image(tmp_path / f"x{suffix}", img)
+    back = read_image(path)
+    assert back.dtype == dtype and back.shape == shape
+    np.testing.assert_array_equal(back, img)
+
+
+def test_rgb_order_is_kept(tmp_path):
+    img = np.zeros((4, 4, 3), np.uint8)
+    img[..., 0] = 200  # red
+    back = read_image(write_image(tmp_path / "red.png", img))
+    assert back[0, 0].tolist() == [200, 0, 0]
+
+
+def test_grey_stored_as_three_equal_channels_reads_as_grey(tmp_path):
+    g = np.arange(48, dtype=np.uint8).reshape(6, 8)
+    back = read_image(write_image(tmp_path / "g.png", np.dstack([g, g, g])))
+    assert back.shape == (6, 8)
+
+
+def test_non_ascii_path(tmp_path):
+    folder = tmp_path / "Bilder – überbelichtet 画像"
+    img = np.full((5, 6), 77, np.uint8)
+    path = write_image(folder / "Brücke.png", img)
+    np.testing.assert_array_equal(read_image(path), img)
+
+
+def test_depth_conversion_and_float(tmp_path):
+    x = np.linspace(0, 1, 12, dtype=np.float32).reshape(3, 4)
+    assert read_image(write_image(tmp_path / "f.png", x)).dtype == np.uint16
+    eight = read_image(write_image(tmp_path / "e.png", x, bit_depth=8))
+    assert eight.dtype == np.uint8 and eight.max() == 255
+    assert read_image(write_image(tmp_path / "j.jpg", (x * 65535).astype(np.uint16))).dtype == np.uint8
+
+
+@pytest.mark.parametrize("content,match", [(None, "not found"), (b"", "empty"),
+                                           (b"\x89PNG\r\n\x1a\n garbage", "corrupt"),
+                                           (b"hello world", "not an image")])
+def test_bad_files(tmp_path, content, match):
+    name = "x.txt" if match == "not an image" else "x.png"
+    path = tmp_path / name
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(InputError, match=match):
+        read_image(path)
+
+
+def test_folder_is_not_an_image(tmp_path):
+    with pytest.raises(InputError, match="folder"):
+        read_image(tmp_path)
+
+
+def test_failed_write_leaves_nothing(tmp_path):
+    with pytest.raises(InputError):
+        write_image(tmp_path / "x.xyz", np.zeros((3, 3), np.uint8))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_check_pair_names_both_sizes():
+    with pytest.raises(InputError, match=r"a.png is 4×3 but b.png is 5×3.*registered"):
+        check_pair(np.zeros((3, 4)), np.zeros((3, 5)), ("a.png", "b.png"))
