@@ -15,8 +15,16 @@ from .errors import RefusionError
 from .settings import ABLATIONS, PRESETS
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line on stderr (``refusion: error: ...``) and exit 2."""
+
+    def error(self, message: str):
+        print(f"refusion: error: {message} (see 'refusion --help')", file=sys.stderr)
+        sys.exit(2)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="refusion", description="ReFusion image fusion engine")
+    p = _Parser(prog="refusion", description="ReFusion image fusion engine")
     p.add_argument("--version", action="version", version=f"refusion {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 

@@ -64,7 +64,7 @@ def test_unknown_task_is_rejected(pair_dirs, capsys):
     a = str(pair_dirs[0] / "p0.png")
     with pytest.raises(SystemExit) as exc:
         main(["fuse", a, a, "-o", "x.png", "--task", "xray"])
-    assert exc.value.code == 2 and "invalid choice" in capsys.readouterr().err
+    assert exc.value.code == 2 and "invalid choice" in error_line(capsys)
 
 
 def test_train_then_resume(pair_dirs, tmp_path, capsys):
