@@ -56,6 +56,19 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("run_dir", type=Path)
     r.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
 
+    e = sub.add_parser("eval", help="metrics of one or more models and classical baselines on a set of pairs")
+    e.add_argument("--task", choices=TASKS, required=True)
+    src = e.add_mutually_exclusive_group(required=True)
+    src.add_argument("--pairs", nargs=2, type=Path, metavar=("DIR_A", "DIR_B"))
+    src.add_argument("--manifest", type=Path)
+    e.add_argument("--set", dest="set_name")
+    e.add_argument("--split", default="test", choices=("train", "test"))
+    e.add_argument("--weights", type=Path, nargs="+", help="models (default: the task's default weights)")
+    e.add_argument("--baselines", action="store_true", help="also average, Laplacian pyramid (and Mertens for meif)")
+    e.add_argument("--limit", type=int, help="only the first N pairs")
+    e.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    e.add_argument("--json", type=Path, required=True, metavar="OUT")
+
     i = sub.add_parser("info", help="versions, device and default weights; or a model file's metadata")
     i.add_argument("path", nargs="?", type=Path)
     return p

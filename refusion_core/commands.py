@@ -114,6 +114,29 @@ def _losses(ev) -> str:
     return " ".join(parts)
 
 
+def cmd_eval(args) -> int:
+    import json
+
+    from .data import pairs_from_dirs, pairs_from_manifest
+    from .evaluation import baseline_method, evaluate, markdown_table, model_method
+
+    if args.manifest and not args.set_name:
+        raise InputError("--manifest needs --set NAME (for example --set roadscene)")
+    pairs = (pairs_from_dirs(*args.pairs) if args.pairs
+             else pairs_from_manifest(args.manifest, args.set_name, args.split))[: args.limit]
+    methods = [model_method(w, args.task, args.device) for w in (args.weights or [None])] \
+        if args.weights else [model_method(None, args.task, args.device, name="default")]
+    if args.baselines:
+        names = ["average", "laplacian"] + (["mertens"] if args.task == "meif" else [])
+        methods += [baseline_method(n) for n in names]
+    with tqdm(total=len(pairs) * len(methods), desc="evaluating", unit="fusion") as bar:
+        result = evaluate(methods, pairs, args.task, progress=lambda d, t: _bar_to(bar, d, t))
+    atomic_write_bytes(args.json, json.dumps(result, indent=1).encode())
+    print(markdown_table(result, result["paper_metrics"]))
+    print(f"per-pair metrics written to {args.json}")
+    return 0
+
+
 def cmd_info(args) -> int:
     if args.path:
         return _info_model(args.path)
