@@ -1,0 +1,87 @@
+"""Quality benchmark: per task, on the test split of ../shared/datasets, our default weights vs the
+authors' released checkpoint vs classical baselines, on the metrics the paper reports (and all others
+in docs/BENCHMARKS.md). Writes docs/BENCHMARKS.md with the command that made it.
+
+    python benchmarks/bench_quality.py [--tasks ivif mif mfif meif] [--limit N] [--device cpu]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from refusion_core.data import pairs_from_manifest  # noqa: E402
+from refusion_core.evaluation import baseline_method, evaluate, markdown_table, model_method, wins  # noqa: E402
+from refusion_core.paths import default_weights_path, shared_dir  # noqa: E402
+
+SETS = {"ivif": "ivif/roadscene", "mif": "mif/harvard", "mfif": "mfif/mfifb", "meif": "meif/mefb"}
+OURS, RELEASED = "ours (default)", "released (authors)"
+
+
+def run_task(task: str, shared: Path, device: str, limit: int | None) -> dict:
+    pairs = pairs_from_manifest(shared / "datasets" / "manifest.json", SETS[task], "test")[:limit]
+    methods = []
+    if default_weights_path(task).exists():
+        methods.append(model_method(None, task, device, name=OURS))
+    released = shared / "anchors" / "refusion_official" / f"ReFusion_{task.upper()}.pth"
+    if released.exists():
+        methods.append(model_method(released, task, device, name=RELEASED))
+    methods += [baseline_method(n) for n in ["average", "laplacian"] + (["mertens"] if task == "meif" else [])]
+    t0 = time.perf_counter()
+    res = evaluate(methods, pairs, task)
+    res["seconds"] = time.perf_counter() - t0
+    return res
+
+
+def verdict(res: dict) -> str:
+    m = res["methods"]
+    if OURS not in m or RELEASED not in m:
+        return "(ours or the released checkpoint missing: no comparison)"
+    names = res["paper_metrics"]
+    n = wins(m[OURS]["mean"], m[RELEASED]["mean"], names, res["higher_is_better"])
+    goal = "meets" if n >= 4 else "misses"
+    return f"ours is at least as good as the released checkpoint on {n} of {len(names)} paper metrics ({goal} the 4-of-6 goal)"
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--tasks", nargs="+", default=list(SETS), choices=list(SETS))
+    ap.add_argument("--limit", type=int, help="only the first N test pairs per task")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--out", type=Path, default=REPO / "docs" / "BENCHMARKS.md")
+    args = ap.parse_args()
+    shared = shared_dir()
+    if shared is None:
+        print("bench_quality: ../shared is not beside the checkout; nothing to benchmark", file=sys.stderr)
+        return 2
+    sections = []
+    for task in args.tasks:
+        res = run_task(task, shared, args.device, args.limit)
+        (REPO / "runs").mkdir(exist_ok=True)
+        (REPO / "runs" / f"bench_quality_{task}.json").write_text(json.dumps(res, indent=1))
+        ref = RELEASED if RELEASED in res["methods"] else None
+        table = markdown_table(res, res["paper_metrics"], reference=ref)
+        print(f"\n== {task}: {SETS[task]} test split, {len(res['pairs'])} pairs ==\n{table}\n{verdict(res)}")
+        sections.append(f"## {task}: {SETS[task]}, test split ({len(res['pairs'])} pairs)\n\n"
+                        f"Paper metrics:\n\n{table}\n\n{verdict(res)}.\n\nAll metrics:\n\n"
+                        f"{markdown_table(res, reference=ref)}\n")
+    cmd = "python benchmarks/bench_quality.py " + " ".join(sys.argv[1:])
+    header = (f"# Quality benchmark\n\nMade by `{cmd.strip()}` on {time.strftime('%Y-%m-%d')} "
+              f"({platform.machine()}, {args.device}). Means over the test split of each set in "
+              "../shared/datasets (never used for training). Metrics on the Y channel, 0..255, of each method's "
+              "saved output; raw network output, no stretching; ↑ higher is better, ↓ lower; best in bold.\n"
+              "The released checkpoints are the authors' F, read from ../shared at run time (never shipped).\n")
+    args.out.write_text(header + "\n" + "\n".join(sections))
+    print(f"\nwritten {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
