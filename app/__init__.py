@@ -13,3 +13,7 @@ Torch is never imported while the window is being built (see ``tests/app/test_st
 """
 
 __version__ = "0.1.0"
+
+from app.qt_compat import guard_bool_refcounts  # noqa: E402 - must run before any signal is emitted
+
+BOOL_REFCOUNT_GUARD = guard_bool_refcounts()

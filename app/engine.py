@@ -79,12 +79,26 @@ def fuse_baseline(name: str, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, 
     return merge_ycrcb(y, fuse_chroma(ca, cb)), y
 
 
-def compute_metrics(a: np.ndarray, b: np.ndarray, fused: np.ndarray) -> dict[str, float]:
+def metric_names(task: str) -> list[str]:
+    """The paper's six metrics for the task, then Qabf and MI (the rest of the engine's set is slower)."""
+    from refusion_core.metrics import PAPER_METRICS
+
+    names = list(PAPER_METRICS.get(task, PAPER_METRICS["ivif"]))
+    return names + [n for n in ("Qabf", "MI") if n not in names]
+
+
+def metric_descriptions() -> dict[str, str]:
+    from refusion_core.metrics import EXTRA_METRICS, METRICS
+
+    return {name: info.description for name, info in {**METRICS, **EXTRA_METRICS}.items()}
+
+
+def compute_metrics(a: np.ndarray, b: np.ndarray, fused: np.ndarray, task: str = "ivif") -> dict[str, float]:
     from refusion_core.metrics import compute_metrics as _metrics
     from refusion_core.metrics import to_gray255
 
-    values = _metrics(to_gray255(a), to_gray255(b), to_gray255(fused))
-    return {str(k): float(v) for k, v in dict(values).items()}
+    values = _metrics(to_gray255(a), to_gray255(b), to_gray255(fused), names=metric_names(task))
+    return {str(k): float(v) for k, v in values.items()}
 
 
 # ----------------------------------------------------------------------------- models
@@ -100,12 +114,18 @@ def load_bundle(path: Path | None, task: str, device: str = "cpu"):  # noqa: ANN
         return _bundles[key]
 
 
-def save_bundle(path: Path, bundle, meta: dict | None = None) -> Path:  # noqa: ANN001
+def save_bundle(path: Path, bundle, **meta) -> Path:  # noqa: ANN001
     from refusion_core.checkpoint import save_model
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    save_model(path, bundle, {**dict(bundle.meta or {}), **(meta or {})})
-    return path
+    return save_model(path, bundle, **meta)
+
+
+def new_bundle(task: str, seed: int | None = 0):  # noqa: ANN201 - ModelBundle
+    """Freshly initialised F, R and P (P starts at w = v = 1/2)."""
+    from refusion_core.checkpoint import new_bundle as _new
+
+    return _new(task, seed=seed)
 
 
 def default_weights(task: str) -> Path:
@@ -148,15 +168,17 @@ def probe_device() -> str:
     """A line for the status bar saying which device 'auto' uses. Never raises (a broken CUDA = CPU)."""
     try:
         import torch
+        from refusion_core.devices import cuda_usable as _usable
+        from refusion_core.devices import describe_device
     except Exception as exc:  # noqa: BLE001 - a broken torch must not stop the app
         return f"CPU (PyTorch unavailable: {type(exc).__name__})"
     try:
-        if torch.cuda.is_available():
+        if _usable():
             torch.zeros(1, device="cuda")
-            return f"CUDA: {torch.cuda.get_device_name(0)}"
+            return f"CUDA: {describe_device(torch.device('cuda'))}"
     except Exception as exc:  # noqa: BLE001
         return f"CPU (CUDA present but unusable: {str(exc).splitlines()[0][:60]})"
-    return "CPU (no CUDA device)"
+    return f"CPU (no usable CUDA device): {describe_device(torch.device('cpu'))}"
 
 
 def cuda_usable() -> bool:

@@ -27,17 +27,29 @@ def _is_cuda_oom(exc: BaseException) -> bool:
     return name == "OutOfMemoryError" or "CUDA out of memory" in str(exc) or "CUBLAS_STATUS_ALLOC_FAILED" in str(exc)
 
 
+# The engine's messages are written for the CLI as well; say the same thing in the app's words.
+CLI_WORDS = (("use --device cpu", "choose CPU in the device box"),
+             ("pass --weights with a model file or train one with 'refusion train'",
+              "import a released checkpoint, choose one of your models, or train one (Train in the toolbar)"))
+
+
+def _plain(text: str) -> str:
+    for cli, app in CLI_WORDS:
+        text = text.replace(cli, app)
+    return text if text.endswith((".", "!", "?")) else text + "."
+
+
 def describe(exc: BaseException) -> tuple[str, str, str]:
     """``(title, one or two plain sentences, technical details)`` for an exception."""
     details = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
     if isinstance(exc, InputError):
-        return "Cannot use this image", str(exc), details
+        return "Cannot use this image", _plain(str(exc)), details
     if isinstance(exc, WeightsError):
-        return "Cannot load the model", str(exc), details
+        return "Cannot load the model", _plain(str(exc)), details
     if isinstance(exc, RunError):
-        return "Cannot use this training run", str(exc), details
+        return "Cannot use this training run", _plain(str(exc)), details
     if isinstance(exc, RefusionError):
-        return "Cannot do that", str(exc), details
+        return "Cannot do that", _plain(str(exc)), details
     if _is_cuda_oom(exc):
         return "Out of graphics memory", CUDA_OOM, details
     if "CUDA" in str(exc) or "cuda" in type(exc).__name__.lower():

@@ -28,9 +28,9 @@ def export_job(pairs: list[Pair], opt: ExportOptions, ready: dict, catalog: Mode
             fused, second = ready.get(pair.key, (None, None))
             if fused is None:
                 a, b = engine.read_pair(pair.a, pair.b)
-                fused = with_metrics(make_result(model_key, catalog, task, device, a, b), a, b)
+                fused = with_metrics(make_result(model_key, catalog, task, device, a, b), a, b, task)
                 if opt.second or opt.metrics:
-                    second = with_metrics(make_result(compare_key, catalog, task, device, a, b), a, b)
+                    second = with_metrics(make_result(compare_key, catalog, task, device, a, b), a, b, task)
             summary.written += write_pair(pair, fused, second, opt, context)
             rows += metrics_rows(pair, [fused, second])
         except Exception as exc:  # noqa: BLE001 - recorded and shown at the end

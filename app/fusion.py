@@ -13,16 +13,16 @@ from app.state import Result, StudioState
 from app.worker import Worker
 
 
-def fuse_job(state_task: str, device: str, model_key: str | None, compare_key: str | None,
+def fuse_job(task: str, device: str, model_key: str | None, compare_key: str | None,
              catalog: ModelCatalog, a, b, progress):  # noqa: ANN001
     """Worker job: yields progress tuples, returns ``(fused, second)`` (None for a part not asked)."""
     fused = second = None
     if model_key is not None:
         yield (0, 3, "Fusing with the model…")
-        fused = with_metrics(make_result(model_key, catalog, state_task, device, a, b, progress), a, b)
+        fused = with_metrics(make_result(model_key, catalog, task, device, a, b, progress), a, b, task)
     if compare_key is not None:
         yield (1, 3, "Computing the comparison…")
-        second = with_metrics(make_result(compare_key, catalog, state_task, device, a, b), a, b)
+        second = with_metrics(make_result(compare_key, catalog, task, device, a, b), a, b, task)
     yield (3, 3, "Done")
     return fused, second
 

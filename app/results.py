@@ -71,8 +71,8 @@ def baseline_result(name: str, a: np.ndarray, b: np.ndarray) -> Result:
     return Result(image, y, BASELINE_LABELS.get(name, name), {}, source)
 
 
-def with_metrics(result: Result, a: np.ndarray, b: np.ndarray) -> Result:
-    result.metrics = engine.compute_metrics(a, b, result.image)
+def with_metrics(result: Result, a: np.ndarray, b: np.ndarray, task: str) -> Result:
+    result.metrics = engine.compute_metrics(a, b, result.image, task)
     return result
 
 

@@ -3,6 +3,7 @@ state, and keeps the result as a model of the session that can be saved under a 
 
 from __future__ import annotations
 
+import copy
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,12 +28,22 @@ class TrainRequest:
 
 
 def _init_for(entry: ModelEntry, catalog: ModelCatalog, task: str, from_scratch: bool):  # noqa: ANN202
+    """What the Trainer starts from: a file path, a copy of an in-memory model, or None (fresh).
+
+    Never the cached bundle itself: the trainer trains the modules it is given in place, and the
+    original must stay as it was for the comparison."""
     if from_scratch or entry.kind == "scratch":
         return None
-    try:
-        return resolve_bundle(entry, catalog, task)
-    except WeightsError as exc:
-        raise WeightsError(f"{exc} To train anyway, tick 'Start from a new, untrained model'.") from None
+    if entry.kind == "session":
+        return copy.deepcopy(resolve_bundle(entry, catalog, task))
+    if entry.kind == "default":
+        path = engine.default_weights(task)
+        if not path.exists():
+            raise WeightsError(f"The default weights for the {task} task are not installed, so there is nothing to "
+                               "fine-tune. Tick 'Start from a new, untrained model' in the training dialog, import "
+                               "a released checkpoint, or choose one of your models.")
+        return path
+    return entry.path
 
 
 def train_job(controls: Controls, request: TrainRequest, entry: ModelEntry, catalog: ModelCatalog,

@@ -20,8 +20,6 @@ class CompareView(QWidget):
         self.state, self.catalog = state, catalog
         self.grid = ImageGrid(state)
         self.swipe = SwipeView(state)
-        self.swipe.view.setXLink(self.grid.main_view)
-        self.swipe.view.setYLink(self.grid.main_view)
         self.stack = QStackedWidget()
         self.stack.addWidget(self.grid)
         self.stack.addWidget(self.swipe)
@@ -65,7 +63,12 @@ class CompareView(QWidget):
 
     # ------------------------------------------------------------------ modes
     def set_swipe(self, on: bool | int) -> None:
+        """Switch modes, carrying the zoom and pan over (the swipe view is not linked live: pyqtgraph
+        lines linked views up by screen position, which is wrong for views stacked on each other)."""
         on = bool(on)
+        source, target = (self.grid.main_view, self.swipe.view) if on else (self.swipe.view, self.grid.main_view)
+        if on != self.swiping and self.state.sources is not None:
+            target.setRange(source.viewRect(), padding=0)
         self.stack.setCurrentIndex(1 if on else 0)
         self.mode_tabs.blockSignals(True)
         self.mode_tabs.setCurrentIndex(1 if on else 0)

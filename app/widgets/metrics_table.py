@@ -5,22 +5,16 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QHeaderView, QLabel, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget
 
+from app import engine
 from app.state import StudioState
 
-HELP = {
-    "EN": "entropy: information content (bits)", "SD": "standard deviation: contrast",
-    "SF": "spatial frequency: overall activity", "AG": "average gradient: sharpness",
-    "SCD": "sum of the correlations of differences", "SSIM": "structural similarity to the sources",
-    "VIF": "visual information fidelity", "Q_CB": "Chen-Blum perceptual quality",
-    "Q_NCIE": "nonlinear correlation information entropy", "QABF": "edge information carried over",
-    "MI": "mutual information with the sources", "PSNR": "peak signal-to-noise ratio",
-}
 
 
 class MetricsTable(QWidget):
     def __init__(self, state: StudioState, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.state = state
+        self.help = engine.metric_descriptions()
         self.table = QTableWidget(0, 0)
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
@@ -44,7 +38,7 @@ class MetricsTable(QWidget):
         self.table.setHorizontalHeaderLabels(columns)
         self.table.setVerticalHeaderLabels(names)
         for r, name in enumerate(names):
-            self.table.verticalHeaderItem(r).setToolTip(HELP.get(name.upper(), name))
+            self.table.verticalHeaderItem(r).setToolTip(self.help.get(name, name))
             for c, col in enumerate(columns):
                 value = metrics[col].get(name)
                 item = QTableWidgetItem("–" if value is None else f"{value:.4g}")

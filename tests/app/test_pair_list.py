@@ -1,0 +1,76 @@
+"""Dropping files and folders on the pair list (a real QDropEvent holding QUrls)."""
+
+from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+from PySide6.QtGui import QDropEvent
+
+
+def drop(widget, paths) -> None:
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
+    event = QDropEvent(QPointF(10, 10), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                       Qt.KeyboardModifier.NoModifier)
+    widget.dropEvent(event)
+
+
+def test_drop_files(window, images, qtbot):
+    drop(window.pair_list, [images["grey"], images["colour"]])
+    assert len(window.state.pairs) == 1
+    assert window.pair_list.list.count() == 1
+    a, b = window.state.sources
+    assert a.ndim == 2 and b.ndim == 3  # grey + colour kept as they are
+    assert window.act["fuse"].isEnabled()
+
+
+def test_drop_folders_pairs_by_stem(window, images, qtbot, dialogs):
+    drop(window.pair_list, [images["dir_a"], images["dir_b"]])
+    assert len(window.state.pairs) == 3
+    qtbot.waitUntil(lambda: bool(dialogs.shown))  # the unmatched 'lonely.png' is reported
+    assert "lonely" in dialogs.text()
+
+
+def test_single_files_fill_a_then_b(window, images):
+    drop(window.pair_list, [images["grey"]])
+    assert len(window.state.pairs) == 0 and window.pair_list.pending.isVisibleTo(window.pair_list)
+    drop(window.pair_list, [images["colour"]])
+    assert len(window.state.pairs) == 1 and window.state.pairs.pending is None
+
+
+def test_drop_non_image_warns_without_falling_over(window, images, qtbot, dialogs):
+    drop(window.pair_list, [images["text"]])
+    qtbot.waitUntil(lambda: bool(dialogs.shown))
+    assert "not an image" in dialogs.text()
+    assert len(window.state.pairs) == 0
+
+
+def test_corrupt_file_says_so(window, images, qtbot, dialogs):
+    drop(window.pair_list, [images["corrupt"], images["grey"]])
+    qtbot.waitUntil(lambda: bool(dialogs.shown))
+    assert dialogs.titles() == ["Cannot use this image"]
+    assert "broken.png" in dialogs.text() and "corrupt" in dialogs.text()
+    assert window.state.sources is None and not window.act["fuse"].isEnabled()
+
+
+def test_sizes_differ_says_so(window, images, qtbot, dialogs):
+    drop(window.pair_list, [images["grey"], images["other_size"]])
+    qtbot.waitUntil(lambda: bool(dialogs.shown))
+    assert "48×40" in dialogs.text() and "48×48" in dialogs.text()
+
+
+def test_drag_enter_accepts_urls(window, images):
+    from PySide6.QtGui import QDragEnterEvent
+
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(images["grey"]))])
+    event = QDragEnterEvent(QPointF(5, 5), Qt.DropAction.CopyAction, mime,
+                            Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    window.pair_list.dragEnterEvent(event)
+    assert event.isAccepted()
+
+
+def test_remove_and_clear(window, images):
+    window.pair_list.add_paths([images["dir_a"], images["dir_b"]])
+    window.state.pairs.set_current(1)
+    window.pair_list.remove_button.click()
+    assert len(window.state.pairs) == 2
+    window.pair_list.clear_button.click()
+    assert len(window.state.pairs) == 0 and window.state.sources is None
