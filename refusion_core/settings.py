@@ -54,7 +54,7 @@ class TrainSettings:
     checkpoint_every: int = 200  # K: steps between run checkpoints
     preview_every: int = 20  # steps between preview maps
     preview_size: int = 256  # longer side of the preview crop
-    preset: str | None = None  # the preset these settings came from, for the record
+    preset_name: str | None = None  # the preset these settings came from, for the record
 
     def __post_init__(self) -> None:
         if self.ablation not in ABLATIONS:
@@ -85,7 +85,7 @@ class TrainSettings:
     def preset(cls, name: str, **overrides) -> "TrainSettings":
         if name not in PRESETS:
             raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
-        return cls(**{**PRESETS[name], "preset": name, **overrides})
+        return cls(**{**PRESETS[name], "preset_name": name, **overrides})
 
 
 PRESETS: dict[str, dict] = {

@@ -70,7 +70,7 @@ ReFusion F + R + P for **{task}**, trained from random initialisation by this pr
 (Algorithm 1, second-order meta step). Nothing of the authors' released weights is used.
 
 - Data: {prov.get('data')}. The test split was used only for the table below.
-- Preset: `{s.get('preset', 'cpu-hour')}` — {s['epochs']} epochs × ({s['meta_steps']} meta + {s['fuse_steps']} plain steps),
+- Preset: `{s.get('preset_name') or 'cpu-hour'}` — {s['epochs']} epochs × ({s['meta_steps']} meta + {s['fuse_steps']} plain steps),
   crop {s['crop']}², batch {s['batch']}, Adam lr F {s['lr_f']}, R {s['lr_r']}, P {s['lr_p']}, α1 = {s['alpha1']},
   α2 = {s['alpha2']}, inner step η = {s['inner_lr']}, seed {s['seed']}.
 - Steps: {meta['steps']}; wall time of the training steps: {prov.get('wall_time_s')} s on {prov.get('device')}
