@@ -7,6 +7,7 @@ import json
 import os
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 
@@ -48,11 +49,21 @@ def pairs_from_manifest(manifest: str | os.PathLike, name: str, split: str = "tr
     return pairs
 
 
-def load_luminance_pair(pa: Path, pb: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Read a registered pair -> two float32 (H, W) luminance images in [0, 1]."""
+def load_luminance_pair(pa: Path, pb: Path, max_side: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Read a registered pair -> two float32 (H, W) luminance images in [0, 1].
+
+    With ``max_side``, pairs whose longer side exceeds it are downscaled (area interpolation) so that
+    training crops see scene structure rather than only pixel-level texture, and so that a folder of
+    large photographs fits in memory.
+    """
     a, b = read_image(pa), read_image(pb)
     check_pair(a, b, (pa.name, pb.name))
-    return split_ycrcb(to_float(a))[0], split_ycrcb(to_float(b))[0]
+    ya, yb = split_ycrcb(to_float(a))[0], split_ycrcb(to_float(b))[0]
+    h, w = ya.shape
+    if max_side and max(h, w) > max_side:
+        size = (max(1, round(w * max_side / max(h, w))), max(1, round(h * max_side / max(h, w))))
+        ya, yb = (cv2.resize(y, size, interpolation=cv2.INTER_AREA) for y in (ya, yb))
+    return ya, yb
 
 
 class CropSampler:

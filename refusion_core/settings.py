@@ -54,6 +54,7 @@ class TrainSettings:
     checkpoint_every: int = 200  # K: steps between run checkpoints
     preview_every: int = 20  # steps between preview maps
     preview_size: int = 256  # longer side of the preview crop
+    max_side: int | None = 1024  # training images larger than this are downscaled (None: never)
     preset_name: str | None = None  # the preset these settings came from, for the record
 
     def __post_init__(self) -> None:

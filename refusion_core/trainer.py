@@ -55,7 +55,7 @@ class Trainer:
         self.opt_p = torch.optim.Adam(self.proposal.parameters(), lr=s.lr_p)
         self.sgd_f = torch.optim.SGD(self.fusion.parameters(), lr=s.inner_lr)  # ablation III
         self.sgd_r = torch.optim.SGD(self.recon.parameters(), lr=s.inner_lr)
-        data = [load_luminance_pair(a, b) for a, b in self.pairs] if _load_pairs else []
+        data = [load_luminance_pair(a, b, s.max_side) for a, b in self.pairs] if _load_pairs else []
         self.sampler = CropSampler(data, s.crop, s.seed) if data else None
         self.preview = self._preview_pair(data)
         self.step = self.epoch = self.step_in_epoch = 0

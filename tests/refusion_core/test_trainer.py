@@ -127,3 +127,14 @@ def test_ablation_switches(pairs, tmp_path, ablation):
 def test_resume_rejects_a_folder_that_is_not_a_run(tmp_path):
     with pytest.raises(RunError, match="not a training run"):
         Trainer.resume(tmp_path)
+
+
+def test_large_training_images_are_downscaled(tmp_path):
+    from refusion_core.data import load_luminance_pair
+    from refusion_core.imageio import write_image
+
+    big = (np.random.default_rng(0).random((300, 500)) * 255).astype(np.uint8)
+    pa, pb = write_image(tmp_path / "a.png", big), write_image(tmp_path / "b.png", 255 - big)
+    ya, yb = load_luminance_pair(pa, pb, max_side=100)
+    assert ya.shape == yb.shape == (60, 100)
+    assert load_luminance_pair(pa, pb)[0].shape == (300, 500)
