@@ -1,0 +1,277 @@
+"""The fast path of F and P: the same functions as the modules in :mod:`refusion_core.models`, evaluated
+stage by stage and tile by tile (:mod:`refusion_core.tiling`) with folded weights.
+
+What makes it fast and lean on a CPU (all exact up to float rounding):
+
+- NHWC tiles: layer norm over channels is the fused kernel on the last axis (no permutes), 1×1 convolutions
+  are one GEMM on a (pixels, C) view, 3×3 and depthwise convolutions take oneDNN's channels-last path.
+- Each layer norm's affine (γ, β) is folded into the 1×1 convolution after it (W·diag γ, bias W·β).
+- The attention matrix is applied as a per-pixel D×D matrix, merged with the 1×1 projection after it
+  (project_out · blockdiag(softmax)), and added to the residual in the same GEMM (addmm).
+- q, k and v are computed only where needed: q, k in the statistics sweep, v in the apply sweep.
+- The AFM's three 1×1 convolutions on u = [x1, x2] are one GEMM (the branch weights padded with exact zeros),
+  its three depthwise convolutions one call, its two output projections one GEMM.
+- Tiles of a few ten thousand pixels keep the 4C–16C-wide intermediates in cache.
+
+Build one from a module with :func:`fast_fusion` / :func:`fast_proposal`; the module is only read, so the
+fast path always reflects the module's current weights when rebuilt (folding takes milliseconds).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as fn
+from kornia.filters import sobel
+
+from .models import FusionNet, LossProposalNet
+from .models.blocks import RestormerBlock
+
+NORM_EPS = 1e-12  # F.normalize's clamp of the L2 norm
+
+
+def _w1(conv) -> torch.Tensor:
+    return conv.weight.detach()[:, :, 0, 0]  # (C_out, C_in, 1, 1) -> (C_out, C_in)
+
+
+def _conv3(x: torch.Tensor, weight: torch.Tensor, groups: int = 1) -> torch.Tensor:
+    """3×3 convolution with zero padding on an NHWC tile (1, h, w, C_in) -> (1, h, w, C_out)."""
+    y = fn.conv2d(x.permute(0, 3, 1, 2), weight, padding=1, groups=groups)  # channels-last in and out
+    return y.permute(0, 2, 3, 1).contiguous()
+
+
+def _dw(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    return _conv3(x, weight, groups=x.shape[-1])
+
+
+def _ln(x: torch.Tensor) -> torch.Tensor:
+    """Layer norm over channels without affine (folded into the next 1×1 convolution)."""
+    return fn.layer_norm(x, x.shape[-1:], eps=1e-5)
+
+
+def _add_linear(x: torch.Tensor, y: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """x + y·Wᵀ in one GEMM; x (1, h, w, C_out), y (1, h, w, C_in), weight (C_out, C_in)."""
+    out = torch.addmm(x.reshape(-1, x.shape[-1]), y.reshape(-1, y.shape[-1]), weight.t())
+    return out.view(x.shape)
+
+
+def _gated(t: torch.Tensor) -> torch.Tensor:
+    """GELU(first half) · second half over channels, (…, 2E) -> (…, E); exact (erf) GELU."""
+    half = t.shape[-1] // 2
+    return fn.gelu(t[..., :half]) * t[..., half:]
+
+
+class Attention:
+    """One channel attention with the 1×1 projection after it, as statistics and a mixing matrix.
+
+    stats(q, k) over some pixels: [Σ q kᵀ (D×D), Σ q², Σ k²] in float64; finish(sums) ->
+    W_proj · blockdiag_h(softmax(t_h · q̂ k̂ᵀ)) (D_out × D), applied per pixel to v.
+    """
+
+    def __init__(self, temperature: torch.Tensor, heads: int, project: torch.Tensor):
+        self.t = temperature.detach().reshape(-1).double()  # (heads,)
+        self.heads, self.project = heads, project.detach()
+        self.dim = project.shape[1]
+
+    def stats(self, q: torch.Tensor, k: torch.Tensor, core: tuple[slice, slice]) -> torch.Tensor:
+        d = self.dim
+        with torch.autocast(q.device.type, enabled=False):
+            q = q[:, core[0], core[1]].reshape(-1, d).float()
+            k = k[:, core[0], core[1]].reshape(-1, d).float()
+            gram = (q.t() @ k).double().reshape(-1)  # (D·D,)
+            return torch.cat([gram, q.square().sum(0).double(), k.square().sum(0).double()])
+
+    def finish(self, total: torch.Tensor) -> torch.Tensor:
+        d, h = self.dim, self.heads
+        gram = total[:d * d].reshape(d, d)
+        nq = total[d * d:d * d + d].sqrt().clamp_min(NORM_EPS)
+        nk = total[d * d + d:].sqrt().clamp_min(NORM_EPS)
+        cos = gram / (nq[:, None] * nk[None, :])
+        a = torch.zeros(d, d, dtype=torch.float64, device=total.device)
+        c = d // h
+        for i in range(h):  # softmax over keys within each head
+            blk = slice(i * c, (i + 1) * c)
+            a[blk, blk] = (self.t[i] * cos[blk, blk]).softmax(dim=-1)
+        return (self.project.double() @ a).float()  # (D_out, D)
+
+
+class Block:
+    """A RestormerBlock (width D) as a stage: stats of its attention, then x + MDTA, x + GDFN."""
+
+    halo, stats_halo = 2, 1
+
+    def __init__(self, blk: RestormerBlock):
+        d = blk.norm1.body.weight.shape[0]
+        self.dim = d
+        w, b = _fold_ln(_w1(blk.attn.qkv), blk.norm1.body)
+        dw = blk.attn.qkv_dwconv.weight.detach()
+        self.qk_w, self.qk_b, self.qk_dw = w[:2 * d], b[:2 * d], dw[:2 * d].contiguous()
+        self.v_w, self.v_b, self.v_dw = w[2 * d:], b[2 * d:], dw[2 * d:].contiguous()
+        self.att = Attention(blk.attn.temperature, blk.attn.heads, _w1(blk.attn.project_out))
+        self.in_w, self.in_b = _fold_ln(_w1(blk.ffn.project_in), blk.norm2.body)
+        self.ffn_dw = blk.ffn.dwconv.weight.detach()
+        self.out_w = _w1(blk.ffn.project_out)
+
+    def stats(self, x: torch.Tensor, core) -> torch.Tensor:
+        qk = _dw(fn.linear(_ln(x), self.qk_w, self.qk_b), self.qk_dw)  # (1, h, w, 2D)
+        return self.att.stats(qk[..., :self.dim], qk[..., self.dim:], core)
+
+    def finish(self, total: torch.Tensor) -> torch.Tensor:
+        return self.att.finish(total)
+
+    def apply(self, x: torch.Tensor, mix: torch.Tensor) -> torch.Tensor:
+        v = _dw(fn.linear(_ln(x), self.v_w, self.v_b), self.v_dw)  # (1, h, w, D)
+        x = _add_linear(x, v, mix)
+        t = _dw(fn.linear(_ln(x), self.in_w, self.in_b), self.ffn_dw)  # (1, h, w, 4D)
+        return _add_linear(x, _gated(t), self.out_w)
+
+
+def _fold_ln(weight: torch.Tensor, norm) -> tuple[torch.Tensor, torch.Tensor]:
+    """W·LN(x) = (W·diag γ)·x̂ + W·β."""
+    g, b = norm.weight.detach(), norm.bias.detach()
+    return (weight * g[None, :]).contiguous(), weight @ b
+
+
+class Branches:
+    """Two blocks side by side on the stream [x1 | x2] (the two encoders of F)."""
+
+    halo, stats_halo = 2, 1
+
+    def __init__(self, blk1: RestormerBlock, blk2: RestormerBlock):
+        self.b1, self.b2 = Block(blk1), Block(blk2)
+        self.split = self.b1.dim
+
+    def _halves(self, x):
+        return x[..., :self.split].contiguous(), x[..., self.split:].contiguous()
+
+    def stats(self, x, core):
+        x1, x2 = self._halves(x)
+        return torch.cat([self.b1.stats(x1, core), self.b2.stats(x2, core)])
+
+    def finish(self, total):
+        n = self.b1.dim ** 2 + 2 * self.b1.dim
+        return self.b1.finish(total[:n]), self.b2.finish(total[n:])
+
+    def apply(self, x, mix):
+        x1, x2 = self._halves(x)
+        return torch.cat([self.b1.apply(x1, mix[0]), self.b2.apply(x2, mix[1])], dim=-1)
+
+
+class InputConvs:
+    """F's first stage: conv3 of Ia and of Ib -> the stream [x1 | x2]; one grouped convolution."""
+
+    halo, stats_halo = 1, 0
+
+    def __init__(self, f: FusionNet):
+        self.w = torch.cat([f.project_in_1.weight, f.project_in_2.weight]).detach()  # (2C, 1, 3, 3)
+
+    def apply(self, x, ctx=None):
+        return _conv3(x, self.w, groups=2)
+
+
+class FusionModule:
+    """The AFM as a stage: cross-attention statistics from [x1 | x2], then the module itself."""
+
+    halo, stats_halo = 2, 1
+
+    def __init__(self, f: FusionNet):
+        fm, c = f.FM, f.dim
+        self.c = c
+        w1, w2 = _w1(fm.qkv1), _w1(fm.qkv2)
+        d1, d2 = fm.qkv1_dwconv.weight.detach(), fm.qkv2_dwconv.weight.detach()
+        # q1, k1 from x1 and q2, k2 from x2 in one GEMM and one depthwise call: [q1 k1 q2 k2]
+        z = torch.zeros(2 * c, c, dtype=w1.dtype, device=w1.device)
+        self.qk_w = torch.cat([torch.cat([w1[:2 * c], z], 1), torch.cat([z, w2[:2 * c]], 1)])  # (4C, 2C)
+        self.qk_dw = torch.cat([d1[:2 * c], d2[:2 * c]])
+        zc = z[:c]
+        self.v_w = torch.cat([torch.cat([w1[2 * c:], zc], 1), torch.cat([zc, w2[2 * c:]], 1)])  # (2C, 2C)
+        self.v_dw = torch.cat([d1[2 * c:], d2[2 * c:]])
+        self.att1 = Attention(fm.temperature1, fm.heads, _w1(fm.project_mid1))  # q2 · k1 -> v1
+        self.att2 = Attention(fm.temperature2, fm.heads, _w1(fm.project_mid2))  # q1 · k2 -> v2
+        e, e1, e2 = _w1(fm.project_E), _w1(fm.project_E1), _w1(fm.project_E2)
+        z4 = torch.zeros(4 * c, c, dtype=e.dtype, device=e.device)
+        self.e_w = torch.cat([e, torch.cat([e1, z4], 1), torch.cat([z4, e2], 1)])  # (16C, 2C)
+        self.e_dw = torch.cat([fm.project_E_d.weight, fm.project_E1_d.weight, fm.project_E2_d.weight]).detach()
+        self.out_w = torch.cat([_w1(fm.project_out1), _w1(fm.project_out2)], 1)  # (2C, 8C)
+
+    def stats(self, x, core):
+        c = self.c
+        qk = _dw(fn.linear(x, self.qk_w), self.qk_dw)  # (1, h, w, 4C) = q1 k1 q2 k2
+        q1, k1, q2, k2 = (qk[..., i * c:(i + 1) * c] for i in range(4))
+        return torch.cat([self.att1.stats(q2, k1, core), self.att2.stats(q1, k2, core)])
+
+    def finish(self, total):
+        n = self.c ** 2 + 2 * self.c
+        return self.att1.finish(total[:n]), self.att2.finish(total[n:])
+
+    def apply(self, x, mix):
+        c = self.c
+        v = _dw(fn.linear(x, self.v_w), self.v_dw)  # (1, h, w, 2C) = v1 v2
+        z = torch.zeros(2 * c, c, dtype=mix[0].dtype, device=x.device)
+        m = torch.cat([torch.cat([mix[0], z[:c]], 1), torch.cat([z[:c], mix[1]], 1)])  # blockdiag(M1, M2)
+        u = _add_linear(x, v, m)  # [x1 + M1 v1 | x2 + M2 v2]
+        t = _dw(fn.linear(u, self.e_w), self.e_dw)  # (1, h, w, 16C) = g1 g2 | E1 E2
+        return _add_linear(u, _gated(t), self.out_w)
+
+
+class DecoderOut:
+    """F's last stage: the second decoder block, conv3 -> leaky ReLU -> conv3 -> sigmoid."""
+
+    halo, stats_halo = 4, 1
+
+    def __init__(self, f: FusionNet):
+        self.block = Block(f.decoder[1])
+        self.w0, self.w1 = f.project_out_0.weight.detach(), f.project_out_1.weight.detach()
+
+    def stats(self, x, core):
+        return self.block.stats(x, core)
+
+    def finish(self, total):
+        return self.block.finish(total)
+
+    def apply(self, x, mix):
+        x = fn.leaky_relu(_conv3(self.block.apply(x, mix), self.w0), 0.01)
+        return torch.sigmoid(_conv3(x, self.w1))  # (1, h, w, 1)
+
+
+class ProposalIn:
+    """P's first stage: [Ia, Ib, ∇Ia, ∇Ib] -> conv3 -> leaky ReLU."""
+
+    halo, stats_halo = 2, 0
+
+    def __init__(self, p: LossProposalNet):
+        self.w = p.project_in.weight.detach()
+
+    def apply(self, x, ctx=None):
+        grads = sobel(x.permute(0, 3, 1, 2), normalized=True, eps=1e-6).permute(0, 2, 3, 1)  # replicate pad
+        return fn.leaky_relu(_conv3(torch.cat([x, grads], -1), self.w), 0.01)
+
+
+class ProposalOut:
+    """P's last stage: its Restormer block, conv3 -> the two pairwise softmaxes."""
+
+    halo, stats_halo = 3, 1
+
+    def __init__(self, p: LossProposalNet):
+        self.block = Block(p.body)
+        self.w = p.project_out.weight.detach()
+
+    def stats(self, x, core):
+        return self.block.stats(x, core)
+
+    def finish(self, total):
+        return self.block.finish(total)
+
+    def apply(self, x, mix):
+        logits = _conv3(self.block.apply(x, mix), self.w)  # (1, h, w, 4)
+        return torch.cat([logits[..., 0:2].softmax(-1), logits[..., 2:4].softmax(-1)], -1)
+
+
+def fusion_stages(f: FusionNet) -> list:
+    """F as six stages; its stream between them is 2C wide."""
+    return [InputConvs(f), Branches(f.encoder1[0], f.encoder2[0]), Branches(f.encoder1[1], f.encoder2[1]),
+            FusionModule(f), Block(f.decoder[0]), DecoderOut(f)]
+
+
+def proposal_stages(p: LossProposalNet) -> list:
+    """P as two stages; its stream between them is C wide."""
+    return [ProposalIn(p), ProposalOut(p)]
