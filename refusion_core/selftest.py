@@ -1,0 +1,181 @@
+"""Self-test of an installation: fuse each bundled sample pair with its task's default model, check the result.
+
+``ReFusionStudio --self-test`` (the packaged app, see ``packaging/launcher.py``) and
+``python -m refusion_core.selftest`` run :func:`run_selftest`. It is headless (no Qt) and uses only what
+ships with the application: ``resources/samples/manifest.json`` (pairs by task) and the default weights
+``resources/weights/<task>.safetensors``, both found through :func:`refusion_core.paths.resources_dir`
+(``$REFUSION_RESOURCES``, the bundle's ``sys._MEIPASS/resources`` or the checkout's ``resources/``).
+
+For every task in :data:`refusion_core.TASKS` it needs at least one sample pair and the task's default
+model (a missing one is a failure that names the missing file), fuses each pair of that task and checks:
+
+* ``fused``: shape (H, W) when both inputs are grey, else (H, W, 3); dtype uint16 if either input is
+  16-bit, else uint8; not constant.
+* ``fused_y``: float32 (H, W), finite, within [0, 1], not constant.
+* the maps ``wa, wb, va, vb`` (required: a default model carries P): float32 (H, W), finite, within
+  [0, 1], ``wa + wb = 1`` and ``va + vb = 1`` at every pixel (to 1e-4).
+
+It prints one line per pair and a summary, and returns 0 when everything passed, 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import TextIO
+
+import numpy as np
+
+from . import TASKS, __version__
+
+SUM_TOL = 1e-4
+RANGE_TOL = 1e-6
+
+
+def run_selftest(out: TextIO | None = None, device: str = "auto") -> int:
+    """Fuse every bundled sample pair with its task's default model; 0 if every check passed, else 1."""
+    out = out or sys.stdout
+    say = lambda line="": print(line, file=out, flush=True)  # noqa: E731 - a local shorthand
+    say(f"ReFusion Studio {__version__} self-test")
+    try:
+        pairs, root = _environment(say)
+        fuser_for = _fuser_factory(device)
+        failures = _run_pairs(pairs, root, fuser_for, say)
+    except Exception as err:  # anything unexpected is a failure with a reason, never a traceback-less exit
+        say(f"FAIL  {type(err).__name__}: {err}")
+        failures = 1
+    say(f"self-test {'passed' if not failures else f'FAILED ({failures} problem(s))'}")
+    return 0 if not failures else 1
+
+
+def _environment(say) -> tuple[dict[str, list[dict]], Path]:
+    import torch
+
+    from .paths import resources_dir
+
+    frozen = "bundle" if getattr(sys, "frozen", False) else "source/installed package"
+    say(f"python {platform.python_version()} ({platform.system()} {platform.machine()}, {frozen}), "
+        f"torch {torch.__version__}, numpy {np.__version__}")
+    res = resources_dir()
+    say(f"resources: {res}")
+    manifest = res / "samples" / "manifest.json"
+    if not manifest.is_file():
+        raise FileNotFoundError(f"sample manifest {manifest} is missing")
+    by_task: dict[str, list[dict]] = {t: [] for t in TASKS}
+    for entry in json.loads(manifest.read_text(encoding="utf-8"))["pairs"]:
+        by_task.setdefault(entry["task"], []).append(entry)
+    return by_task, manifest.parent
+
+
+def _fuser_factory(device: str):
+    from .checkpoint import load_model
+    from .devices import describe_device
+    from .inference import Fuser
+
+    def fuser_for(task: str) -> tuple[Fuser, str]:
+        bundle = load_model(None, task)
+        fuser = Fuser(bundle, device=device)
+        where = bundle.path.name if bundle.path else "?"
+        return fuser, f"{where} (sha256 {(bundle.sha256 or '?')[:12]}, {describe_device(fuser.device)})"
+
+    return fuser_for
+
+
+def _run_pairs(by_task: dict[str, list[dict]], root: Path, fuser_for, say) -> int:
+    from .errors import RefusionError
+    from .imageio import read_image
+
+    failures = 0
+    for task, entries in by_task.items():
+        if not entries:
+            say(f"FAIL  {task}: no sample pair for this task in manifest.json")
+            failures += 1
+            continue
+        try:
+            fuser, what = fuser_for(task)
+        except Exception as err:  # WeightsError: default weights missing or unreadable
+            say(f"FAIL  {task}: {err if isinstance(err, RefusionError) else f'{type(err).__name__}: {err}'}")
+            failures += 1
+            continue
+        say(f"      {task}: model {what}")
+        for entry in entries:
+            t0 = time.perf_counter()
+            try:
+                a, b = read_image(root / entry["a"]), read_image(root / entry["b"])
+                result = fuser.fuse(a, b)
+                problems = check_result(a, b, result, need_maps=True)
+            except Exception as err:
+                problems = [f"{type(err).__name__}: {err}"]
+            took = time.perf_counter() - t0
+            label = f"{task}: {entry['a']} + {entry['b']}"
+            if problems:
+                failures += 1
+                say(f"FAIL  {label}: {'; '.join(problems)}")
+            else:
+                say(f"ok    {label} -> {_describe(result)} in {took:.2f} s")
+    return failures
+
+
+def check_result(a: np.ndarray, b: np.ndarray, result, need_maps: bool = True) -> list[str]:
+    """The problems with a :class:`~refusion_core.inference.FuseResult` of inputs ``a``, ``b`` (empty if none)."""
+    h, w = a.shape[:2]
+    grey = a.ndim == 2 and b.ndim == 2
+    problems = []
+    fused = result.fused
+    want_shape = (h, w) if grey else (h, w, 3)
+    want_dtype = np.uint16 if np.uint16 in (a.dtype, b.dtype) else np.uint8
+    if fused.shape != want_shape:
+        problems.append(f"fused shape {fused.shape}, expected {want_shape}")
+    if fused.dtype != want_dtype:
+        problems.append(f"fused dtype {fused.dtype}, expected {np.dtype(want_dtype)}")
+    if fused.size and fused.min() == fused.max():
+        problems.append(f"fused image is constant ({fused.flat[0]})")
+    problems += _check_plane("fused_y", result.fused_y, (h, w))
+    maps = result.maps
+    if not maps:
+        if need_maps:
+            problems.append("no weight maps (the model has no loss-proposal network P)")
+        return problems
+    missing = [k for k in ("wa", "wb", "va", "vb") if k not in maps]
+    if missing:
+        return problems + [f"maps {', '.join(missing)} missing"]
+    for name in ("wa", "wb", "va", "vb"):
+        problems += _check_plane(name, maps[name], (h, w), constant_ok=True)
+    for x, y in (("wa", "wb"), ("va", "vb")):
+        err = float(np.abs(maps[x].astype(np.float64) + maps[y] - 1.0).max())
+        if not err <= SUM_TOL:
+            problems.append(f"{x} + {y} differs from 1 by up to {err:.2e}")
+    return problems
+
+
+def _check_plane(name: str, x: np.ndarray, shape: tuple[int, int], constant_ok: bool = False) -> list[str]:
+    if x.shape != shape or x.dtype != np.float32:
+        return [f"{name} is {x.dtype} {x.shape}, expected float32 {shape}"]
+    if not np.isfinite(x).all():
+        return [f"{name} has {int((~np.isfinite(x)).sum())} non-finite values"]
+    lo, hi = float(x.min()), float(x.max())
+    problems = []
+    if lo < -RANGE_TOL or hi > 1 + RANGE_TOL:
+        problems.append(f"{name} spans [{lo:.4g}, {hi:.4g}], outside [0, 1]")
+    if not constant_ok and hi - lo <= 1e-6:
+        problems.append(f"{name} is constant ({lo:.4g})")
+    return problems
+
+
+def _describe(result) -> str:
+    f = result.fused
+    kind = "grey" if f.ndim == 2 else "RGB"
+    maps = result.maps
+    spread = f", wa in [{maps['wa'].min():.2f}, {maps['wa'].max():.2f}], maps sum to 1" if maps else ""
+    return f"{f.shape[1]}x{f.shape[0]} {kind} {f.dtype}, Y mean {result.fused_y.mean():.3f}{spread}"
+
+
+def main() -> int:
+    return run_selftest()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
