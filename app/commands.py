@@ -35,7 +35,7 @@ class Commands:
                                                 self.settings.folder("open"), "Images (*.png *.jpg *.jpeg *.tif "
                                                 "*.tiff *.bmp *.webp *.pgm *.ppm);;All files (*)")
         if files:
-            self.settings.set_folder("open", files[0])
+            self.settings.set_folder("open", Path(files[0]).parent)
             self.pair_list.add_paths([Path(f) for f in files])
 
     def open_folders(self) -> None:
@@ -49,7 +49,7 @@ class Commands:
         path, _ = QFileDialog.getOpenFileName(self.window, "Import a released ReFusion checkpoint",
                                               self.settings.folder("models"), "Checkpoints (*.pth *.safetensors)")
         if path:
-            self.settings.set_folder("models", path)
+            self.settings.set_folder("models", Path(path).parent)
             entry = self.catalog.import_checkpoint(Path(path))
             self.state.modelsChanged.emit()
             self.state.set_model(entry.key)

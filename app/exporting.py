@@ -115,10 +115,11 @@ class ExportController(QObject):
 
     def _on_progress(self, p: tuple[int, int, str]) -> None:
         self.state.set_progress(*p)
-        if self.progress is not None:
-            self.progress.setMaximum(p[1])
-            self.progress.setValue(p[0])
-            self.progress.setLabelText(p[2])
+        dialog = self.progress  # setValue() of a modal progress dialog processes events
+        if dialog is not None:
+            dialog.setLabelText(p[2])
+            dialog.setMaximum(p[1])
+            dialog.setValue(p[0])
 
     def _on_returned(self, summary: ExportSummary) -> None:
         self.summary = summary

@@ -25,9 +25,8 @@ class Settings:
     def folder(self, name: str) -> str:
         return self._str(f"folders/{name}", str(Path.home()))
 
-    def set_folder(self, name: str, path: str | Path) -> None:
-        p = Path(path)
-        self._q.setValue(f"folders/{name}", str(p if p.is_dir() else p.parent))
+    def set_folder(self, name: str, folder: str | Path) -> None:
+        self._q.setValue(f"folders/{name}", str(folder))
 
     def value(self, key: str, default: str = "") -> str:
         return self._str(key, default)

@@ -1,0 +1,178 @@
+"""Fine-tuning from the toolbar: live curves and maps, pause / resume / stop, saving the model,
+closing during training, and how long the event loop stalls meanwhile."""
+
+import time
+
+import pytest
+from PySide6.QtCore import QElapsedTimer, QTimer
+from PySide6.QtWidgets import QDialog, QMessageBox
+
+from app.training import TrainRequest
+from app.widgets.train_dialog import TrainDialog
+
+TINY = dict(crop=16, batch=1, epochs=3, meta_steps=1, fuse_steps=5, preview_every=2, preview_size=32,
+            checkpoint_every=1000)
+
+
+@pytest.fixture
+def tiny_training(monkeypatch):
+    """The training dialog is 'accepted' with a seconds-long schedule."""
+    request = TrainRequest("quick", dict(TINY))
+    monkeypatch.setattr(TrainDialog, "exec", lambda self: QDialog.DialogCode.Accepted)
+    monkeypatch.setattr(TrainDialog, "request", lambda self: request)
+    return request
+
+
+@pytest.fixture
+def pairs_window(window, images, qtbot, dialogs):
+    window.pair_list.add_paths([images["dir_a"], images["dir_b"]])
+    assert len(window.state.pairs) == 3
+    qtbot.waitUntil(lambda: bool(dialogs.shown))  # 'lonely.png has no partner'
+    dialogs.shown.clear()
+    return window
+
+
+class StallMeter:
+    """A 5 ms timer that records the longest gap between two of its ticks."""
+
+    def __init__(self) -> None:
+        self.clock = QElapsedTimer()
+        self.timer = QTimer()
+        self.timer.setInterval(5)
+        self.timer.timeout.connect(self._tick)
+        self.last = self.worst = 0
+        self.ticks = 0
+
+    def start(self) -> None:
+        self.clock.start()
+        self.last = 0
+        self.timer.start()
+
+    def _tick(self) -> None:
+        now = self.clock.elapsed()
+        self.worst = max(self.worst, now - self.last)
+        self.last = now
+        self.ticks += 1
+
+    def stop(self) -> None:
+        self.timer.stop()
+
+
+def test_train_pause_stop_save_from_toolbar(pairs_window, tiny_training, qtbot, dialogs, wait_idle):
+    w = pairs_window
+    assert w.act["train"].isEnabled()
+    w.act["train"].trigger()
+    assert w.state.training == "running" and w.act["stop"].isEnabled() and not w.act["fuse"].isEnabled()
+    qtbot.waitUntil(lambda: w.losses.points("lf") >= 3 and w.state.maps_title.startswith("Training"), timeout=60000)
+    assert w.losses.points("lr") >= 3
+    qtbot.waitUntil(lambda: w.losses.points("outer_lr") >= 1, timeout=60000)
+    w.losses.redraw()
+    x, y = w.losses.smooth_curves["lf"].getData()
+    assert len(x) >= 3
+    assert w.maps.items["wa"].image is not None and w.maps.items["wa"].image.shape == (32, 32)
+    assert "steps/s" in w.status.rate.text()
+
+    w.act["pause"].trigger()
+    qtbot.waitUntil(lambda: w.state.training == "paused", timeout=20000)
+    n = w.losses.points("lf")
+    qtbot.wait(300)
+    assert w.losses.points("lf") == n  # nothing moves while paused
+    w.act["pause"].trigger()
+    qtbot.waitUntil(lambda: w.state.training == "running", timeout=20000)
+
+    t0 = time.perf_counter()
+    w.act["stop"].trigger()
+    wait_idle(w)
+    assert time.perf_counter() - t0 < 10  # within one step (plus writing the run checkpoint)
+    assert dialogs.shown == [], dialogs.text()
+    key = w.training.last_key
+    assert w.state.model_key == key and "unsaved" in w.model_box.currentText()
+
+    dialogs.names.append("my tuned model")
+    w.act["save_model"].trigger()
+    from refusion_core.paths import user_models_dir
+
+    saved = user_models_dir() / "my tuned model.safetensors"
+    assert saved.is_file()
+    assert w.model_box.currentText() == "my tuned model"
+
+
+def test_fuse_with_the_fine_tuned_model(pairs_window, monkeypatch, qtbot, wait_idle):
+    w = pairs_window
+    request = TrainRequest("quick", dict(TINY, epochs=1))
+    monkeypatch.setattr(TrainDialog, "exec", lambda self: QDialog.DialogCode.Accepted)
+    monkeypatch.setattr(TrainDialog, "request", lambda self: request)
+    w.act["train"].trigger()
+    wait_idle(w)
+    assert w.state.model_key.startswith("session:")
+    assert w.fusion.fuse()
+    wait_idle(w)
+    assert w.state.fused is not None and w.state.fused.source["kind"] == "session"
+    assert w.state.fused.source["meta"]["steps"] == 6
+
+
+def test_event_loop_stays_responsive(pairs_window, tiny_training, qtbot, wait_idle, record_property):
+    w = pairs_window
+    meter = StallMeter()
+    meter.start()
+    w.act["train"].trigger()
+    qtbot.waitUntil(lambda: w.losses.points("lf") >= 1, timeout=60000)
+    startup_worst = meter.worst
+    meter.worst = 0
+    wait_idle(w)
+    meter.stop()
+    record_property("stall_ms_training", meter.worst)
+    record_property("stall_ms_startup", startup_worst)
+    print(f"\nworst event-loop stall: {meter.worst} ms while training steps ran, "
+          f"{startup_worst} ms while the trainer was being built ({meter.ticks} ticks)")
+    assert meter.worst < 150
+
+
+def test_closing_during_training_asks_stops_and_saves(pairs_window, monkeypatch, qtbot, dialogs):
+    w = pairs_window
+    request = TrainRequest("quick", dict(TINY, epochs=200))
+    monkeypatch.setattr(TrainDialog, "exec", lambda self: QDialog.DialogCode.Accepted)
+    monkeypatch.setattr(TrainDialog, "request", lambda self: request)
+    w.act["train"].trigger()
+    qtbot.waitUntil(lambda: w.losses.points("lf") >= 2, timeout=60000)
+    dialogs.answers.append(QMessageBox.StandardButton.Cancel)
+    assert not w.close()  # cancelled: keeps running
+    assert w.training.running
+    dialogs.answers.append(QMessageBox.StandardButton.Yes)
+    assert w.close()
+    assert not w.training.running and "Training is running" in dialogs.questions[-1]
+    from refusion_core.paths import user_models_dir
+
+    assert len(list(user_models_dir().glob("ivif-autosave-*.safetensors"))) == 1
+
+
+def test_training_needs_pairs(window, tiny_training, dialogs):
+    window.commands.train()
+    assert dialogs.titles() == ["Nothing to train on"] and not window.training.running
+
+
+def test_training_from_missing_default_weights_says_what_to_do(pairs_window, tiny_training, dialogs, wait_idle, qtbot):
+    pairs_window.state.set_model("default")
+    pairs_window.act["train"].trigger()
+    wait_idle(pairs_window)
+    qtbot.waitUntil(lambda: bool(dialogs.shown))
+    assert "not installed" in dialogs.text() and "new, untrained model" in dialogs.text()
+
+
+def test_training_from_scratch(pairs_window, monkeypatch, wait_idle):
+    request = TrainRequest("quick", dict(TINY, epochs=1), from_scratch=True)
+    monkeypatch.setattr(TrainDialog, "exec", lambda self: QDialog.DialogCode.Accepted)
+    monkeypatch.setattr(TrainDialog, "request", lambda self: request)
+    pairs_window.state.set_model("scratch")
+    pairs_window.act["train"].trigger()
+    wait_idle(pairs_window)
+    assert pairs_window.state.model_key.startswith("session:")
+
+
+def test_train_dialog_reads_presets(qtbot):
+    dialog = TrainDialog("quick", "tiny", 3)
+    qtbot.addWidget(dialog)
+    assert dialog.spins["crop"].value() == 64
+    dialog.spins["crop"].setValue(32)
+    req = dialog.request()
+    assert req.preset == "quick" and req.overrides == {"crop": 32} and not req.from_scratch
