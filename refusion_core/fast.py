@@ -5,7 +5,7 @@ What makes it fast and lean on a CPU (all exact up to float rounding):
 
 - NHWC tiles: layer norm over channels is the fused kernel on the last axis (no permutes), 1×1 convolutions
   are one GEMM on a (pixels, C) view, 3×3 and depthwise convolutions take oneDNN's channels-last path.
-- Each layer norm's affine (γ, β) is folded into the 1×1 convolution after it (W·diag γ, bias W·β).
+- Residual additions happen inside the GEMM of the projection before them (addmm_ with β = 1, in place).
 - The attention matrix is applied as a per-pixel D×D matrix, merged with the 1×1 projection after it
   (project_out · blockdiag(softmax)), and added to the residual in the same GEMM (addmm).
 - q, k and v are computed only where needed: q, k in the statistics sweep, v in the apply sweep.
@@ -43,21 +43,23 @@ def _dw(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     return _conv3(x, weight, groups=x.shape[-1])
 
 
-def _ln(x: torch.Tensor) -> torch.Tensor:
-    """Layer norm over channels without affine (folded into the next 1×1 convolution)."""
-    return fn.layer_norm(x, x.shape[-1:], eps=1e-5)
+def _ln(x: torch.Tensor, norm: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+    """Layer norm over channels (the last axis: one fused kernel), eps 1e-5, with its affine."""
+    return fn.layer_norm(x, x.shape[-1:], norm[0], norm[1], eps=1e-5)
 
 
 def _add_linear(x: torch.Tensor, y: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-    """x + y·Wᵀ in one GEMM; x (1, h, w, C_out), y (1, h, w, C_in), weight (C_out, C_in)."""
-    out = torch.addmm(x.reshape(-1, x.shape[-1]), y.reshape(-1, y.shape[-1]), weight.t())
-    return out.view(x.shape)
+    """x + y·Wᵀ, in place in x (one GEMM with β = 1); x (1, h, w, C_out) contiguous, y (1, h, w, C_in)."""
+    if torch.is_autocast_enabled(x.device.type):  # in-place ops are not autocast: let it pick dtypes
+        return x + fn.linear(y, weight)
+    x.view(-1, x.shape[-1]).addmm_(y.reshape(-1, y.shape[-1]), weight.t())
+    return x
 
 
 def _gated(t: torch.Tensor) -> torch.Tensor:
     """GELU(first half) · second half over channels, (…, 2E) -> (…, E); exact (erf) GELU."""
     half = t.shape[-1] // 2
-    return fn.gelu(t[..., :half]) * t[..., half:]
+    return fn.gelu(t[..., :half]).mul_(t[..., half:])
 
 
 class Attention:
@@ -75,10 +77,10 @@ class Attention:
     def stats(self, q: torch.Tensor, k: torch.Tensor, core: tuple[slice, slice]) -> torch.Tensor:
         d = self.dim
         with torch.autocast(q.device.type, enabled=False):
-            q = q[:, core[0], core[1]].reshape(-1, d).float()
-            k = k[:, core[0], core[1]].reshape(-1, d).float()
-            gram = (q.t() @ k).double().reshape(-1)  # (D·D,)
-            return torch.cat([gram, q.square().sum(0).double(), k.square().sum(0).double()])
+            q, k = q[:, core[0], core[1]].float(), k[:, core[0], core[1]].float()
+            gram = (q.reshape(-1, d).t() @ k.reshape(-1, d)).double().reshape(-1)  # (D·D,)
+            sq = lambda t: (t * t).sum((0, 1, 2)).double()  # noqa: E731  (D,)
+            return torch.cat([gram, sq(q), sq(k)])
 
     def finish(self, total: torch.Tensor) -> torch.Tensor:
         d, h = self.dim, self.heads
@@ -102,33 +104,31 @@ class Block:
     def __init__(self, blk: RestormerBlock):
         d = blk.norm1.body.weight.shape[0]
         self.dim = d
-        w, b = _fold_ln(_w1(blk.attn.qkv), blk.norm1.body)
-        dw = blk.attn.qkv_dwconv.weight.detach()
-        self.qk_w, self.qk_b, self.qk_dw = w[:2 * d], b[:2 * d], dw[:2 * d].contiguous()
-        self.v_w, self.v_b, self.v_dw = w[2 * d:], b[2 * d:], dw[2 * d:].contiguous()
+        self.norm1, self.norm2 = _affine(blk.norm1.body), _affine(blk.norm2.body)
+        w, dw = _w1(blk.attn.qkv), blk.attn.qkv_dwconv.weight.detach()
+        self.qk_w, self.qk_dw = w[:2 * d].contiguous(), dw[:2 * d].contiguous()
+        self.v_w, self.v_dw = w[2 * d:].contiguous(), dw[2 * d:].contiguous()
         self.att = Attention(blk.attn.temperature, blk.attn.heads, _w1(blk.attn.project_out))
-        self.in_w, self.in_b = _fold_ln(_w1(blk.ffn.project_in), blk.norm2.body)
-        self.ffn_dw = blk.ffn.dwconv.weight.detach()
+        self.in_w, self.ffn_dw = _w1(blk.ffn.project_in), blk.ffn.dwconv.weight.detach()
         self.out_w = _w1(blk.ffn.project_out)
 
     def stats(self, x: torch.Tensor, core) -> torch.Tensor:
-        qk = _dw(fn.linear(_ln(x), self.qk_w, self.qk_b), self.qk_dw)  # (1, h, w, 2D)
+        qk = _dw(fn.linear(_ln(x, self.norm1), self.qk_w), self.qk_dw)  # (1, h, w, 2D)
         return self.att.stats(qk[..., :self.dim], qk[..., self.dim:], core)
 
     def finish(self, total: torch.Tensor) -> torch.Tensor:
         return self.att.finish(total)
 
     def apply(self, x: torch.Tensor, mix: torch.Tensor) -> torch.Tensor:
-        v = _dw(fn.linear(_ln(x), self.v_w, self.v_b), self.v_dw)  # (1, h, w, D)
+        """x (1, h, w, D) contiguous, updated in place."""
+        v = _dw(fn.linear(_ln(x, self.norm1), self.v_w), self.v_dw)  # (1, h, w, D)
         x = _add_linear(x, v, mix)
-        t = _dw(fn.linear(_ln(x), self.in_w, self.in_b), self.ffn_dw)  # (1, h, w, 4D)
+        t = _dw(fn.linear(_ln(x, self.norm2), self.in_w), self.ffn_dw)  # (1, h, w, 4D)
         return _add_linear(x, _gated(t), self.out_w)
 
 
-def _fold_ln(weight: torch.Tensor, norm) -> tuple[torch.Tensor, torch.Tensor]:
-    """W·LN(x) = (W·diag γ)·x̂ + W·β."""
-    g, b = norm.weight.detach(), norm.bias.detach()
-    return (weight * g[None, :]).contiguous(), weight @ b
+def _affine(norm) -> tuple[torch.Tensor, torch.Tensor]:
+    return norm.weight.detach(), norm.bias.detach()
 
 
 class Branches:

@@ -47,7 +47,9 @@ class Stage(Protocol):
         """Whole-image sums -> the context apply() needs (the attention's mixing matrices)."""
 
     def apply(self, x: torch.Tensor, ctx: object) -> torch.Tensor:
-        """(1, h, w, C_in) -> (1, h, w, C_out) on the whole tile; valid ``halo`` pixels in from cut edges."""
+        """(1, h, w, C_in) -> (1, h, w, C_out) on the whole tile; valid ``halo`` pixels in from cut edges.
+
+        May overwrite x (the runner hands each stage a tile it owns)."""
 
 
 @dataclass(frozen=True)
@@ -165,7 +167,8 @@ class _Runner:
             partial = None
             for c0, c1 in self.plan.tiles(src.shape[2]):
                 left = max(c0 - halo, 0)
-                x = band[:, :, left:min(c1 + halo, src.shape[2])].contiguous()
+                x = band[:, :, left:min(c1 + halo, src.shape[2])]
+                x = x.clone() if x.is_contiguous() else x.contiguous()  # stages may work in place
                 for stage, ctx in chain:
                     x = stage.apply(x, ctx)
                 core = (slice(r0 - top, r1 - top), slice(c0 - left, c1 - left))
