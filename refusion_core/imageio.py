@@ -2,9 +2,14 @@
 
 Conventions: arrays are (H, W) grey or (H, W, 3) **RGB**; dtype uint8 or uint16 as stored. Reading goes
 through ``np.fromfile`` + ``cv2.imdecode`` so that paths with non-ASCII characters work on every
-platform; EXIF orientation is applied (OpenCV's default for these flags); an alpha channel is dropped;
+platform; EXIF orientation is applied (OpenCV does this for JPEG, PNG, WebP and TIFF with these flags;
+tested in tests/refusion_core/test_exif.py); an alpha channel is dropped;
 a 3-channel image whose channels are all equal is returned as grey; float TIFFs become uint16 (values
 in [0, 1] are scaled by 65535, others are min-max stretched — documented lossy case).
+
+EXIF (:mod:`refusion_core.exif`): :func:`read_image_exif` also returns the file's EXIF block;
+``write_image(..., exif=block)`` stores it (Orientation reset to 1, the pixels being upright already) in
+JPEG, PNG and WebP through OpenCV and in TIFF through Pillow; :func:`keeps_exif` says where that works.
 """
 
 from __future__ import annotations
@@ -16,15 +21,43 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from . import exif as _exif
 from .errors import InputError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".pgm", ".ppm", ".pnm")
+EXIF_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff")
 _READ_FLAGS = cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR
+_CV_METADATA = hasattr(cv2, "imdecodeWithMetadata") and hasattr(cv2, "imencodeWithMetadata")
 
 
 def read_image(path: str | os.PathLike) -> np.ndarray:
     """Read an image file. Returns (H, W) or (H, W, 3) RGB, uint8 or uint16. Raises InputError."""
     path = Path(path)
+    img = cv2.imdecode(_file_bytes(path), _READ_FLAGS)
+    if img is None:
+        raise _undecodable(path)
+    return _normalise(img)
+
+
+def read_image_exif(path: str | os.PathLike) -> tuple[np.ndarray, bytes | None]:
+    """Like :func:`read_image`, plus the file's EXIF block (bytes in TIFF layout) or None."""
+    path = Path(path)
+    data = _file_bytes(path)
+    exif = None
+    if _CV_METADATA:
+        img, types, meta = cv2.imdecodeWithMetadata(data, _READ_FLAGS)
+        found = [np.asarray(m).tobytes() for t, m in zip(np.ravel(types), meta) if t == cv2.IMAGE_METADATA_EXIF]
+        exif = found[0] if found else None
+    else:
+        img = cv2.imdecode(data, _READ_FLAGS)
+    if img is None or img.size == 0:
+        raise _undecodable(path)
+    if exif is None and _exif.is_tiff(path):
+        exif = _exif.read_tiff_exif(data.tobytes())
+    return _normalise(img), (_exif.bare(exif) if exif else None)
+
+
+def _file_bytes(path: Path) -> np.ndarray:
     if not path.exists():
         raise InputError(f"File not found: {path}")
     if path.is_dir():
@@ -35,12 +68,13 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
         raise InputError(f"Cannot read {path}: {err.strerror or err}") from None
     if data.size == 0:
         raise InputError(f"{path.name} is empty (0 bytes), not an image")
-    img = cv2.imdecode(data, _READ_FLAGS)
-    if img is None:
-        kind = "is corrupt or in an unsupported format" if path.suffix.lower() in IMAGE_SUFFIXES \
-            else "is not an image OpenCV can read"
-        raise InputError(f"{path.name} {kind} (supported: {', '.join(IMAGE_SUFFIXES)})")
-    return _normalise(img)
+    return data
+
+
+def _undecodable(path: Path) -> InputError:
+    kind = "is corrupt or in an unsupported format" if path.suffix.lower() in IMAGE_SUFFIXES \
+        else "is not an image OpenCV can read"
+    return InputError(f"{path.name} {kind} (supported: {', '.join(IMAGE_SUFFIXES)})")
 
 
 def _normalise(img: np.ndarray) -> np.ndarray:
@@ -80,12 +114,15 @@ def from_float(x: np.ndarray, dtype=np.uint8) -> np.ndarray:
     return np.round(np.clip(x, 0.0, 1.0) * scale).astype(dtype)
 
 
-def write_image(path: str | os.PathLike, img: np.ndarray, bit_depth: int | None = None) -> Path:
+def write_image(path: str | os.PathLike, img: np.ndarray, bit_depth: int | None = None,
+                exif: bytes | None = None) -> Path:
     """Write an image atomically (a temp file in the same folder, then rename).
 
     Args:
         img: (H, W) or (H, W, 3) RGB, uint8, uint16 or float in [0, 1].
         bit_depth: 8 or 16 to convert; None keeps uint8/uint16 and writes floats as 16-bit.
+        exif: an EXIF block to store (Orientation is reset to 1); ignored where :func:`keeps_exif` is
+            False (BMP, PNM, 16-bit RGB TIFF, TIFF without Pillow). A TIFF with EXIF is uncompressed.
     JPEG and BMP hold only 8 bits: 16-bit data is converted for them.
     """
     path = Path(path)
@@ -93,12 +130,34 @@ def write_image(path: str | os.PathLike, img: np.ndarray, bit_depth: int | None 
     if suffix not in IMAGE_SUFFIXES:
         raise InputError(f"Cannot write {path.name}: unknown image type (use .png or .tif)")
     img = _convert_depth(img, bit_depth, eight_bit_only=suffix in (".jpg", ".jpeg", ".bmp", ".webp"))
+    if exif and keeps_exif(path, img):
+        atomic_write_bytes(path, _encode_with_exif(path, img, _exif.reset_orientation(exif)))
+        return path
     bgr = cv2.cvtColor(img, cv2.COLOR_RGB2BGR) if img.ndim == 3 else img
     ok, buf = cv2.imencode(suffix, bgr)
     if not ok:
         raise InputError(f"OpenCV could not encode {path.name}")
     atomic_write_bytes(path, buf.tobytes())
     return path
+
+
+def keeps_exif(path: str | os.PathLike, img: np.ndarray) -> bool:
+    """Whether ``write_image(path, img, exif=...)`` stores the EXIF (depends on format, depth, libraries)."""
+    suffix = Path(path).suffix.lower()
+    if _exif.is_tiff(Path(path)):
+        return _exif.tiff_can_carry(img)
+    return suffix in EXIF_SUFFIXES and _CV_METADATA
+
+
+def _encode_with_exif(path: Path, img: np.ndarray, exif: bytes) -> bytes:
+    if _exif.is_tiff(path):
+        return _exif.encode_tiff_with_exif(img, exif)
+    bgr = cv2.cvtColor(img, cv2.COLOR_RGB2BGR) if img.ndim == 3 else img
+    ok, buf = cv2.imencodeWithMetadata(path.suffix.lower(), bgr, [cv2.IMAGE_METADATA_EXIF],
+                                       [np.frombuffer(exif, np.uint8)])
+    if not ok:
+        raise InputError(f"OpenCV could not encode {path.name}")
+    return buf.tobytes()
 
 
 def _convert_depth(img: np.ndarray, bit_depth: int | None, eight_bit_only: bool) -> np.ndarray:
