@@ -1,4 +1,4 @@
-"""``refusion``: the engine on the command line (fuse, train, resume, info).
+"""``refusion``: the engine on the command line (fuse, align, fuse-volume, train, resume, eval, info).
 
 Every user error ends in one line on stderr (``refusion: error: ...``) and exit status 2; nothing is left
 half-written (all outputs are written atomically).
@@ -28,14 +28,56 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"refusion {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
-    f = sub.add_parser("fuse", help="fuse a registered pair of images")
-    f.add_argument("a", type=Path)
-    f.add_argument("b", type=Path)
+    f = sub.add_parser("fuse", help="fuse two or more registered images",
+                       description="Fuse a registered pair, or a stack of N > 2 images (fused pairwise in a "
+                                   "balanced tree, neighbours first: give a focus stack in focus order)")
+    f.add_argument("images", nargs="+", type=Path, metavar="IMAGE", help="two or more images of one size")
     f.add_argument("-o", "--out", type=Path, required=True, help="output image (.png, .tif, .jpg)")
     _model_args(f)
-    f.add_argument("--maps", type=Path, metavar="DIR", help="also write wa, wb, va, vb (16-bit PNG + .npy)")
+    f.add_argument("--maps", type=Path, metavar="DIR", help="also write wa, wb, va, vb (16-bit PNG + .npy); "
+                   "pairs only")
     f.add_argument("--stretch", action="store_true", help="min-max stretch the fused luminance")
-    f.add_argument("--bit-depth", type=int, choices=(8, 16), help="output bit depth (default: the inputs')")
+    f.add_argument("--bit-depth", type=int, choices=(8, 16), help="output bit depth (default: 16 if any input is)")
+    f.add_argument("--stretch-input", default="auto", metavar="MODE[,MODE...]",
+                   help="auto (default: stretch 16-bit grey images that use at most a quarter of 0..65535, "
+                        "like raw thermal), none or percentile; one mode, or one per image")
+    f.add_argument("--percentiles", default="0.5,99.5", metavar="LOW,HIGH",
+                   help="percentiles of the valid pixels mapped to 0 and 1 by the input stretch")
+    f.add_argument("--strategy", choices=("tree", "chain"), default="tree", help="order of the pairwise "
+                   "fusions for N > 2 (default: tree)")
+    f.add_argument("--no-exif", action="store_true", help="do not copy the first input's EXIF to the output")
+
+    al = sub.add_parser("align", help="register images to a reference image",
+                        description="Register each MOVING image to REF and write it, resampled onto REF's "
+                                    "pixel grid and named like its input, into DIR, with transforms.json "
+                                    "(3x3 matrices mapping moving to reference pixel coordinates)")
+    al.add_argument("ref", type=Path, metavar="REF")
+    al.add_argument("moving", nargs="+", type=Path, metavar="MOVING")
+    al.add_argument("-o", "--out", type=Path, required=True, metavar="DIR")
+    al.add_argument("--model", choices=("homography", "affine", "euclidean", "translation"), default="homography")
+    al.add_argument("--method", choices=("features", "ecc", "ecc-edges"),
+                    help="features (default; photographs), ecc (intensities), ecc-edges (infrared-visible and "
+                         "other cross-modal pairs); with --points, ecc/ecc-edges refine the points' estimate")
+    al.add_argument("--points", type=Path, metavar="FILE.json", help='control points: {"ref": [[x, y], ...], '
+                    '"moving": [[x, y], ...]} (or such objects keyed by moving file name); at least 3 pairs '
+                    "for affine, 4 for homography")
+    al.add_argument("--crop", action="store_true", help="crop all outputs (and write the reference) to the "
+                    "largest rectangle every image covers")
+    al.add_argument("--no-exif", action="store_true", help="do not keep the inputs' EXIF")
+
+    v = sub.add_parser("fuse-volume", help="fuse two co-registered medical volumes (research use, not diagnosis)",
+                       description="Fuse two co-registered volumes (NIfTI files, DICOM series folders or "
+                                   "multi-frame DICOM files) slice by slice into a NIfTI file on A's grid, "
+                                   "values in [0, 1]. Research use, not diagnosis.")
+    v.add_argument("a", type=Path, metavar="A")
+    v.add_argument("b", type=Path, metavar="B")
+    v.add_argument("-o", "--out", type=Path, required=True, metavar="OUT.nii.gz")
+    _model_args(v, task="mif")
+    for side in ("a", "b"):
+        v.add_argument(f"--window-{side}", metavar="C,W", help=f"window of {side.upper()}: CENTER,WIDTH in its "
+                       "units, or brain, soft-tissue, bone, lung, auto (default: bone for CT, else auto)")
+    v.add_argument("--dtype", choices=("float32", "uint16"), default="float32",
+                   help="float32, or uint16 with scl_slope 1/65535 (readers still see [0, 1])")
 
     t = sub.add_parser("train", help="train or fine-tune with Algorithm 1 (meta-learned loss)")
     t.add_argument("--task", choices=TASKS, required=True)
@@ -74,8 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _model_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--task", choices=TASKS, default="ivif")
+def _model_args(p: argparse.ArgumentParser, task: str = "ivif") -> None:
+    p.add_argument("--task", choices=TASKS, default=task)
     p.add_argument("--weights", type=Path, help="project .safetensors or a released .pth")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
 
@@ -85,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     from . import commands
 
     try:
-        return getattr(commands, f"cmd_{args.command}")(args)
+        return getattr(commands, f"cmd_{args.command.replace('-', '_')}")(args)
     except RefusionError as err:
         print(f"refusion: error: {err}", file=sys.stderr)
         return 2

@@ -12,29 +12,75 @@ from tqdm import tqdm
 
 from . import TASKS, __version__
 from .errors import InputError, RefusionError, RunError
-from .imageio import IMAGE_SUFFIXES, atomic_write_bytes, check_pair, from_float, read_image, write_image
+from .commands_imaging import cmd_align, cmd_fuse_volume  # noqa: F401  (dispatched by name)
+from .imageio import IMAGE_SUFFIXES, atomic_write_bytes, check_pair, from_float, read_image_exif, write_image
 
 
 def cmd_fuse(args) -> int:
+    """Fuse a pair (maps available) or a stack of N > 2 images (balanced pairwise tree)."""
     from .checkpoint import load_model
     from .inference import Fuser
+    from .stack import fuse_stack
 
-    if args.out.suffix.lower() not in IMAGE_SUFFIXES:
-        raise InputError(f"Cannot write {args.out.name}: unknown image type (use .png or .tif)")
-    a, b = read_image(args.a), read_image(args.b)
-    check_pair(a, b, (args.a.name, args.b.name))
+    paths, names = args.images, [p.name for p in args.images]
+    check_out_suffix(args.out)
+    if len(paths) < 2:
+        raise InputError("fuse needs at least two images")
+    if args.maps and len(paths) > 2:
+        raise InputError("--maps is only for pairs: P's weight maps compare two sources, and a stack is "
+                         "fused in N - 1 pairwise steps")
+    loaded = [read_image_exif(p) for p in paths]
+    originals = [img for img, _ in loaded]
+    for img, name in zip(originals[1:], names[1:]):
+        check_pair(originals[0], img, (names[0], name))
+    images = stretch_inputs(originals, names, args.stretch_input, args.percentiles)
     bundle = load_model(args.weights, args.task)
     if args.maps and not bundle.has_maps:
         print("refusion: note: this model has no loss proposal module P (released checkpoints hold F only); "
               "no maps written", file=sys.stderr)
     fuser = Fuser(bundle, args.device)
-    with tqdm(total=1, desc="fusing", unit="tile", disable=None, leave=False) as bar:
-        res = fuser.fuse(a, b, stretch=args.stretch, progress=lambda d, t: _bar_to(bar, d, t))
-    write_image(args.out, res.fused, args.bit_depth)
-    if args.maps and res.maps:
+    with tqdm(total=len(paths) - 1, desc="fusing", unit="step", disable=None, leave=False) as bar:
+        tick = lambda d, t: _bar_to(bar, d, t)  # noqa: E731
+        if len(images) == 2:
+            res = fuser.fuse(*images, stretch=args.stretch, progress=tick)
+        else:
+            res = fuse_stack(fuser, images, args.strategy, args.stretch, names, tick)
+    depth = args.bit_depth or (16 if any(img.dtype == np.uint16 for img in originals) else 8)
+    exif = None if args.no_exif else next((e for _, e in loaded if e), None)
+    write_image(args.out, res.fused, depth, exif=exif)
+    if args.maps and getattr(res, "maps", None):
         save_maps(args.maps, args.out.stem, res.maps)
-    print(f"fused {args.a.name} + {args.b.name} -> {args.out} ({fuser.device})")
+    print(f"fused {' + '.join(names)} -> {args.out} ({fuser.device})")
     return 0
+
+
+def check_out_suffix(out: Path) -> None:
+    if out.suffix.lower() not in IMAGE_SUFFIXES:
+        raise InputError(f"Cannot write {out.name}: unknown image type (use .png or .tif)")
+
+
+def stretch_inputs(images: list, names: list[str], spec: str, percentiles: str) -> list:
+    """Apply ``--stretch-input`` (one mode, or one per image, comma-separated); a note per stretched image."""
+    from .scaling import prepare_input
+
+    modes = [m.strip() for m in spec.split(",")]
+    if len(modes) == 1:
+        modes *= len(images)
+    if len(modes) != len(images):
+        raise InputError(f"--stretch-input has {len(modes)} modes for {len(images)} images; give one, or one "
+                         "per image")
+    try:
+        lo, hi = (float(x) for x in percentiles.split(","))
+    except ValueError:
+        raise InputError(f"--percentiles takes LOW,HIGH (e.g. 0.5,99.5), not {percentiles!r}") from None
+    out = []
+    for img, name, mode in zip(images, names, modes):
+        new = prepare_input(img, mode, (lo, hi))
+        if new is not img:
+            print(f"refusion: note: {name} stretched by its {lo:g}/{hi:g} percentiles to the full range",
+                  file=sys.stderr)
+        out.append(new)
+    return out
 
 
 def save_maps(folder: Path, stem: str, maps: dict[str, np.ndarray]) -> list[Path]:

@@ -72,3 +72,13 @@ def test_failed_write_leaves_nothing(tmp_path):
 def test_check_pair_names_both_sizes():
     with pytest.raises(InputError, match=r"a.png is 4×3 but b.png is 5×3.*registered"):
         check_pair(np.zeros((3, 4)), np.zeros((3, 5)), ("a.png", "b.png"))
+
+
+def test_non_ascii_path_16_bit_colour_and_exif_reader(tmp_path):
+    from refusion_core.imageio import read_image_exif
+
+    img = np.random.default_rng(1).integers(0, 65536, size=(7, 9, 3), dtype=np.uint16)
+    path = write_image(tmp_path / "Ordner ß" / "Wärmebild 熱画像.tif", img)
+    back, exif = read_image_exif(path)
+    np.testing.assert_array_equal(back, img)
+    assert exif is None
