@@ -202,7 +202,11 @@ def align_stack(ref: np.ndarray, frames: Sequence[np.ndarray], model: str = "hom
     given = list(transforms) + [None] * (len(frames) - len(transforms))
     ts = []
     for i, (frame, t) in enumerate(zip(frames, given)):
-        ts.append(t if t is not None else estimate_transform(ref, frame, model, method, names=(names[0], names[i + 1])))
+        pair = (names[0], names[i + 1])
+        if t is None:
+            t = estimate_transform(ref, frame, model, method, names=pair)
+        ts.append(Transform(check_transform(t.matrix, frame.shape, pair), t.model, t.method, t.inliers,
+                            t.matches, t.correlation, t.extra))
         if progress:
             progress(i + 1, len(frames))
     warped = [warp_to(ref.shape, f, t) for f, t in zip(frames, ts)]

@@ -5,8 +5,9 @@ gradient-magnitude maps (:func:`edge_map`), for pairs whose intensities are unre
 (infrared–visible, MRI–CT) but whose edges sit in the same places.
 
 Pyramid: ``cv2.pyrDown`` halvings until the short side would drop below :data:`MIN_SIDE` (at most
-:data:`MAX_LEVELS`); coarse pixel i lies at fine pixel 2i, so a warp moves down a level as
-``S W S⁻¹`` with ``S = diag(2, 2, 1)``. ECC's warp maps reference -> moving coordinates; the returned
+:data:`MAX_LEVELS`); ECC runs from the coarsest level down to the first level no longer than
+:data:`MAX_SIDE` px (full resolution for images up to 2048 px). Coarse pixel i lies at fine pixel 2i,
+so a warp moves down a level as ``S W S⁻¹`` with ``S = diag(2, 2, 1)``. ECC's warp maps reference -> moving coordinates; the returned
 :class:`Transform` holds its inverse (moving -> reference, the engine's convention). A level that does
 not converge keeps the previous estimate, except the finest, which must converge; the final correlation
 must reach ``min_correlation`` (defaults: 0.5 for intensities, 0.3 for edges, which correlate less).
@@ -14,8 +15,8 @@ must reach ``min_correlation`` (defaults: 0.5 for intensities, 0.3 for edges, wh
 No-data areas (e.g. the black corners of an already warped frame) and the image borders (where blurs and
 gradients see reflected, made-up content, different in the two images) would pull ECC towards their
 artificial edges, so pixels marked invalid, a margin around them and a band along the border, each as wide
-as the smoothing reaches (:data:`MARGIN`), are left out of the correlation (``cv2.findTransformECCWithMask`` where OpenCV has it,
-4.12+; otherwise only the moving image's mask is used).
+as the smoothing reaches (:data:`MARGIN`), are left out of the correlation
+(``cv2.findTransformECCWithMask`` where OpenCV has it, 4.12+; otherwise only the moving image's mask).
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ import numpy as np
 from .transforms import RegistrationError, Transform
 
 MIN_SIDE = 48
-MAX_LEVELS = 6
+MAX_SIDE = 2048
+MAX_LEVELS = 8
 MIN_CORRELATION = {"ecc": 0.5, "ecc-edges": 0.3}
 MARGIN = {"ecc": 3, "ecc-edges": 8}
 """Pixels (at each pyramid level) left out around no-data areas."""
@@ -65,6 +67,19 @@ def n_levels(*shapes: tuple[int, ...]) -> int:
     return int(max(0, min(MAX_LEVELS, np.floor(np.log2(max(short, 1) / MIN_SIDE)))))
 
 
+def finest_level(*shapes: tuple[int, ...]) -> int:
+    """The first pyramid level whose long side is at most :data:`MAX_SIDE` (ECC stops there: its cost grows
+    with the pixel count, and at 2048 px the estimate is already a small fraction of a pixel at full size)."""
+    long = max(max(s[:2]) for s in shapes)
+    return int(max(0, np.ceil(np.log2(long / MAX_SIDE))))
+
+
+def _rescale(w: np.ndarray, k: int) -> np.ndarray:
+    """A warp moved ``k`` levels finer (k > 0) or coarser (k < 0): S^k W S^-k with S = diag(2, 2, 1)."""
+    s = np.diag([2.0 ** k, 2.0 ** k, 1.0])
+    return s @ w @ np.linalg.inv(s)
+
+
 def mask_pyramid(shape: tuple[int, ...], nodata: np.ndarray | None, levels: int, margin: int) -> list[np.ndarray]:
     """uint8 validity masks (255 = use) per level: no-data blocks dilated by ``margin`` px, and a band of
     ``margin`` px along the image border (where the smoothing sees reflected, made-up content), left out."""
@@ -101,26 +116,29 @@ def ecc_transform(ref_y: np.ndarray, mov_y: np.ndarray, model: str, names: tuple
     """
     method = "ecc-edges" if edges else "ecc"
     levels = n_levels(ref_y.shape, mov_y.shape)
+    top = min(levels, finest_level(ref_y.shape, mov_y.shape))
     pr, pm = pyramid(ref_y, levels), pyramid(mov_y, levels)
     if edges:
-        pr, pm = [edge_map(x) for x in pr], [edge_map(x) for x in pm]
+        pr, pm = ([edge_map(x) if i >= top else None for i, x in enumerate(p)] for p in (pr, pm))
     mr = mask_pyramid(ref_y.shape, ref_nodata, levels, MARGIN[method])
     mm = mask_pyramid(mov_y.shape, mov_nodata, levels, MARGIN[method])
     s = np.diag([2.0, 2.0, 1.0])
     w = np.linalg.inv(init) if init is not None else np.eye(3)  # reference -> moving
-    w = np.linalg.matrix_power(np.linalg.inv(s), levels) @ w @ np.linalg.matrix_power(s, levels)
+    w = _rescale(w, -levels)
     cc = None
-    for lvl in range(levels, -1, -1):
-        w, cc = _ecc_level(pr[lvl], pm[lvl], (mr[lvl], mm[lvl]), w, model, lvl == 0, names)
-        if lvl:
+    for lvl in range(levels, top - 1, -1):
+        w, cc = _ecc_level(pr[lvl], pm[lvl], (mr[lvl], mm[lvl]), w, model, lvl == top, names)
+        if lvl > top:
             w = s @ w @ np.linalg.inv(s)
+    w = _rescale(w, top)
     threshold = MIN_CORRELATION[method] if min_correlation is None else min_correlation
     if cc is None or cc < threshold:
         raise RegistrationError(f"The ECC correlation between {names[0]} and {names[1]} is only {cc or 0:.2f} "
                                 f"(at least {threshold} needed), too weak to register them; try another "
                                 "--method or control points")
     m = np.linalg.inv(w)
-    return Transform(m / m[2, 2], model, method, correlation=float(cc), extra={"levels": levels + 1})
+    return Transform(m / m[2, 2], model, method, correlation=float(cc),
+                     extra={"levels": levels + 1 - top, "finest_scale": 2.0 ** -top})
 
 
 def _ecc_level(ref: np.ndarray, mov: np.ndarray, masks: tuple, w: np.ndarray, model: str, finest: bool,

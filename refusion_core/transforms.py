@@ -85,9 +85,10 @@ def check_model(model: str) -> str:
 def fit_points(model: str, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     """Least-squares 3×3 matrix of ``model`` mapping (N, 2) ``src`` onto (N, 2) ``dst``.
 
-    Exact when N equals :data:`MIN_POINTS` (3 pairs for affine = ``cv2.getAffineTransform``, 4 for a
-    homography = ``cv2.getPerspectiveTransform``); a least-squares fit when there are more. Euclidean is
-    the Kabsch/Umeyama solution without scale; the homography a normalised DLT (Hartley) in float64. Raises RegistrationError for too few or degenerate points.
+    Exact when N equals :data:`MIN_POINTS` (3 pairs for affine, as ``cv2.getAffineTransform``; 4 for a
+    homography, as ``cv2.getPerspectiveTransform``), least squares when there are more. Euclidean is the
+    Kabsch/Umeyama solution without scale; the homography a normalised DLT (Hartley) in float64.
+    Raises RegistrationError for too few or degenerate points.
     """
     src, dst = np.asarray(src, np.float64).reshape(-1, 2), np.asarray(dst, np.float64).reshape(-1, 2)
     need = MIN_POINTS[check_model(model)]
