@@ -15,7 +15,9 @@ model (a missing one is a failure that names the missing file), fuses each pair 
 * the maps ``wa, wb, va, vb`` (required: a default model carries P): float32 (H, W), finite, within
   [0, 1], ``wa + wb = 1`` and ``va + vb = 1`` at every pixel (to 1e-4).
 
-It prints one line per pair and a summary, and returns 0 when everything passed, 1 otherwise.
+Then it runs one meta step and one fusion-and-reconstruction step from a fresh model on a sample crop (the
+training code path: second-order autograd, ``torch.func``, Adam) and checks that the losses are finite.
+It prints one line per check and a summary, and returns 0 when everything passed, 1 otherwise.
 """
 
 from __future__ import annotations
@@ -35,8 +37,9 @@ SUM_TOL = 1e-4
 RANGE_TOL = 1e-6
 
 
-def run_selftest(out: TextIO | None = None, device: str = "auto") -> int:
-    """Fuse every bundled sample pair with its task's default model; 0 if every check passed, else 1."""
+def run_selftest(out: TextIO | None = None, device: str = "auto", train: bool = True) -> int:
+    """Fuse every bundled sample pair with its task's default model and (``train``) run two training
+    steps; 0 if every check passed, else 1."""
     out = out or sys.stdout
     say = lambda line="": print(line, file=out, flush=True)  # noqa: E731 - a local shorthand
     say(f"ReFusion Studio {__version__} self-test")
@@ -44,6 +47,8 @@ def run_selftest(out: TextIO | None = None, device: str = "auto") -> int:
         pairs, root = _environment(say)
         fuser_for = _fuser_factory(device)
         failures = _run_pairs(pairs, root, fuser_for, say)
+        if train:
+            failures += not _train_check(pairs, root, device, say)
     except Exception as err:  # anything unexpected is a failure with a reason, never a traceback-less exit
         say(f"FAIL  {type(err).__name__}: {err}")
         failures = 1
@@ -85,10 +90,9 @@ def _fuser_factory(device: str):
 
 
 def _run_pairs(by_task: dict[str, list[dict]], root: Path, fuser_for, say) -> int:
-    from .errors import RefusionError
-    from .imageio import read_image
+    from .errors import WeightsError
 
-    failures = 0
+    failures, missing_weights = 0, False
     for task, entries in by_task.items():
         if not entries:
             say(f"FAIL  {task}: no sample pair for this task in manifest.json")
@@ -97,26 +101,67 @@ def _run_pairs(by_task: dict[str, list[dict]], root: Path, fuser_for, say) -> in
         try:
             fuser, what = fuser_for(task)
         except Exception as err:  # WeightsError: default weights missing or unreadable
-            say(f"FAIL  {task}: {err if isinstance(err, RefusionError) else f'{type(err).__name__}: {err}'}")
-            failures += 1
+            say(f"FAIL  {task}: {err if isinstance(err, WeightsError) else f'{type(err).__name__}: {err}'}")
+            failures, missing_weights = failures + 1, missing_weights or isinstance(err, WeightsError)
             continue
         say(f"      {task}: model {what}")
-        for entry in entries:
-            t0 = time.perf_counter()
-            try:
-                a, b = read_image(root / entry["a"]), read_image(root / entry["b"])
-                result = fuser.fuse(a, b)
-                problems = check_result(a, b, result, need_maps=True)
-            except Exception as err:
-                problems = [f"{type(err).__name__}: {err}"]
-            took = time.perf_counter() - t0
-            label = f"{task}: {entry['a']} + {entry['b']}"
-            if problems:
-                failures += 1
-                say(f"FAIL  {label}: {'; '.join(problems)}")
-            else:
-                say(f"ok    {label} -> {_describe(result)} in {took:.2f} s")
+        failures += sum(not _fuse_and_check(fuser, root, entry, say) for entry in entries)
+    if missing_weights:
+        say("hint: the default models are resources/weights/<task>.safetensors (scripts/train_defaults.py makes "
+            "them); a packaged app carries the ones that were there when it was built")
     return failures
+
+
+def _fuse_and_check(fuser, root: Path, entry: dict, say) -> bool:
+    from .imageio import read_image
+
+    t0 = time.perf_counter()
+    try:
+        a, b = read_image(root / entry["a"]), read_image(root / entry["b"])
+        result = fuser.fuse(a, b)
+        problems = check_result(a, b, result, need_maps=True)
+    except Exception as err:
+        problems = [f"{type(err).__name__}: {err}"]
+    label = f"{entry['task']}: {entry['a']} + {entry['b']}"
+    if problems:
+        say(f"FAIL  {label}: {'; '.join(problems)}")
+    else:
+        say(f"ok    {label} -> {_describe(result)} in {time.perf_counter() - t0:.2f} s")
+    return not problems
+
+
+def _train_check(by_task: dict[str, list[dict]], root: Path, device: str, say) -> bool:
+    """One meta step and one fusion-and-reconstruction step from a fresh model on two sample pairs (32 px
+    crops) in a temporary run folder: the training code path (second-order autograd, torch.func, Adam)."""
+    import tempfile
+
+    from .settings import TrainSettings
+    from .trainer import Trainer
+
+    entries = [e for group in by_task.values() for e in group][:2]  # meta-learning needs two pairs
+    if len(entries) < 2:
+        say("FAIL  training: needs two sample pairs")
+        return False
+    t0 = time.perf_counter()
+    settings = TrainSettings(epochs=1, meta_steps=1, fuse_steps=1, crop=32, batch=1, checkpoint_every=10,
+                             preview_every=10, max_side=128)
+    try:
+        with tempfile.TemporaryDirectory(prefix="refusion-selftest-") as run:
+            pairs = [(root / e["a"], root / e["b"]) for e in entries]
+            trainer = Trainer(settings, pairs, run, entries[0]["task"], device=device)
+            events = list(trainer.run())
+        steps = [e for e in events if e.kind == "step"]
+        problems = [] if events and events[-1].kind == "done" else ["training did not finish"]
+        bad = [e.stage for e in steps if not all(np.isfinite(v) for v in (e.lf, e.lr))]
+        problems += [f"non-finite loss on the {', '.join(bad)} step"] if bad else []
+    except Exception as err:
+        problems = [f"{type(err).__name__}: {err}"]
+    if problems:
+        say(f"FAIL  training: {'; '.join(problems)}")
+        return False
+    say(f"ok    training: {len(steps)} steps ({', '.join(e.stage for e in steps)}) from a fresh model on "
+        f"{len(entries)} sample pairs, losses finite, in {time.perf_counter() - t0:.2f} s")
+    return True
 
 
 def check_result(a: np.ndarray, b: np.ndarray, result, need_maps: bool = True) -> list[str]:

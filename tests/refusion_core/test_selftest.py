@@ -7,6 +7,7 @@ nor a bundle; the real bundle is checked by .ci/run (packaging/build.py then ``-
 from __future__ import annotations
 
 import io
+import json
 import shutil
 from pathlib import Path
 
@@ -42,9 +43,9 @@ def _save_fresh_models(root: Path, tasks=TASKS) -> None:
         save_model(root / "weights" / f"{task}.safetensors", new_bundle(task, seed=i))
 
 
-def _run() -> tuple[int, str]:
+def _run(train: bool = False) -> tuple[int, str]:
     buf = io.StringIO()
-    rc = run_selftest(out=buf, device="cpu")
+    rc = run_selftest(out=buf, device="cpu", train=train)
     return rc, buf.getvalue()
 
 
@@ -58,12 +59,48 @@ def test_passes_with_a_model_per_task(resources):
     assert "maps sum to 1" in text and text.rstrip().endswith("self-test passed")
 
 
+@pytest.fixture
+def one_thread():
+    """One intra-op thread: on a shared 2-core machine the second-order steps are several times faster."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.mark.slow
+def test_training_steps_run(resources, one_thread):
+    _save_fresh_models(resources)
+    rc, text = _run(train=True)
+    assert rc == 0, text
+    assert "ok    training: 2 steps (meta, fuse) from a fresh model on 2 sample pairs, losses finite" in text
+
+
+def test_training_needs_two_pairs(resources):
+    _save_fresh_models(resources)
+    manifest = resources / "samples" / "manifest.json"
+    pairs = json.loads(manifest.read_text(encoding="utf-8"))["pairs"]
+    manifest.write_text(json.dumps({"pairs": pairs[:1]}), encoding="utf-8")
+    rc, text = _run(train=True)
+    assert rc == 1 and "FAIL  training: needs two sample pairs" in text
+
+
 def test_missing_weights_fail_clearly(resources):
     rc, text = _run()
     assert rc == 1
     for task in TASKS:
         assert f"FAIL  {task}: No default weights for task '{task}'" in text
-    assert "FAILED (4 problem(s))" in text
+    assert "FAILED (4 problem(s))" in text and "hint: the default models are resources/weights" in text
+
+
+def test_unreadable_sample_fails_only_its_pair(resources):
+    _save_fresh_models(resources)
+    (resources / "samples" / "mif_ct.png").write_bytes(b"not a png")
+    rc, text = _run()
+    assert rc == 1 and "FAIL  mif: mif_ct.png + mif_mri.png: InputError" in text
+    assert text.count("\nok    ") == len(TASKS) - 1 and "FAILED (1 problem(s))" in text
 
 
 def test_missing_manifest_fails(resources):
