@@ -14,8 +14,8 @@ must reach ``min_correlation`` (defaults: 0.5 for intensities, 0.3 for edges, wh
 
 No-data areas (e.g. the black corners of an already warped frame) and the image borders (where blurs and
 gradients see reflected, made-up content, different in the two images) would pull ECC towards their
-artificial edges, so pixels marked invalid, a margin around them and a band along the border, each as wide
-as the smoothing reaches (:data:`MARGIN`), are left out of the correlation
+artificial edges, so pixels marked invalid with a small margin (:data:`NODATA_MARGIN`) and a band along the
+border as wide as the smoothing reaches (:data:`MARGIN`) are left out of the correlation
 (``cv2.findTransformECCWithMask`` where OpenCV has it, 4.12+; otherwise only the moving image's mask).
 """
 
@@ -31,7 +31,11 @@ MAX_SIDE = 2048
 MAX_LEVELS = 8
 MIN_CORRELATION = {"ecc": 0.5, "ecc-edges": 0.3}
 MARGIN = {"ecc": 3, "ecc-edges": 8}
-"""Pixels (at each pyramid level) left out around no-data areas."""
+"""Pixels (at each pyramid level) left out along the image border."""
+NODATA_MARGIN = 2
+"""Pixels (at each level) left out around no-data areas: enough for the fill's edge, small enough to keep
+the real outline next to a black background (a head on a medical image's zero background: with 8 px the
+MRI–CT sample pair no longer registered, with 2 px it lands within 0.6–0.9 px of the unwarped pair)."""
 _MOTION = {"translation": cv2.MOTION_TRANSLATION, "euclidean": cv2.MOTION_EUCLIDEAN,
            "affine": cv2.MOTION_AFFINE, "homography": cv2.MOTION_HOMOGRAPHY}
 
@@ -81,9 +85,9 @@ def _rescale(w: np.ndarray, k: int) -> np.ndarray:
 
 
 def mask_pyramid(shape: tuple[int, ...], nodata: np.ndarray | None, levels: int, margin: int) -> list[np.ndarray]:
-    """uint8 validity masks (255 = use) per level: no-data blocks dilated by ``margin`` px, and a band of
-    ``margin`` px along the image border (where the smoothing sees reflected, made-up content), left out."""
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * margin + 1, 2 * margin + 1))
+    """uint8 validity masks (255 = use) per level: no-data blocks dilated by :data:`NODATA_MARGIN` px, and a
+    band of ``margin`` px along the image border (where the smoothing sees reflected, made-up content)."""
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * NODATA_MARGIN + 1, 2 * NODATA_MARGIN + 1))
     cur = np.zeros(shape[:2], np.uint8) if nodata is None else nodata.astype(np.uint8) * 255
     out = []
     for lvl in range(levels + 1):

@@ -153,3 +153,19 @@ def test_common_area_fails_without_overlap():
     a[:, :5], b[:, 5:] = True, True
     with pytest.raises(RegistrationError, match="no area in common"):
         common_area([a, b])
+
+
+@pytest.mark.parametrize("ref_name,moving_name", [("ivif_vis", "ivif_ir"), ("mif_mri", "mif_ct")])
+def test_ecc_edges_on_bundled_cross_modal_samples(ref_name, moving_name):
+    """Real pairs (a black medical background included): warping the moving image by a known transform
+    moves the estimate by exactly that transform (the bundled pairs are themselves only about registered)."""
+    from refusion_core.imageio import read_image
+    from refusion_core.paths import resources_dir
+
+    folder = resources_dir() / "samples"
+    ref, moving = read_image(folder / f"{ref_name}.png"), read_image(folder / f"{moving_name}.png")
+    h = similarity_homography(moving.shape, tx=4, ty=-3, angle_deg=1.5)
+    warped = cv2.warpPerspective(moving, h, moving.shape[1::-1])
+    t0 = estimate_transform(ref, moving, "homography", "ecc-edges")
+    t1 = estimate_transform(ref, warped, "homography", "ecc-edges")
+    assert corner_error(t1, h @ np.linalg.inv(t0.matrix), ref.shape) < 1.0
