@@ -2,7 +2,7 @@
 
 Methods (``METHODS``): ``features`` (SIFT + MAGSAC/RANSAC, :mod:`refusion_core.registration_features`) for
 photographs; ``ecc`` (pyramidal ECC on intensities) for same-modality frames with little texture or
-repeated patterns; ``ecc-edges`` (ECC on smoothed gradient magnitude, :mod:`refusion_core.registration_ecc`)
+repeated patterns; ``ecc-edges`` (ECC on normalised gradient magnitude, :mod:`refusion_core.registration_ecc`)
 for infrared–visible or other cross-modal pairs; and manual control points
 (:func:`transform_from_points`), exact for 3 (affine) or 4 (homography) pairs, least squares for more,
 which can also seed ECC (``init``). Transforms follow :mod:`refusion_core.transforms`: a 3×3 matrix
