@@ -97,7 +97,10 @@ def dicom_slice(path, pixels: np.ndarray, z: float, number: int, series: str, fr
     if frames > 1:
         ds.NumberOfFrames = frames
     ds.PixelData = pixels.astype(np.uint16).tobytes()
-    pydicom.dcmwrite(str(path), ds, enforce_file_format=True)
+    try:
+        pydicom.dcmwrite(str(path), ds, enforce_file_format=True)  # pydicom 3
+    except TypeError:
+        pydicom.dcmwrite(str(path), ds, write_like_original=False)  # pydicom 2.4
 
 
 def stored() -> np.ndarray:
