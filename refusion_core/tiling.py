@@ -58,8 +58,8 @@ class TilePlan:
     into tiles of ``cols`` columns. ``workers`` > 1 runs strips in parallel threads, each with one
     intra-op thread: no per-operation barrier between cores, which matters most on a shared CPU."""
 
-    rows: int = 64
-    cols: int = 256
+    rows: int = 32
+    cols: int = 128
     workers: int = 1
 
     def strips(self, height: int) -> list[tuple[int, int]]:
@@ -73,7 +73,7 @@ def default_plan(device: torch.device) -> TilePlan:
     """Small strips and one thread per core on the CPU (cache-sized tiles); big strips on a GPU."""
     if device.type == "cuda":
         return TilePlan(rows=1024, cols=1 << 30, workers=1)
-    return TilePlan(rows=48, cols=192, workers=max(1, torch.get_num_threads()))
+    return TilePlan(rows=32, cols=128, workers=max(1, torch.get_num_threads()))
 
 
 def stream_bytes(height: int, width: int, channels: int, halo: int, plan: TilePlan) -> int:
