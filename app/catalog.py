@@ -11,8 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from refusion_core.paths import default_weights_path, user_models_dir
+from refusion_core.paths import user_models_dir
 
+from app import engine
 from app.settings import Settings
 
 SCRATCH = "scratch"
@@ -38,7 +39,7 @@ class ModelCatalog:
 
     # ------------------------------------------------------------------ listing
     def entries(self, task: str) -> list[ModelEntry]:
-        default = default_weights_path(task)
+        default = engine.default_weights(task)
         note = "" if default.exists() else " (not installed)"
         out = [ModelEntry(DEFAULT, f"ReFusion default — {task}{note}", "default", None)]
         out += [ModelEntry(f"user:{p}", p.stem, "user", p) for p in self.user_models()]

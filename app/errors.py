@@ -79,6 +79,7 @@ class ErrorHandler(QObject):
     def __init__(self, parent_widget: QWidget | None = None) -> None:
         super().__init__()
         self.parent_widget = parent_widget
+        self.interactive = True  # False: print instead of showing (screenshot mode, no one to click OK)
         self.history: list[tuple[str, str]] = []
         self._relay.connect(self._show)
 
@@ -87,6 +88,9 @@ class ErrorHandler(QObject):
 
     def warn(self, title: str, text: str) -> None:
         self.history.append((title, text))
+        if not self.interactive:
+            print(f"{title}: {text}", file=sys.stderr)
+            return
         box = QMessageBox(QMessageBox.Icon.Warning, title, text, QMessageBox.StandardButton.Ok, self.parent_widget)
         box.exec()
 
@@ -96,6 +100,9 @@ class ErrorHandler(QObject):
         if context:
             text = f"{context}: {text}" if not text.startswith(context) else text
         self.history.append((title, text))
+        if not self.interactive:
+            print(f"{title}: {text}\n{details}", file=sys.stderr)
+            return
         box = QMessageBox(QMessageBox.Icon.Critical, title, text, QMessageBox.StandardButton.Ok, self.parent_widget)
         box.setDetailedText(details)
         box.exec()

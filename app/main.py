@@ -29,6 +29,19 @@ def make_application(argv: list[str]):  # noqa: ANN201 - QApplication
     return app
 
 
+def isolate_for_screenshots() -> None:
+    """Screenshot mode runs headless if there is no display, with throw-away settings and user data."""
+    import tempfile
+
+    from PySide6.QtCore import QSettings
+
+    if "QT_QPA_PLATFORM" not in os.environ and not os.environ.get("DISPLAY"):
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"
+    scratch = tempfile.mkdtemp(prefix="refusion-studio-shots-")
+    os.environ["REFUSION_USER_DATA"] = os.path.join(scratch, "userdata")
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, os.path.join(scratch, "settings"))
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     if args.version:
@@ -36,8 +49,8 @@ def main(argv: list[str] | None = None) -> int:
 
         print(__version__)
         return 0
-    if args.screenshot and "QT_QPA_PLATFORM" not in os.environ and not os.environ.get("DISPLAY"):
-        os.environ["QT_QPA_PLATFORM"] = "offscreen"
+    if args.screenshot:
+        isolate_for_screenshots()
     qapp = make_application(sys.argv[:1])
 
     from app.errors import install_excepthook

@@ -107,7 +107,9 @@ class MainWindow(QMainWindow):
             "save_model": self._action("Save fine-tuned model…", lambda: c.save_model(), "save", "Ctrl+S"),
             "import": self._action("Import released checkpoint…", c.import_checkpoint, "import"),
             "export": self._action("Export…", c.export, "export", "Ctrl+E", "Export images, maps and metrics"),
-            "swipe": self._action("Swipe view", self.compare.set_swipe, "swipe", "Ctrl+W", "Swipe between two images"),
+            "swipe": self._action("Swipe view", self.compare.set_swipe, "swipe", "Ctrl+Shift+W",
+                                  "Swipe between two images"),
+            "reset_layout": self._action("Reset layout", self._reset_layout, "", "", "Put the panels back where they were"),
             "quit": self._action("Quit", self.close, "", "Ctrl+Q"),
         }
         a["pause"].setCheckable(True)
@@ -147,6 +149,8 @@ class MainWindow(QMainWindow):
         for dock in self.docks.values():
             view.addAction(dock.toggleViewAction())
         view.addAction(self.toolbar.toggleViewAction())
+        view.addSeparator()
+        view.addAction(a["reset_layout"])
         self.view_menu = view
 
     # ------------------------------------------------------------------ state
@@ -167,10 +171,13 @@ class MainWindow(QMainWindow):
         (self.training.pause if checked else self.training.resume)()
 
     def _on_trained(self, key: str) -> None:
+        """Select the fine-tuned model and show what it does on the current pair."""
         self.fusion.forget()
         self.state.set_model(key)
         self.statusBar().showMessage("Training finished: the fine-tuned model is selected. Save it with "
                                      "Model ▸ Save fine-tuned model…", 10000)
+        if self.state.sources is not None:
+            QTimer.singleShot(0, self.fusion.fuse)  # once the training worker has fully ended
         self._update_actions()
 
     # ------------------------------------------------------------------ device probe (after showing)
@@ -193,14 +200,27 @@ class MainWindow(QMainWindow):
                 getattr(self.state, setter)(value)
             getattr(self.state, signal).connect(lambda v, k=key: self.settings.set_value(k, v))
 
+    def _reset_layout(self) -> None:
+        self.restoreState(self._initial_layout)
+        self._default_dock_sizes()
+        for dock in self.docks.values():
+            dock.show()
+
+    def _default_dock_sizes(self) -> None:
+        d = self.docks
+        self.resizeDocks([d["pairs"], d["losses"]], [270, 460], Qt.Orientation.Horizontal)
+        self.resizeDocks([d["pairs"], d["metrics"], d["losses"], d["maps"]], [360, 420, 390, 390],
+                         Qt.Orientation.Vertical)
+
     def _restore_layout(self) -> None:
+        self._initial_layout = self.saveState()
         geometry, state = self.settings.window()
         if geometry is not None:
             self.restoreGeometry(geometry)
         else:
             self.resize(1400, 880)
-        if state is not None:
-            self.restoreState(state)
+        if state is None or not self.restoreState(state):
+            self._default_dock_sizes()
 
     def closeEvent(self, event: QCloseEvent) -> None:
         if not self.commands.confirm_close():

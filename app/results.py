@@ -45,7 +45,10 @@ def resolve_bundle(entry: ModelEntry, catalog: ModelCatalog, task: str):  # noqa
 
 def describe_bundle(entry: ModelEntry, bundle, device: str) -> dict:  # noqa: ANN001
     meta = dict(getattr(bundle, "meta", {}) or {})
+    note = ("Fine-tuned in this session and not saved: save it (Model > Save fine-tuned model) to redo this "
+            "result; meta.settings has its training settings." if entry.kind == "session" else None)
     return {
+        "note": note,
         "kind": entry.kind,
         "label": entry.label,
         "key": entry.key,

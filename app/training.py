@@ -76,8 +76,9 @@ class TrainingController(QObject):
         pairs = [(p.a, p.b) for p in self.state.pairs.pairs]
         if self.running:
             return False
-        if not pairs:
-            self.errors.warn("Nothing to train on", "Add at least one pair of images (drop them on the pair list) first.")
+        if len(pairs) < 2:
+            self.errors.warn("Nothing to train on", "Training needs at least two pairs of images (meta-learning "
+                             "keeps some of them aside to test on). Drop more pairs on the pair list first.")
             return False
         entry = self.catalog.get(self.state.model_key, self.state.task)
         if entry is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QComboBox, QWidget
 
 from app.catalog import ModelCatalog
@@ -45,7 +46,7 @@ class ModelBox(QComboBox):
         self.clear()
         for entry in self.catalog.entries(self.state.task):
             self.addItem(entry.label, entry.key)
-            self.setItemData(self.count() - 1, str(entry.path or entry.label), role=3)  # ToolTipRole
+            self.setItemData(self.count() - 1, str(entry.path or entry.label), Qt.ItemDataRole.ToolTipRole)
         self.blockSignals(False)
         if self.findData(self.state.model_key) < 0:
             self.state.set_model(self.itemData(0))

@@ -24,8 +24,12 @@ class CompareView(QWidget):
         self.stack.addWidget(self.grid)
         self.stack.addWidget(self.swipe)
         self.compare_box = QComboBox()
-        self.compare_box.setMinimumContentsLength(24)
+        self.compare_box.setMinimumContentsLength(18)
+        self.compare_box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.mode_tabs = QTabBar()
+        self.mode_tabs.setExpanding(False)
+        self.mode_tabs.setUsesScrollButtons(False)
+        self.mode_tabs.setDrawBase(False)
         self.mode_tabs.addTab("Side by side")
         self.mode_tabs.addTab("Swipe")
         self.left_box, self.right_box = QComboBox(), QComboBox()
@@ -48,8 +52,8 @@ class CompareView(QWidget):
     def _build_layout(self) -> None:
         bar = QHBoxLayout()
         bar.addWidget(QLabel("Compare with:"))
-        bar.addWidget(self.compare_box, 1)
-        bar.addSpacing(16)
+        bar.addWidget(self.compare_box)
+        bar.addSpacing(12)
         bar.addWidget(self.mode_tabs)
         self._swipe_widgets = [QLabel("Swipe between"), self.left_box, QLabel("and"), self.right_box]
         for w in self._swipe_widgets:

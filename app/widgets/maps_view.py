@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QCheckBox, QLabel, QVBoxLayout, QWidget
 
 from app.display import colormap
 from app.state import StudioState
@@ -20,6 +20,10 @@ class MapsView(QWidget):
         self.state = state
         self.title = QLabel("No weight maps yet: fuse with a model that has P, or train.")
         self.title.setWordWrap(True)
+        self.stretch = QCheckBox("Stretch colours to the maps' range")
+        self.stretch.setToolTip("Early in training the maps stay close to 1/2; stretching shows where they start to differ.")
+        self.stretch.setChecked(True)
+        self.stretch.toggled.connect(self._refresh)
         self.canvas = pg.GraphicsLayoutWidget()
         self.views: dict[str, pg.ViewBox] = {}
         self.items: dict[str, pg.ImageItem] = {}
@@ -41,8 +45,17 @@ class MapsView(QWidget):
         layout.setContentsMargins(2, 2, 2, 2)
         layout.addWidget(self.title)
         layout.addWidget(self.canvas, 1)
+        layout.addWidget(self.stretch)
         self._shape: tuple[int, ...] | None = None
         state.mapsChanged.connect(self._refresh)
+
+    def levels(self, maps: dict[str, np.ndarray]) -> tuple[float, float]:
+        """(0, 1), or the common range of the four maps when stretching (w and v share one bar)."""
+        if not self.stretch.isChecked():
+            return 0.0, 1.0
+        lo = float(min(np.min(m) for m in maps.values()))
+        hi = float(max(np.max(m) for m in maps.values()))
+        return (lo, hi) if hi - lo > 1e-6 else (0.0, 1.0)
 
     def _refresh(self) -> None:
         maps = self.state.maps
@@ -53,9 +66,11 @@ class MapsView(QWidget):
                                if self.state.maps_title else "No weight maps yet.")
             return
         self.title.setText(self.state.maps_title)
+        levels = self.levels(maps)
         for key, item in self.items.items():
             if key in maps:
-                item.setImage(np.asarray(maps[key], dtype=np.float32), autoLevels=False, levels=(0.0, 1.0))
+                item.setImage(np.asarray(maps[key], dtype=np.float32), autoLevels=False, levels=levels)
+        self.colorbar.setLevels(levels)
         shape = next(iter(maps.values())).shape
         if shape != self._shape:
             self.views["wa"].autoRange(padding=0.02)

@@ -17,7 +17,7 @@ class MetricsTable(QWidget):
         self.help = engine.metric_descriptions()
         self.table = QTableWidget(0, 0)
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.note = QLabel("Fuse a pair to see its metrics (computed on the luminance, 0..255).")
         self.note.setWordWrap(True)
         layout = QVBoxLayout(self)

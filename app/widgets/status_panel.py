@@ -16,6 +16,13 @@ def format_eta(seconds: float | None) -> str:
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
 
 
+def format_rate(steps_per_s: float) -> str:
+    """``12.3 steps/s``, or ``25 s/step`` for slow steps (meta steps on a CPU)."""
+    if steps_per_s >= 1:
+        return f"{steps_per_s:.1f} steps/s"
+    return f"{1 / steps_per_s:.1f} s/step ({steps_per_s:.2f} steps/s)"
+
+
 class StatusPanel:
     """Fills a QStatusBar; subscribes to the state."""
 
@@ -50,7 +57,7 @@ class StatusPanel:
 
     def _on_train_event(self, ev) -> None:  # noqa: ANN001 - TrainEvent
         if ev.steps_per_s:
-            self.rate.setText(f"{ev.steps_per_s:.1f} steps/s")
+            self.rate.setText(format_rate(ev.steps_per_s))
         if ev.eta_s is not None:
             self.eta.setText(f"ETA {format_eta(ev.eta_s)}")
         if ev.kind in ("step", "preview"):

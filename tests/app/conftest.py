@@ -73,6 +73,14 @@ def dialogs(monkeypatch) -> Dialogs:
     return d
 
 
+@pytest.fixture
+def no_default_weights(monkeypatch, tmp_path):
+    """As on a fresh checkout: resources/weights/<task>.safetensors does not exist."""
+    from app import engine
+
+    monkeypatch.setattr(engine, "default_weights", lambda task: tmp_path / "no-weights" / f"{task}.safetensors")
+
+
 @pytest.fixture(scope="session")
 def images(tmp_path_factory) -> dict[str, Path]:
     """Files: a grey + colour pair, a 16-bit TIFF pair, two folders, a non-image, a corrupt file..."""

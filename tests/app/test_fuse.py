@@ -90,7 +90,7 @@ def test_16_bit_tiff_pair_fuses_to_16_bit(window, images, wait_idle):
     assert window.state.fused.image.dtype == np.uint16 and window.state.fused.image.ndim == 3
 
 
-def test_default_weights_missing_says_so(window, images, wait_idle, dialogs):
+def test_default_weights_missing_says_so(window, images, wait_idle, dialogs, no_default_weights):
     window.pair_list.add_paths([images["grey"], images["colour"]])
     window.state.set_model("default")
     assert window.fusion.fuse()

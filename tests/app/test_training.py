@@ -102,17 +102,21 @@ def test_fuse_with_the_fine_tuned_model(pairs_window, monkeypatch, qtbot, wait_i
     request = TrainRequest("quick", dict(TINY, epochs=1))
     monkeypatch.setattr(TrainDialog, "exec", lambda self: QDialog.DialogCode.Accepted)
     monkeypatch.setattr(TrainDialog, "request", lambda self: request)
+    w.pair_list.list.setCurrentRow(0)
     w.act["train"].trigger()
-    wait_idle(w)
+    qtbot.waitUntil(lambda: not w.training.running, timeout=60000)
+    qtbot.wait(50)
+    wait_idle(w)  # the current pair is fused with the new model as soon as the training ends
     assert w.state.model_key.startswith("session:")
-    assert w.fusion.fuse()
-    wait_idle(w)
     assert w.state.fused is not None and w.state.fused.source["kind"] == "session"
     assert w.state.fused.source["meta"]["steps"] == 6
 
 
-def test_event_loop_stays_responsive(pairs_window, tiny_training, qtbot, wait_idle, record_property):
+def test_event_loop_stays_responsive(pairs_window, monkeypatch, qtbot, wait_idle, record_property):
     w = pairs_window
+    request = TrainRequest("quick", dict(TINY, epochs=2))
+    monkeypatch.setattr(TrainDialog, "exec", lambda self: QDialog.DialogCode.Accepted)
+    monkeypatch.setattr(TrainDialog, "request", lambda self: request)
     meter = StallMeter()
     meter.start()
     w.act["train"].trigger()
@@ -151,7 +155,8 @@ def test_training_needs_pairs(window, tiny_training, dialogs):
     assert dialogs.titles() == ["Nothing to train on"] and not window.training.running
 
 
-def test_training_from_missing_default_weights_says_what_to_do(pairs_window, tiny_training, dialogs, wait_idle, qtbot):
+def test_training_from_missing_default_weights_says_what_to_do(pairs_window, tiny_training, dialogs, wait_idle, qtbot,
+                                                               no_default_weights):
     pairs_window.state.set_model("default")
     pairs_window.act["train"].trigger()
     wait_idle(pairs_window)
