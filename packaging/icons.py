@@ -24,12 +24,11 @@ ICNS_TYPES = {b"icp4": 16, b"icp5": 32, b"icp6": 64, b"ic07": 128, b"ic08": 256,
 
 def render_png(svg: Path, size: int) -> bytes:
     """``svg`` rendered to a ``size`` x ``size`` RGBA PNG (transparent background)."""
-    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from PySide6.QtCore import QBuffer, QByteArray, QIODevice
-    from PySide6.QtGui import QGuiApplication, QImage, QPainter
+    from PySide6.QtGui import QImage, QPainter
     from PySide6.QtSvg import QSvgRenderer
 
-    _app = QGuiApplication.instance() or QGuiApplication([sys.argv[0]])  # noqa: F841 - fonts, painting
+    _application()
     renderer = QSvgRenderer(str(svg))
     if not renderer.isValid():
         raise ValueError(f"{svg} is not a valid SVG")
@@ -43,6 +42,23 @@ def render_png(svg: Path, size: int) -> bytes:
     buf.open(QIODevice.OpenModeFlag.WriteOnly)
     image.save(buf, "PNG")
     return bytes(data.data())
+
+
+def _application():
+    """The running QApplication, or one made here (offscreen unless a platform is set) and kept alive.
+
+    A QApplication rather than a QGuiApplication, so that widgets can still be made later in the process.
+    """
+    global _APP
+    from PySide6.QtWidgets import QApplication
+
+    if QApplication.instance() is None:
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+        _APP = QApplication([sys.argv[0]])
+    return QApplication.instance()
+
+
+_APP = None
 
 
 def ico_bytes(pngs: dict[int, bytes]) -> bytes:
