@@ -26,6 +26,7 @@ import json
 import platform
 import sys
 import time
+import traceback
 from pathlib import Path
 from typing import TextIO
 
@@ -49,8 +50,10 @@ def run_selftest(out: TextIO | None = None, device: str = "auto", train: bool = 
         failures = _run_pairs(pairs, root, fuser_for, say)
         if train:
             failures += not _train_check(pairs, root, device, say)
-    except Exception as err:  # anything unexpected is a failure with a reason, never a traceback-less exit
+    except Exception as err:  # anything unexpected is a failure with a reason and where it happened
         say(f"FAIL  {type(err).__name__}: {err}")
+        for line in traceback.format_exc().rstrip().splitlines()[-7:-1]:
+            say(f"      {line}")
         failures = 1
     say(f"self-test {'passed' if not failures else f'FAILED ({failures} problem(s))'}")
     return 0 if not failures else 1

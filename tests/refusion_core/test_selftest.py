@@ -148,3 +148,15 @@ def test_check_result_names_each_problem(spoil, message):
     spoil(result)
     problems = check_result(a, b, result)
     assert any(message in p for p in problems), problems
+
+
+def test_unexpected_error_is_a_failure_that_says_where(resources, monkeypatch):
+    import refusion_core.selftest as selftest
+
+    def broken(say):
+        raise OSError("could not get source code")
+
+    monkeypatch.setattr(selftest, "_environment", broken)
+    rc, text = _run()
+    assert rc == 1 and "FAIL  OSError: could not get source code" in text
+    assert 'in broken' in text and text.rstrip().endswith("self-test FAILED (1 problem(s))")
