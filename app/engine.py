@@ -8,7 +8,9 @@ may be slow and are called from workers, never for drawing.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import os
 import sys
 import threading
 from pathlib import Path
@@ -87,10 +89,11 @@ def metric_names(task: str) -> list[str]:
     return names + [n for n in ("Qabf", "MI") if n not in names]
 
 
-def metric_descriptions() -> dict[str, str]:
+def metric_info() -> dict[str, tuple[str, bool]]:
+    """name -> (one-line description, higher is better)."""
     from refusion_core.metrics import EXTRA_METRICS, METRICS
 
-    return {name: info.description for name, info in {**METRICS, **EXTRA_METRICS}.items()}
+    return {name: (info.description, info.higher_is_better) for name, info in {**METRICS, **EXTRA_METRICS}.items()}
 
 
 def compute_metrics(a: np.ndarray, b: np.ndarray, fused: np.ndarray, task: str = "ivif") -> dict[str, float]:
@@ -163,6 +166,24 @@ def make_trainer(settings, pairs: list[tuple[Path, Path]], run_dir: Path, task: 
     return Trainer(settings, [(str(a), str(b)) for a, b in pairs], str(run_dir), task=task, init=init, device=device)
 
 
+@contextlib.contextmanager
+def leave_a_core_for_the_window():
+    """Run PyTorch on all cores but one while training, so the window keeps a core to itself.
+
+    On a 2-core laptop two intra-op threads plus the GUI thread oversubscribe the CPU: steps get
+    slower and the window stutters. ``REFUSION_TRAIN_THREADS`` overrides the count.
+    """
+    import torch
+
+    before = torch.get_num_threads()
+    wanted = int(os.environ.get("REFUSION_TRAIN_THREADS", 0)) or max(1, (os.cpu_count() or 2) - 1)
+    torch.set_num_threads(min(before, wanted))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 # ----------------------------------------------------------------------------- devices
 def probe_device() -> str:
     """A line for the status bar saying which device 'auto' uses. Never raises (a broken CUDA = CPU)."""
@@ -178,7 +199,7 @@ def probe_device() -> str:
             return f"CUDA: {describe_device(torch.device('cuda'))}"
     except Exception as exc:  # noqa: BLE001
         return f"CPU (CUDA present but unusable: {str(exc).splitlines()[0][:60]})"
-    return f"CPU (no usable CUDA device): {describe_device(torch.device('cpu'))}"
+    return f"CPU, {torch.get_num_threads()} threads (no usable CUDA GPU)"
 
 
 def cuda_usable() -> bool:

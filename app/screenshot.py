@@ -120,6 +120,8 @@ def run_screenshots(window, out_dir: str) -> int:  # noqa: ANN001
     wait_until(lambda: window.fusion.worker is None)
     window.compare.set_swipe_sides("A", "Fused")
     window.compare.set_swipe(True)
+    settle(0.3)
+    window.compare.swipe.view.autoRange(padding=0.02)
     window.compare.swipe.set_split(0.5)
     shots.append(save(window, out, "04-swipe"))
     window.close()

@@ -168,8 +168,8 @@ class StudioState(QObject):
         self.fused, self.second = fused, second
         self.metrics = {r.label: r.metrics for r in (fused, second) if r is not None and r.metrics}
         self.resultChanged.emit()
-        if fused is not None and fused.maps:
-            self.set_maps(fused.maps, f"{fused.label}")
+        if fused is not None and self.training == "idle":
+            self.set_maps(fused.maps, fused.label)  # empty for a model without P: the panel says so
 
     def set_maps(self, maps: dict[str, np.ndarray], title: str) -> None:
         self.maps, self.maps_title = dict(maps), title

@@ -51,9 +51,10 @@ def train_job(controls: Controls, request: TrainRequest, entry: ModelEntry, cata
     """Worker job: yields the engine's TrainEvents, returns the Trainer (holding the tuned weights)."""
     settings = engine.train_settings(request.preset, **request.overrides)
     init = _init_for(entry, catalog, task, request.from_scratch)
-    trainer = engine.make_trainer(settings, pairs, run_dir, task, init, device)
-    controls.attach(trainer)
-    yield from trainer.run()
+    with engine.leave_a_core_for_the_window():
+        trainer = engine.make_trainer(settings, pairs, run_dir, task, init, device)
+        controls.attach(trainer)
+        yield from trainer.run()
     return trainer
 
 

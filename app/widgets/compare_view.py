@@ -21,8 +21,6 @@ class CompareView(QWidget):
         self.grid = ImageGrid(state)
         self.swipe = SwipeView(state)
         self.stack = QStackedWidget()
-        self.stack.addWidget(self.grid)
-        self.stack.addWidget(self.swipe)
         self.compare_box = QComboBox()
         self.compare_box.setMinimumContentsLength(18)
         self.compare_box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
@@ -55,10 +53,18 @@ class CompareView(QWidget):
         bar.addWidget(self.compare_box)
         bar.addSpacing(12)
         bar.addWidget(self.mode_tabs)
-        self._swipe_widgets = [QLabel("Swipe between"), self.left_box, QLabel("and"), self.right_box]
-        for w in self._swipe_widgets:
-            bar.addWidget(w)
         bar.addStretch(1)
+        swipe_bar = QHBoxLayout()
+        for w in (QLabel("Swipe between"), self.left_box, QLabel("and"), self.right_box):
+            swipe_bar.addWidget(w)
+        swipe_bar.addStretch(1)
+        swipe_page = QWidget()
+        swipe_layout = QVBoxLayout(swipe_page)
+        swipe_layout.setContentsMargins(0, 0, 0, 0)
+        swipe_layout.addLayout(swipe_bar)
+        swipe_layout.addWidget(self.swipe, 1)
+        self.stack.addWidget(self.grid)
+        self.stack.addWidget(swipe_page)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
         layout.addLayout(bar)
@@ -77,8 +83,6 @@ class CompareView(QWidget):
         self.mode_tabs.blockSignals(True)
         self.mode_tabs.setCurrentIndex(1 if on else 0)
         self.mode_tabs.blockSignals(False)
-        for w in self._swipe_widgets:
-            w.setVisible(on)
 
     @property
     def swiping(self) -> bool:

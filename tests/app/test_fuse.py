@@ -12,7 +12,7 @@ def test_fuse_fills_panels_metrics_and_maps(fused_window):
     assert grid.rendered("Compare") is not None  # the classical comparison (Laplacian by default)
     assert w.state.second.label == "Laplacian pyramid"
     assert {"EN", "SD", "SSIM"} <= set(w.state.metrics["tiny"])
-    assert float(w.metrics.value("tiny", "EN")) > 0
+    assert float(w.metrics.value("Fused", "EN")) > 0
     assert set(w.state.maps) == {"wa", "wb", "va", "vb"}
     wa = w.maps.items["wa"].image
     assert wa.shape == w.state.sources[0].shape and np.allclose(w.state.maps["wa"] + w.state.maps["wb"], 1, atol=1e-4)

@@ -1,0 +1,55 @@
+"""Model choices: a released checkpoint imported from a file, another model as the comparison,
+and the device box when CUDA is missing."""
+
+from pathlib import Path
+
+import pytest
+from PySide6.QtWidgets import QFileDialog
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def released_pth():
+    path = REPO.parent / "shared" / "anchors" / "refusion_official" / "ReFusion_IVIF.pth"
+    if not path.is_file():
+        pytest.skip("../shared with the authors' released checkpoints is not beside the checkout")
+    return path
+
+
+def test_import_released_checkpoint_and_fuse(window, images, released_pth, monkeypatch, wait_idle, dialogs):
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(released_pth), ""))
+    window.act["import"].trigger()
+    assert window.state.model_key == f"pth:{released_pth}"
+    assert window.model_box.currentText() == "ReFusion_IVIF.pth (released)"
+    window.pair_list.add_paths([images["grey"], images["colour"]])
+    assert window.fusion.fuse()
+    wait_idle(window)
+    assert dialogs.shown == [], dialogs.text()
+    assert window.state.fused.source["sha256"] and window.state.maps == {}  # F only: no maps
+    assert "no loss proposal module" in window.maps.title.text()
+
+
+def test_compare_with_another_model(window, images, model_file, wait_idle):
+    from refusion_core.paths import user_models_dir
+    import shutil
+
+    other = Path(shutil.copy(model_file, user_models_dir() / "other.safetensors"))
+    window.state.modelsChanged.emit()
+    index = window.compare.compare_box.findData(f"model:user:{other}")
+    assert index >= 0
+    assert window.compare.compare_box.findData(f"model:{window.state.model_key}") < 0  # not itself
+    window.pair_list.add_paths([images["grey"], images["colour"]])
+    window.state.set_compare(f"model:user:{other}")
+    assert window.fusion.fuse()
+    wait_idle(window)
+    assert window.state.second.label == "other" and window.state.second.source["kind"] == "user"
+    assert set(window.state.metrics) == {"tiny", "other"}
+
+
+def test_missing_cuda_falls_back_to_auto(window):
+    window.state.set_device("cuda")
+    window.device_box.set_cuda_usable(False)
+    assert window.state.device == "auto" and window.device_box.currentData() == "auto"
+    item = window.device_box.model().item(window.device_box.findData("cuda"))
+    assert not item.isEnabled()
