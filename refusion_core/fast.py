@@ -1,5 +1,6 @@
 """The fast path of F and P: the same functions as the modules in :mod:`refusion_core.models`, evaluated
-stage by stage and tile by tile (:mod:`refusion_core.tiling`) with folded weights.
+stage by stage and tile by tile (:mod:`refusion_core.tiling`) with rearranged weights; the tile kernels
+are in :mod:`refusion_core.fast_kernels`.
 
 What makes it fast and lean on a CPU (all exact up to float rounding):
 
@@ -7,85 +8,46 @@ What makes it fast and lean on a CPU (all exact up to float rounding):
   are one GEMM on a (pixels, C) view, 3×3 and depthwise convolutions take oneDNN's channels-last path.
 - Residual additions happen inside the GEMM of the projection before them (addmm_ with β = 1, in place).
 - The attention matrix is applied as a per-pixel D×D matrix, merged with the 1×1 projection after it
-  (project_out · blockdiag(softmax)), and added to the residual in the same GEMM (addmm).
+  (project_out · blockdiag(softmax)), and added to the residual in the same GEMM.
 - q, k and v are computed only where needed: q, k in the statistics sweep, v in the apply sweep.
-- The AFM's three 1×1 convolutions on u = [x1, x2] are one GEMM (the branch weights padded with exact zeros),
-  its three depthwise convolutions one call, its two output projections one GEMM.
+- F's two encoders run as one block of twice the width with block-diagonal weights; the AFM's three 1×1
+  convolutions on u = [x1, x2] are one GEMM (branch weights padded with exact zeros).
 - Tiles of a few thousand pixels, and the gated feed-forwards computed in chunks of 32 channels, keep
   the working set in cache (the 4C–16C-wide intermediates never exist whole).
+- The kernels run compiled by TorchScript: no GIL, so threads on tiles run side by side.
 
-Build one from a module with :func:`fast_fusion` / :func:`fast_proposal`; the module is only read, so the
-fast path always reflects the module's current weights when rebuilt (folding takes milliseconds).
+Build the stages from a module with :func:`fusion_stages` / :func:`proposal_stages`; the module is only
+read (rearranging its weights takes milliseconds), so rebuilt stages always reflect its current weights.
 """
 
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as fn
 from kornia.filters import sobel
 
+from . import fast_kernels as k
+from .fast_kernels import call
 from .models import FusionNet, LossProposalNet
 from .models.blocks import RestormerBlock
 
 NORM_EPS = 1e-12  # F.normalize's clamp of the L2 norm
+CHUNK = 32  # gated channels per chunk of a feed-forward
 
 
 def _w1(conv) -> torch.Tensor:
     return conv.weight.detach()[:, :, 0, 0]  # (C_out, C_in, 1, 1) -> (C_out, C_in)
 
 
-def _conv3(x: torch.Tensor, weight: torch.Tensor, groups: int = 1) -> torch.Tensor:
-    """3×3 convolution with zero padding on an NHWC tile (1, h, w, C_in) -> (1, h, w, C_out)."""
-    y = fn.conv2d(x.permute(0, 3, 1, 2), weight, padding=1, groups=groups)  # channels-last in and out
-    return y.permute(0, 2, 3, 1).contiguous()
-
-
-def _dw(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-    return _conv3(x, weight, groups=x.shape[-1])
-
-
-def _ln(x: torch.Tensor, norm: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
-    """Layer norm over channels (the last axis: one fused kernel), eps 1e-5, with its affine."""
-    return fn.layer_norm(x, x.shape[-1:], norm[0], norm[1], eps=1e-5)
-
-
-def _add_linear(x: torch.Tensor, y: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-    """x + y·Wᵀ, in place in x (one GEMM with β = 1); x (1, h, w, C_out) contiguous, y (1, h, w, C_in)."""
-    if torch.is_autocast_enabled(x.device.type):  # in-place ops are not autocast: let it pick dtypes
-        return x + fn.linear(y, weight)
-    x.view(-1, x.shape[-1]).addmm_(y.reshape(-1, y.shape[-1]), weight.t())
-    return x
-
-
-def _gated(t: torch.Tensor) -> torch.Tensor:
-    """GELU(first half) · second half over channels, (…, 2E) -> (…, E); exact (erf) GELU."""
-    half = t.shape[-1] // 2
-    return fn.gelu(t[..., :half]).mul_(t[..., half:])
-
-
-class Gated:
-    """out + W_out · (GELU(g) ⊙ h), (g, h) = split2(dw3(W_in · x)): GDFN and the AFM's gating.
-
-    Computed in chunks of ``chunk`` gated channels (each chunk its rows of W_in and dw, its columns of
-    W_out), accumulated into ``out``: the same sum, but the 4C–16C-wide intermediates never exist at
-    once, so a tile's working set stays in cache.
-    """
-
-    chunk = 32
-
-    def __init__(self, w_in: torch.Tensor, dw: torch.Tensor, w_out: torch.Tensor):
-        e = w_in.shape[0] // 2  # (2E, C_in): rows [g | h]
-        self.parts = []
-        for c0 in range(0, e, self.chunk):
-            c1 = min(c0 + self.chunk, e)
-            rows = torch.cat([torch.arange(c0, c1), torch.arange(e + c0, e + c1)]).to(w_in.device)
-            self.parts.append((w_in[rows].contiguous(), dw[rows].contiguous(), w_out[:, c0:c1].contiguous()))
-
-    def add_to(self, out: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        """out (1, h, w, C_out) += gated(x (1, h, w, C_in)), in place where possible; returns out."""
-        for w_in, dw, w_out in self.parts:
-            out = _add_linear(out, _gated(_dw(fn.linear(x, w_in), dw)), w_out)  # (1, h, w, 2·chunk) inside
-        return out
+def gated_parts(w_in: torch.Tensor, w_dw: torch.Tensor, w_out: torch.Tensor, chunk: int = CHUNK) -> list:
+    """Split a gated feed-forward (W_in (2E, C_in) with rows [g | h], dw (2E, 1, 3, 3), W_out (C_out, E))
+    into chunks of ``chunk`` gated channels: [(W_in rows, dw rows, W_out columns)] (see gated_add)."""
+    e = w_in.shape[0] // 2
+    parts = []
+    for c0 in range(0, e, chunk):
+        c1 = min(c0 + chunk, e)
+        rows = torch.cat([torch.arange(c0, c1), torch.arange(e + c0, e + c1)]).to(w_in.device)
+        parts.append((w_in[rows].contiguous(), w_dw[rows].contiguous(), w_out[:, c0:c1].contiguous()))
+    return parts
 
 
 class Attention:
@@ -149,18 +111,12 @@ class Block:
                              torch.block_diag(*[_w1(b.attn.project_out) for b in blks]))
         p_in = [_w1(b.ffn.project_in) for b in blks]
         f_dw = [b.ffn.dwconv.weight.detach() for b in blks]
-        self.ffn = Gated(torch.cat([_diag(p_in, 0, 2), _diag(p_in, 1, 2)]),  # (4D, D): [g1 g2 | h1 h2]
-                         torch.cat([_stack(f_dw, 0, 2), _stack(f_dw, 1, 2)]),
-                         torch.block_diag(*[_w1(b.ffn.project_out) for b in blks]))  # (D, 2D)
-
-    def _ln(self, x, norm):
-        if self.groups == 1:
-            return _ln(x, norm)
-        y = fn.layer_norm(x.view(*x.shape[:-1], self.groups, -1), (self.dim // self.groups,), eps=1e-5)
-        return torch.addcmul(norm[1], y.view(x.shape), norm[0])  # per-block affine
+        self.ffn = gated_parts(torch.cat([_diag(p_in, 0, 2), _diag(p_in, 1, 2)]),  # (4D, D): [g1 g2 | h1 h2]
+                               torch.cat([_stack(f_dw, 0, 2), _stack(f_dw, 1, 2)]),
+                               torch.block_diag(*[_w1(b.ffn.project_out) for b in blks]))  # (D, 2D)
 
     def stats(self, x: torch.Tensor, core) -> torch.Tensor:
-        qk = _dw(fn.linear(self._ln(x, self.norm1), self.qk_w), self.qk_dw)  # (1, h, w, 2D)
+        qk = call(k.block_qk, x, *self.norm1, self.groups, self.qk_w, self.qk_dw)  # (1, h, w, 2D)
         return self.att.stats(qk[..., :self.dim], qk[..., self.dim:], core)
 
     def finish(self, total: torch.Tensor) -> torch.Tensor:
@@ -168,9 +124,8 @@ class Block:
 
     def apply(self, x: torch.Tensor, mix: torch.Tensor) -> torch.Tensor:
         """x (1, h, w, D) contiguous, updated in place."""
-        v = _dw(fn.linear(self._ln(x, self.norm1), self.v_w), self.v_dw)  # (1, h, w, D)
-        x = _add_linear(x, v, mix)
-        return self.ffn.add_to(x, self._ln(x, self.norm2))
+        return call(k.block_apply, x, mix, *self.norm1, *self.norm2, self.groups, self.v_w, self.v_dw,
+                    self.ffn)
 
 
 def _affine(norms) -> tuple[torch.Tensor, torch.Tensor]:
@@ -201,7 +156,7 @@ class InputConvs:
         self.w = torch.cat([f.project_in_1.weight, f.project_in_2.weight]).detach()  # (2C, 1, 3, 3)
 
     def apply(self, x, ctx=None):
-        return _conv3(x, self.w, groups=2)
+        return call(k.conv3, x, self.w, 2)
 
 
 class FusionModule:
@@ -225,28 +180,23 @@ class FusionModule:
         self.att2 = Attention(fm.temperature2, fm.heads, _w1(fm.project_mid2))  # q1 · k2 -> v2
         e, e1, e2 = _w1(fm.project_E), _w1(fm.project_E1), _w1(fm.project_E2)
         z4 = torch.zeros(4 * c, c, dtype=e.dtype, device=e.device)
-        self.gate = Gated(torch.cat([e, torch.cat([e1, z4], 1), torch.cat([z4, e2], 1)]),  # (16C, 2C): g1 g2 | E1 E2
-                          torch.cat([fm.project_E_d.weight, fm.project_E1_d.weight,
-                                     fm.project_E2_d.weight]).detach(),
-                          torch.cat([_w1(fm.project_out1), _w1(fm.project_out2)], 1))  # (2C, 8C)
+        self.gate = gated_parts(torch.cat([e, torch.cat([e1, z4], 1), torch.cat([z4, e2], 1)]),  # g1 g2 | E1 E2
+                                torch.cat([fm.project_E_d.weight, fm.project_E1_d.weight,
+                                           fm.project_E2_d.weight]).detach(),
+                                torch.cat([_w1(fm.project_out1), _w1(fm.project_out2)], 1))  # (2C, 8C)
 
     def stats(self, x, core):
         c = self.c
-        qk = _dw(fn.linear(x, self.qk_w), self.qk_dw)  # (1, h, w, 4C) = q1 k1 q2 k2
+        qk = call(k.linear_dw, x, self.qk_w, self.qk_dw)  # (1, h, w, 4C) = q1 k1 q2 k2
         q1, k1, q2, k2 = (qk[..., i * c:(i + 1) * c] for i in range(4))
         return torch.cat([self.att1.stats(q2, k1, core), self.att2.stats(q1, k2, core)])
 
     def finish(self, total):
         n = self.c ** 2 + 2 * self.c
-        return self.att1.finish(total[:n]), self.att2.finish(total[n:])
+        return torch.block_diag(self.att1.finish(total[:n]), self.att2.finish(total[n:]))  # M1, M2 on [v1 | v2]
 
     def apply(self, x, mix):
-        c = self.c
-        v = _dw(fn.linear(x, self.v_w), self.v_dw)  # (1, h, w, 2C) = v1 v2
-        z = torch.zeros(2 * c, c, dtype=mix[0].dtype, device=x.device)
-        m = torch.cat([torch.cat([mix[0], z[:c]], 1), torch.cat([z[:c], mix[1]], 1)])  # blockdiag(M1, M2)
-        u = _add_linear(x, v, m)  # [x1 + M1 v1 | x2 + M2 v2]
-        return self.gate.add_to(u.clone(), u)
+        return call(k.fusion_module_apply, x, mix, self.v_w, self.v_dw, self.gate)
 
 
 class DecoderOut:
@@ -265,8 +215,7 @@ class DecoderOut:
         return self.block.finish(total)
 
     def apply(self, x, mix):
-        x = fn.leaky_relu(_conv3(self.block.apply(x, mix), self.w0), 0.01)
-        return torch.sigmoid(_conv3(x, self.w1))  # (1, h, w, 1)
+        return call(k.fusion_head, self.block.apply(x, mix), self.w0, self.w1)  # (1, h, w, 1)
 
 
 class ProposalIn:
@@ -279,7 +228,7 @@ class ProposalIn:
 
     def apply(self, x, ctx=None):
         grads = sobel(x.permute(0, 3, 1, 2), normalized=True, eps=1e-6).permute(0, 2, 3, 1)  # replicate pad
-        return fn.leaky_relu(_conv3(torch.cat([x, grads], -1), self.w), 0.01)
+        return torch.nn.functional.leaky_relu(k.conv3(torch.cat([x, grads], -1), self.w), 0.01)
 
 
 class ProposalOut:
@@ -298,8 +247,7 @@ class ProposalOut:
         return self.block.finish(total)
 
     def apply(self, x, mix):
-        logits = _conv3(self.block.apply(x, mix), self.w)  # (1, h, w, 4)
-        return torch.cat([logits[..., 0:2].softmax(-1), logits[..., 2:4].softmax(-1)], -1)
+        return call(k.proposal_head, self.block.apply(x, mix), self.w)  # (1, h, w, 4)
 
 
 def fusion_stages(f: FusionNet) -> list:

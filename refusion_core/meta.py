@@ -42,12 +42,8 @@ def inner_update(fusion: nn.Module, recon: nn.Module, maps: torch.Tensor, batch:
     grads = torch.autograd.grad(lf, list(params_f.values()), create_graph=not first_order)
     fast_f = {k: p - inner_lr * g for (k, p), g in zip(params_f.items(), grads)}
 
-    params_r = dict(recon.named_parameters())
-    rec_a, rec_b = functional_call(recon, params_r, (fused.detach(),))
-    lr, _ = reconstruction_loss(rec_a, rec_b, batch.ia, batch.ib, alpha2, reduce)
-    grads_r = torch.autograd.grad(lr, list(params_r.values()))
-    fast_r = {k: (p - inner_lr * g).detach() for (k, p), g in zip(params_r.items(), grads_r)}
-    return fast_f, fast_r, lf.detach(), lr.detach()
+    fast_r, lr = _inner_recon(recon, fused.detach(), batch, inner_lr, alpha2, reduce)
+    return fast_f, fast_r, lf.detach(), lr
 
 
 def outer_loss(fusion: nn.Module, recon: nn.Module, fast_f: dict, fast_r: dict, batch: Batch,
@@ -79,12 +75,64 @@ def meta_gradient(fusion: nn.Module, recon: nn.Module, proposal: nn.Module, trai
     return grads, {"lf": float(lf), "lr": float(lr), "outer_lr": float(outer.detach())}
 
 
+def meta_gradient_hvp(fusion: nn.Module, recon: nn.Module, proposal: nn.Module, train: Batch, test: Batch,
+                      inner_lr: float, alpha1: float = 1.0, alpha2: float = 1.0, reduce: str = "max",
+                      first_order: bool = False) -> tuple[dict[str, torch.Tensor], dict[str, float]]:
+    """The same ∂(outer Lr)/∂θP as :func:`meta_gradient`, without differentiating through F's backward.
+
+    θF' = θF − η g with g = ∂Lf/∂θF = J_Fᵀ δ, where J_F = ∂If/∂θF on the meta-train batch does not
+    depend on P and δ = ∂Lf/∂If depends on P only through the maps. With v = ∂Lr_outer/∂θF' at θF':
+
+        ∂Lr_outer/∂θP = −η ∂/∂θP (gᵀ v) = −η ∂/∂θP ⟨δ(θP), J_F v⟩,
+
+    so one forward-mode product u = J_F v (torch.func.jvp) replaces the second-order pass through F,
+    and the remaining derivative goes only through the loss and P. F' is built from a first-order g.
+    Returns what :func:`meta_gradient` returns.
+    """
+    maps = proposal(train.ia, train.ib)  # (B, 4, h, w), graph to θP
+    params_f = {k: p.detach() for k, p in fusion.named_parameters()}
+    names = list(params_f)
+    leaves = {k: p.requires_grad_() for k, p in ((k, p.clone()) for k, p in params_f.items())}
+    fused = functional_call(fusion, leaves, (train.pair,))
+    f0 = fused.detach().requires_grad_()
+    lf, _ = fusion_loss(f0, train.ia, train.ib, maps, alpha1)
+    delta = torch.autograd.grad(lf, f0, create_graph=not first_order)[0]  # δ(θP), (B, 1, h, w)
+    g = torch.autograd.grad(fused, [leaves[k] for k in names], grad_outputs=delta.detach())
+    fast_f = {k: (params_f[k] - inner_lr * gk).requires_grad_() for k, gk in zip(names, g)}
+    fast_r, lr = _inner_recon(recon, fused.detach(), train, inner_lr, alpha2, reduce)
+    outer = outer_loss(fusion, recon, fast_f, fast_r, test, alpha2, reduce)
+    params_p = dict(proposal.named_parameters())
+    grads = [None] * len(params_p)
+    if not first_order:
+        v = torch.autograd.grad(outer, [fast_f[k] for k in names])
+        _, u = torch.func.jvp(lambda p: functional_call(fusion, p, (train.pair,)), (params_f,),
+                              ({k: vk for k, vk in zip(names, v)},))  # u = J_F v, (B, 1, h, w)
+        grads = torch.autograd.grad((delta * u).sum(), list(params_p.values()), allow_unused=True)
+        grads = [None if gp is None else -inner_lr * gp for gp in grads]
+    grads = {k: torch.zeros_like(p) if gp is None else gp for (k, p), gp in zip(params_p.items(), grads)}
+    return grads, {"lf": float(lf.detach()), "lr": float(lr), "outer_lr": float(outer.detach())}
+
+
+def _inner_recon(recon: nn.Module, fused: torch.Tensor, batch: Batch, inner_lr: float, alpha2: float,
+                 reduce: str) -> tuple[dict, torch.Tensor]:
+    """R' = R − η ∂Lr/∂θR on a fused batch (detached): the inner update of R."""
+    params_r = dict(recon.named_parameters())
+    rec_a, rec_b = functional_call(recon, params_r, (fused,))
+    lr, _ = reconstruction_loss(rec_a, rec_b, batch.ia, batch.ib, alpha2, reduce)
+    grads_r = torch.autograd.grad(lr, list(params_r.values()))
+    return {k: (p - inner_lr * g).detach() for (k, p), g in zip(params_r.items(), grads_r)}, lr.detach()
+
+
 def meta_step(fusion: nn.Module, recon: nn.Module, proposal: nn.Module, opt_p: torch.optim.Optimizer,
               train: Batch, test: Batch, inner_lr: float, alpha1: float = 1.0, alpha2: float = 1.0,
-              reduce: str = "max", first_order: bool = False) -> dict[str, float]:
-    """The outer update: one Adam step of P on the meta-gradient. F and R are left unchanged."""
-    grads, losses = meta_gradient(fusion, recon, proposal, train, test, inner_lr, alpha1, alpha2, reduce,
-                                  first_order)
+              reduce: str = "max", first_order: bool = False, *, gradient=None) -> dict[str, float]:
+    """The outer update: one Adam step of P on the meta-gradient. F and R are left unchanged.
+
+    ``gradient`` picks how the meta-gradient is computed: :func:`meta_gradient` (None, the default) or
+    :func:`meta_gradient_hvp` (the same value, cheaper).
+    """
+    grads, losses = (gradient or meta_gradient)(fusion, recon, proposal, train, test, inner_lr, alpha1,
+                                                alpha2, reduce, first_order)
     opt_p.zero_grad(set_to_none=True)
     for name, p in proposal.named_parameters():
         p.grad = grads[name]

@@ -1,0 +1,109 @@
+"""Tile kernels of the fast path: the local parts of F's and P's stages on NHWC tiles (1, h, w, C).
+
+Plain functions of tensors (weights are arguments), written so that TorchScript compiles them:
+:func:`call` runs the compiled version. A compiled call runs without holding Python's GIL and with less
+per-operation overhead, so tiles on several threads do not queue behind each other — on a loaded CPU
+that is what decides whether a second thread helps. Under autocast (half precision) the plain
+functions run instead (TorchScript does not follow autocast).
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Callable, List, Tuple
+
+import torch
+import torch.nn.functional as fn
+from torch import Tensor
+
+Parts = List[Tuple[Tensor, Tensor, Tensor]]  # per chunk: W_in rows (2k, C_in), dw (2k, 1, 3, 3), W_out cols (C_out, k)
+USE_TORCHSCRIPT = True
+_compiled: dict[Callable, Callable] = {}
+_lock = threading.Lock()
+
+
+def call(kernel: Callable, *args):
+    """kernel(*args), compiled by TorchScript unless autocast is on (or USE_TORCHSCRIPT is False)."""
+    if not USE_TORCHSCRIPT or torch.is_autocast_enabled(args[0].device.type):
+        return kernel(*args)
+    compiled = _compiled.get(kernel)
+    if compiled is None:
+        with _lock:  # compile once, whichever thread gets here first
+            compiled = _compiled.get(kernel) or torch.jit.script(kernel)
+            _compiled[kernel] = compiled
+    return compiled(*args)
+
+
+def conv3(x: Tensor, weight: Tensor, groups: int = 1) -> Tensor:
+    """3×3 convolution, zero padding: (1, h, w, C_in) -> (1, h, w, C_out); oneDNN's channels-last path."""
+    y = fn.conv2d(x.permute(0, 3, 1, 2), weight, None, [1, 1], [1, 1], [1, 1], groups)
+    return y.permute(0, 2, 3, 1).contiguous()
+
+
+def dw(x: Tensor, weight: Tensor) -> Tensor:
+    """Depthwise 3×3 convolution, (1, h, w, C) -> same; weight (C, 1, 3, 3)."""
+    return conv3(x, weight, x.shape[-1])
+
+
+def layer_norm(x: Tensor, weight: Tensor, bias: Tensor, groups: int) -> Tensor:
+    """Layer norm over each of ``groups`` equal slices of the channels (eps 1e-5), with its affine."""
+    d = x.shape[-1]
+    if groups == 1:
+        return fn.layer_norm(x, [d], weight, bias, 1e-5)
+    shape = x.shape
+    y = fn.layer_norm(x.reshape(-1, groups, d // groups), [d // groups], None, None, 1e-5)
+    return torch.addcmul(bias, y.view(shape), weight)
+
+
+def add_linear(x: Tensor, y: Tensor, weight: Tensor) -> Tensor:
+    """x + y·Wᵀ, in place in x (one GEMM with β = 1); x (1, h, w, C_out) contiguous, y (1, h, w, C_in)."""
+    if not torch.jit.is_scripting():
+        if torch.is_autocast_enabled(x.device.type):  # in-place ops are not autocast
+            return x + fn.linear(y, weight)
+    d = x.shape[-1]
+    x.view(-1, d).addmm_(y.reshape(-1, y.shape[-1]), weight.t())
+    return x
+
+
+def gated_add(out: Tensor, x: Tensor, parts: Parts) -> Tensor:
+    """out += W_out · (GELU(g) ⊙ h), (g, h) = split2(dw3(W_in · x)), chunk by chunk; exact (erf) GELU."""
+    for w_in, w_dw, w_out in parts:
+        t = dw(fn.linear(x, w_in), w_dw)  # (1, h, w, 2k)
+        half = t.shape[-1] // 2
+        out = add_linear(out, fn.gelu(t[..., :half]) * t[..., half:], w_out)
+    return out
+
+
+def block_qk(x: Tensor, n_w: Tensor, n_b: Tensor, groups: int, qk_w: Tensor, qk_dw: Tensor) -> Tensor:
+    """[q | k] = dw3(W_qk · LN(x)) of a Restormer block: (1, h, w, D) -> (1, h, w, 2D)."""
+    return dw(fn.linear(layer_norm(x, n_w, n_b, groups), qk_w), qk_dw)
+
+
+def block_apply(x: Tensor, mix: Tensor, n1_w: Tensor, n1_b: Tensor, n2_w: Tensor, n2_b: Tensor, groups: int,
+                v_w: Tensor, v_dw: Tensor, parts: Parts) -> Tensor:
+    """x + M·v with v = dw3(W_v · LN1(x)) (M = projection · attention), then x + GDFN(LN2(x)); in place."""
+    v = dw(fn.linear(layer_norm(x, n1_w, n1_b, groups), v_w), v_dw)  # (1, h, w, D)
+    x = add_linear(x, v, mix)
+    return gated_add(x, layer_norm(x, n2_w, n2_b, groups), parts)
+
+
+def linear_dw(x: Tensor, w: Tensor, w_dw: Tensor) -> Tensor:
+    """dw3(W · x): (1, h, w, C_in) -> (1, h, w, C_out)."""
+    return dw(fn.linear(x, w), w_dw)
+
+
+def fusion_module_apply(x: Tensor, mix: Tensor, v_w: Tensor, v_dw: Tensor, parts: Parts) -> Tensor:
+    """The AFM on [x1 | x2]: u = [x1 + M1 v1 | x2 + M2 v2], then u + gating(u); x is overwritten."""
+    u = add_linear(x, linear_dw(x, v_w, v_dw), mix)
+    return gated_add(u.clone(), u, parts)
+
+
+def fusion_head(x: Tensor, w0: Tensor, w1: Tensor) -> Tensor:
+    """sigmoid(conv3(leaky_relu(conv3(x), 0.01))): (1, h, w, 2C) -> (1, h, w, 1)."""
+    return torch.sigmoid(conv3(fn.leaky_relu(conv3(x, w0), 0.01), w1))
+
+
+def proposal_head(x: Tensor, w: Tensor) -> Tensor:
+    """conv3 -> the two pairwise softmaxes: (1, h, w, C) -> (1, h, w, 4) = wa, wb, va, vb."""
+    logits = conv3(x, w)
+    return torch.cat([logits[..., 0:2].softmax(-1), logits[..., 2:4].softmax(-1)], -1)
