@@ -14,14 +14,14 @@ import time
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QCoreApplication, QSize
+from PySide6.QtCore import QCoreApplication, QSize, Qt
 from PySide6.QtGui import QImage
 from refusion_core.paths import resources_dir, user_models_dir
 
 from app import engine
 from app.training import TrainRequest
 
-SIZE = QSize(1440, 900)
+SIZE = QSize(1360, 850)
 MAX_BYTES = 300_000
 SHOT_STEPS = 24  # training steps on the curves before the training screenshot
 SHOT_TRAINING = dict(crop=64, batch=2, epochs=50, meta_steps=2, fuse_steps=6, preview_every=2, preview_size=256)
@@ -82,12 +82,14 @@ def choose_model(window, task: str) -> None:  # noqa: ANN001
 
 
 def save(window, out: Path, name: str) -> Path:  # noqa: ANN001
+    """Grab the window; keep the PNG under MAX_BYTES (a 256-colour palette first, then smaller)."""
     settle()
     image = window.grab().toImage()
     path = out / f"{name}.png"
     image.save(str(path), "PNG", 9)
-    if path.stat().st_size > MAX_BYTES:  # a palette keeps UI screenshots small and sharp enough
+    while path.stat().st_size > MAX_BYTES and image.width() > 640:
         image.convertToFormat(QImage.Format.Format_Indexed8).save(str(path), "PNG", 9)
+        image = image.scaledToWidth(int(image.width() * 0.9), Qt.TransformationMode.SmoothTransformation)
     return path
 
 
@@ -121,7 +123,7 @@ def run_screenshots(window, out_dir: str) -> int:  # noqa: ANN001
     window.compare.set_swipe_sides("A", "Fused")
     window.compare.set_swipe(True)
     settle(0.3)
-    window.compare.swipe.view.autoRange(padding=0.02)
+    window.compare.swipe.fit()
     window.compare.swipe.set_split(0.5)
     shots.append(save(window, out, "04-swipe"))
     window.close()

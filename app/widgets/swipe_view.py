@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QPointF, Signal
+from PySide6.QtCore import QPointF, QRectF, Signal
 
 from app.display import levels
 from app.state import StudioState
@@ -28,8 +28,9 @@ class SwipeView(pg.GraphicsLayoutWidget):
         self.line = pg.InfiniteLine(angle=90, movable=True, pen=pg.mkPen("#ffd54f", width=2),
                                     hoverPen=pg.mkPen("#ff8f00", width=3))
         self.line.setZValue(2)
-        for item in (self.right_item, self.left_item, self.line):
-            self.view.addItem(item)
+        self.view.addItem(self.right_item)
+        self.view.addItem(self.left_item)
+        self.view.addItem(self.line, ignoreBounds=True)
         self.line.sigPositionChanged.connect(self._update_split)
         self.scene().sigMouseMoved.connect(self._on_mouse_moved)
         state.imagesChanged.connect(self._refresh)
@@ -38,6 +39,12 @@ class SwipeView(pg.GraphicsLayoutWidget):
     def set_sides(self, left: str, right: str) -> None:
         self.left_name, self.right_name = left, right
         self._refresh()
+
+    def fit(self) -> None:
+        """Show the whole image (explicitly: the split line and the cut left image would skew autoRange)."""
+        if self._shape is not None:
+            h, w = self._shape
+            self.view.setRange(QRectF(0, 0, w, h), padding=0.02)
 
     def set_split(self, fraction: float) -> None:
         if self._shape is not None:
@@ -58,8 +65,10 @@ class SwipeView(pg.GraphicsLayoutWidget):
         if shape is not None and shape != self._shape:
             self.line.setBounds((0, shape[1]))
             self.line.setValue(shape[1] / 2)
-            self.view.autoRange(padding=0.02)
+        changed = shape != self._shape
         self._shape = shape
+        if changed:
+            self.fit()
         self._update_split()
 
     def _update_split(self) -> None:
