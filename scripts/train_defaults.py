@@ -2,8 +2,8 @@
 the project's own trainer, copy the result to resources/weights/<task>.safetensors and write its model
 card (resources/weights/<task>.md) with metrics on the test split.
 
-    python scripts/train_defaults.py [--tasks ivif mif mfif meif] [--preset cpu-hour] [--runs runs/defaults]
-                                     [--cards-only]
+    OMP_NUM_THREADS=1 python scripts/train_defaults.py [--tasks ivif mif mfif meif] [--preset cpu-hour]
+                                     [--runs runs/defaults] [--cards-only | --ship-only] [--reuse-eval]
 
 A run that already exists is resumed (or, when complete, reused). Training never sees the test split.
 """
@@ -39,8 +39,9 @@ def train(task: str, preset: str, run: Path, manifest: Path) -> None:
 
 
 def hardware() -> str:
-    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, torch threads per run: " \
-           f"{os.environ.get('OMP_NUM_THREADS', 'default')}"
+    threads = os.environ.get("OMP_NUM_THREADS")
+    return (f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, "
+            + (f"{threads} torch thread(s) per run" if threads else "torch on all cores"))
 
 
 def ship(task: str, run: Path, manifest: Path) -> Path:
@@ -52,7 +53,7 @@ def ship(task: str, run: Path, manifest: Path) -> Path:
     return save_model(REPO / "resources" / "weights" / f"{task}.safetensors", bundle)
 
 
-def card(task: str, weights: Path, manifest: Path, released: Path | None) -> Path:
+def card(task: str, weights: Path, manifest: Path, released: Path | None, reuse_eval: bool = False) -> Path:
     bundle = load_model(weights, task)
     meta, s = bundle.meta, bundle.meta["settings"]
     pairs = pairs_from_manifest(manifest, SETS[task], "test")
@@ -60,9 +61,13 @@ def card(task: str, weights: Path, manifest: Path, released: Path | None) -> Pat
     if released and released.exists():
         methods.append(model_method(released, task, "cpu", name="released (authors)"))
     methods += [baseline_method(n) for n in ["average", "laplacian"] + (["mertens"] if task == "meif" else [])]
-    res = evaluate(methods, pairs, task)
-    (REPO / "runs").mkdir(exist_ok=True)
-    (REPO / "runs" / f"eval_{task}.json").write_text(json.dumps(res, indent=1))
+    cache = REPO / "runs" / f"eval_{task}.json"
+    if reuse_eval and cache.exists():  # same tensors, only the file's metadata changed
+        res = json.loads(cache.read_text())
+    else:
+        res = evaluate(methods, pairs, task)
+        cache.parent.mkdir(exist_ok=True)
+        cache.write_text(json.dumps(res, indent=1))
     prov = meta["provenance"]
     text = f"""# Model card: `{task}.safetensors`
 
@@ -100,6 +105,8 @@ def main() -> int:
     ap.add_argument("--preset", default="cpu-hour")
     ap.add_argument("--runs", type=Path, default=REPO / "runs" / "defaults")
     ap.add_argument("--cards-only", action="store_true", help="only (re)write the model cards")
+    ap.add_argument("--ship-only", action="store_true", help="copy finished runs into resources, no training")
+    ap.add_argument("--reuse-eval", action="store_true", help="cards from runs/eval_<task>.json when present")
     args = ap.parse_args()
     shared = shared_dir()
     if shared is None:
@@ -108,10 +115,12 @@ def main() -> int:
     manifest = shared / "datasets" / "manifest.json"
     for task in args.tasks:
         if not args.cards_only:
-            train(task, args.preset, args.runs / task, manifest)
+            if not args.ship_only:
+                train(task, args.preset, args.runs / task, manifest)
             ship(task, args.runs / task, manifest)
         released = shared / "anchors" / "refusion_official" / f"ReFusion_{task.upper()}.pth"
-        print(card(task, REPO / "resources" / "weights" / f"{task}.safetensors", manifest, released))
+        print(card(task, REPO / "resources" / "weights" / f"{task}.safetensors", manifest, released,
+                   args.reuse_eval))
     return 0
 
 
