@@ -14,7 +14,6 @@ What makes it fast and lean on a CPU (all exact up to float rounding):
   convolutions on u = [x1, x2] are one GEMM (branch weights padded with exact zeros).
 - Tiles of a few thousand pixels, and the gated feed-forwards computed in chunks of 32 channels, keep
   the working set in cache (the 4C–16C-wide intermediates never exist whole).
-- The kernels run compiled by TorchScript: no GIL, so threads on tiles run side by side.
 
 Build the stages from a module with :func:`fusion_stages` / :func:`proposal_stages`; the module is only
 read (rearranging its weights takes milliseconds), so rebuilt stages always reflect its current weights.
@@ -26,7 +25,6 @@ import torch
 from kornia.filters import sobel
 
 from . import fast_kernels as k
-from .fast_kernels import call
 from .models import FusionNet, LossProposalNet
 from .models.blocks import RestormerBlock
 
@@ -116,7 +114,7 @@ class Block:
                                torch.block_diag(*[_w1(b.ffn.project_out) for b in blks]))  # (D, 2D)
 
     def stats(self, x: torch.Tensor, core) -> torch.Tensor:
-        qk = call(k.block_qk, x, *self.norm1, self.groups, self.qk_w, self.qk_dw)  # (1, h, w, 2D)
+        qk = k.block_qk(x, *self.norm1, self.groups, self.qk_w, self.qk_dw)  # (1, h, w, 2D)
         return self.att.stats(qk[..., :self.dim], qk[..., self.dim:], core)
 
     def finish(self, total: torch.Tensor) -> torch.Tensor:
@@ -124,7 +122,7 @@ class Block:
 
     def apply(self, x: torch.Tensor, mix: torch.Tensor) -> torch.Tensor:
         """x (1, h, w, D) contiguous, updated in place."""
-        return call(k.block_apply, x, mix, *self.norm1, *self.norm2, self.groups, self.v_w, self.v_dw,
+        return k.block_apply(x, mix, *self.norm1, *self.norm2, self.groups, self.v_w, self.v_dw,
                     self.ffn)
 
 
@@ -156,7 +154,7 @@ class InputConvs:
         self.w = torch.cat([f.project_in_1.weight, f.project_in_2.weight]).detach()  # (2C, 1, 3, 3)
 
     def apply(self, x, ctx=None):
-        return call(k.conv3, x, self.w, 2)
+        return k.conv3(x, self.w, 2)
 
 
 class FusionModule:
@@ -187,7 +185,7 @@ class FusionModule:
 
     def stats(self, x, core):
         c = self.c
-        qk = call(k.linear_dw, x, self.qk_w, self.qk_dw)  # (1, h, w, 4C) = q1 k1 q2 k2
+        qk = k.linear_dw(x, self.qk_w, self.qk_dw)  # (1, h, w, 4C) = q1 k1 q2 k2
         q1, k1, q2, k2 = (qk[..., i * c:(i + 1) * c] for i in range(4))
         return torch.cat([self.att1.stats(q2, k1, core), self.att2.stats(q1, k2, core)])
 
@@ -196,7 +194,7 @@ class FusionModule:
         return torch.block_diag(self.att1.finish(total[:n]), self.att2.finish(total[n:]))  # M1, M2 on [v1 | v2]
 
     def apply(self, x, mix):
-        return call(k.fusion_module_apply, x, mix, self.v_w, self.v_dw, self.gate)
+        return k.fusion_module_apply(x, mix, self.v_w, self.v_dw, self.gate)
 
 
 class DecoderOut:
@@ -215,7 +213,7 @@ class DecoderOut:
         return self.block.finish(total)
 
     def apply(self, x, mix):
-        return call(k.fusion_head, self.block.apply(x, mix), self.w0, self.w1)  # (1, h, w, 1)
+        return k.fusion_head(self.block.apply(x, mix), self.w0, self.w1)  # (1, h, w, 1)
 
 
 class ProposalIn:
@@ -247,7 +245,7 @@ class ProposalOut:
         return self.block.finish(total)
 
     def apply(self, x, mix):
-        return call(k.proposal_head, self.block.apply(x, mix), self.w)  # (1, h, w, 4)
+        return k.proposal_head(self.block.apply(x, mix), self.w)  # (1, h, w, 4)
 
 
 def fusion_stages(f: FusionNet) -> list:

@@ -1,37 +1,18 @@
 """Tile kernels of the fast path: the local parts of F's and P's stages on NHWC tiles (1, h, w, C).
 
-Plain functions of tensors (weights are arguments), written so that TorchScript compiles them:
-:func:`call` runs the compiled version. A compiled call runs without holding Python's GIL and with less
-per-operation overhead, so tiles on several threads do not queue behind each other — on a loaded CPU
-that is what decides whether a second thread helps. Under autocast (half precision) the plain
-functions run instead (TorchScript does not follow autocast).
+Plain functions of tensors, the weights being arguments (the stages in :mod:`refusion_core.fast` hold
+the rearranged weights). TorchScript-compiling them was tried: no measurable gain, and it is deprecated.
 """
 
 from __future__ import annotations
 
-import threading
-from typing import Callable, List, Tuple
+from typing import List, Tuple
 
 import torch
 import torch.nn.functional as fn
 from torch import Tensor
 
 Parts = List[Tuple[Tensor, Tensor, Tensor]]  # per chunk: W_in rows (2k, C_in), dw (2k, 1, 3, 3), W_out cols (C_out, k)
-USE_TORCHSCRIPT = True
-_compiled: dict[Callable, Callable] = {}
-_lock = threading.Lock()
-
-
-def call(kernel: Callable, *args):
-    """kernel(*args), compiled by TorchScript unless autocast is on (or USE_TORCHSCRIPT is False)."""
-    if not USE_TORCHSCRIPT or torch.is_autocast_enabled(args[0].device.type):
-        return kernel(*args)
-    compiled = _compiled.get(kernel)
-    if compiled is None:
-        with _lock:  # compile once, whichever thread gets here first
-            compiled = _compiled.get(kernel) or torch.jit.script(kernel)
-            _compiled[kernel] = compiled
-    return compiled(*args)
 
 
 def conv3(x: Tensor, weight: Tensor, groups: int = 1) -> Tensor:
@@ -57,9 +38,8 @@ def layer_norm(x: Tensor, weight: Tensor, bias: Tensor, groups: int) -> Tensor:
 
 def add_linear(x: Tensor, y: Tensor, weight: Tensor) -> Tensor:
     """x + y·Wᵀ, in place in x (one GEMM with β = 1); x (1, h, w, C_out) contiguous, y (1, h, w, C_in)."""
-    if not torch.jit.is_scripting():
-        if torch.is_autocast_enabled(x.device.type):  # in-place ops are not autocast
-            return x + fn.linear(y, weight)
+    if torch.is_autocast_enabled(x.device.type):  # in-place ops are not autocast
+        return x + fn.linear(y, weight)
     d = x.shape[-1]
     x.view(-1, d).addmm_(y.reshape(-1, y.shape[-1]), weight.t())
     return x
