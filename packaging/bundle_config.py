@@ -11,7 +11,7 @@ Plain data and small functions (no PyInstaller import), so tests/packaging can c
 * :data:`DROP` / :data:`KEEP` -- files the hooks collect that the app never loads (PyTorch's C++ test
   programs, test libraries, headers, CMake files); :data:`QT_PLUGIN_DROP` -- Qt plugins left out before
   their dependencies are resolved; :data:`STRIP` -- libraries stripped of their symbol tables (Linux);
-  :data:`MODULE_COLLECTION_MODE` -- overrides of the hooks' choice (none: see the note there). Sizes are in
+  :data:`MODULE_COLLECTION_MODE` -- the engine's sources ship too (TorchScript). Sizes are in
   docs/PACKAGING.md.
 * :data:`CUDA_LIBS` -- patterns of CUDA runtime libraries: a CPU build must contain none (build.py checks);
   a GPU build (``--gpu``) keeps them.
@@ -82,9 +82,11 @@ QT_PLUGIN_DROP = [
 # patched (the *.libs folders) can break them.
 STRIP = ["torch/lib/libtorch_cpu.so", "torch/lib/libtorch_python.so", "torch/lib/libc10.so"]
 
-# torch's hook collects every torch module twice, as bytecode and as .py source (41 MiB). The sources
-# stay: `import torch` reads some of them (bytecode only fails with "OSError: could not get source code").
-MODULE_COLLECTION_MODE: dict[str, str] = {}
+# Modules collected as bytecode *and* .py source. TorchScript compiles from source: the engine's fast
+# path scripts refusion_core/fast_kernels.py (bytecode only: "OSError: Can't get source for conv3"). torch's
+# own hook already does this for torch (41 MiB of sources; `import torch` needs some of them: with bytecode
+# only it fails with "OSError: could not get source code"), so torch is left as its hook says.
+MODULE_COLLECTION_MODE = {"refusion_core": "pyz+py"}
 
 CUDA_LIBS = [
     "*libcudart*", "*libcublas*", "*libcudnn*", "*libcufft*", "*libcurand*", "*libcusolver*",

@@ -62,6 +62,7 @@ def test_linux_one_folder_one_executable(run_spec, cfg):
     assert analysis.args[0] == [str(PACKAGING / "launcher.py")]
     assert analysis.kwargs["excludes"] == cfg.EXCLUDES
     assert analysis.kwargs["hookspath"] == [str(PACKAGING / "hooks")]
+    assert analysis.kwargs["module_collection_mode"]["refusion_core"] == "pyz+py"  # TorchScript reads source
     dests = {(Path(src).name, dest) for src, dest in analysis.kwargs["datas"]}
     assert ("manifest.json", str(Path("resources/samples"))) in dests
     assert ("app.svg", str(Path("resources/icons"))) in dests
