@@ -41,7 +41,7 @@ EXCLUDES = [
     "PySide6.QtNetwork",
     # test frameworks and test helpers that only tests import
     "pytest", "_pytest", "pytestqt", "pluggy", "hypothesis", "expecttest", "skimage", "benchmarks", "tests",
-    "numpy.tests", "numpy.testing.tests", "scipy.conftest",
+    "numpy.tests", "numpy.testing.tests", "scipy.conftest", "torch.fx.passes.tests",
     # notebooks, docs, plotting back-ends the app does not use
     "IPython", "ipykernel", "jupyter_client", "notebook", "matplotlib", "sphinx", "docutils",
     # PyTorch parts for development, export and profiling, never imported by the app
@@ -63,6 +63,7 @@ DROP = [
     "torch/bin/*", "torch/test/*", "torch/include/*", "torch/share/*", "torch/lib/*.a",
     "torch/lib/libtorchbind_test*", "torch/lib/libjitbackend_test*", "torch/lib/libbackend_with_compiler*",
     "torch/lib/libaoti_custom_ops*", "*.pyi", "*.cmake", "*.h", "*.hpp", "*.cuh", "*.cpp",
+    "hypothesis-*.dist-info/*",  # metadata of an excluded test library
 ]
 KEEP = ["torch/bin/torch_shm_manager*"]  # `import torch` checks that it exists (shared-memory tensors)
 

@@ -66,7 +66,8 @@ def test_modules_the_app_imports_are_not_excluded(cfg, module):
     ("torch/lib/libtorchbind_test.so", True), ("torch/lib/libjitbackend_test.so", True),
     ("torch/lib/libtorch_cpu.so", False), ("torch/lib/libshm.so", False), ("torch/lib/libc10.so", False),
     ("torch/_C/__init__.pyi", True), ("torch/nn/modules/conv.py", False),
-    ("PySide6/Qt/plugins/platforms/libqxcb.so", False),
+    ("PySide6/Qt/plugins/platforms/libqxcb.so", False), ("hypothesis-6.1.dist-info/METADATA", True),
+    ("numpy-2.4.6.dist-info/METADATA", False),
 ])
 def test_drop(cfg, dest, dropped):
     toc = [(dest, f"/site/{dest}", "BINARY")]
