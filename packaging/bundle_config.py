@@ -83,10 +83,11 @@ QT_PLUGIN_DROP = [
 # patched (the *.libs folders) can break them.
 STRIP = ["torch/lib/libtorch_cpu.so", "torch/lib/libtorch_python.so", "torch/lib/libc10.so"]
 
-# Modules collected as bytecode *and* .py source. TorchScript compiles from source: the engine's fast
-# path scripts refusion_core/fast_kernels.py (bytecode only: "OSError: Can't get source for conv3"). torch's
-# own hook already does this for torch (41 MiB of sources; `import torch` needs some of them: with bytecode
-# only it fails with "OSError: could not get source code"), so torch is left as its hook says.
+# Modules collected as bytecode *and* .py source. The engine's sources (0.3 MB) ship so that TorchScript
+# and `inspect` work on them: the fast path once scripted refusion_core/fast_kernels.py, and a bytecode-only
+# bundle then failed its self-test ("OSError: Can't get source for conv3"). torch's own hook already does
+# this for torch (41 MiB of sources; `import torch` needs some of them: with bytecode only it fails with
+# "OSError: could not get source code"), so torch is left as its hook says.
 MODULE_COLLECTION_MODE = {"refusion_core": "pyz+py"}
 
 CUDA_LIBS = [
