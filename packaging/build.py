@@ -52,6 +52,7 @@ def main(argv=None) -> int:
         print(f"build.py: {problem}", file=sys.stderr)
         return 2
     report_resources(args.resources.resolve())
+    report_optional()
     t0 = time.perf_counter()
     rc = run_pyinstaller(args)
     took = time.perf_counter() - t0
@@ -80,7 +81,7 @@ def check_setup(gpu: bool) -> str | None:
     try:
         import PyInstaller  # noqa: F401
     except ImportError:
-        return "PyInstaller is not installed: python -m pip install -e \".[package]\""
+        return "PyInstaller is not installed: python -m pip install -e \".[package,medical]\""
     import torch
 
     if gpu and not torch.version.cuda:
@@ -100,6 +101,20 @@ def report_resources(resources: Path) -> None:
     if missing:
         print(f"WARNING: not in {resources}, so not in the bundle: {', '.join(missing)} "
               "(--self-test will fail for tasks without default weights)")
+
+
+OPTIONAL = {"pydicom": "DICOM input", "nibabel": "NIfTI input and output"}  # the medical extra
+
+
+def report_optional() -> list[str]:
+    """Warn about optional packages that are not installed, so not in the bundle; returns their names."""
+    import importlib.util
+
+    missing = [name for name in OPTIONAL if importlib.util.find_spec(name) is None]
+    if missing:
+        print(f"WARNING: {', '.join(missing)} not installed, so the bundle lacks "
+              f"{', '.join(OPTIONAL[m] for m in missing)} (pip install -e \".[package,medical]\")")
+    return missing
 
 
 def run_pyinstaller(args) -> int:

@@ -39,3 +39,12 @@ def test_options(build):
     args = build.parse_args(["--self-test", "--archive", "--gpu"])
     assert args.self_test and args.archive and args.gpu and not args.clean
     assert args.resources.name == "resources"
+
+
+def test_missing_optional_packages_are_reported(build, monkeypatch, capsys):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None if name == "pydicom" else real(name))
+    assert "pydicom" in build.report_optional()
+    assert "bundle lacks DICOM input" in capsys.readouterr().out
