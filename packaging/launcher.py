@@ -27,7 +27,7 @@ CLI_NAMES = ("refusion",)
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if "--self-test" in argv:
+    if argv[:1] == ["--self-test"]:
         return self_test()
     program = Path(sys.executable if getattr(sys, "frozen", False) else sys.argv[0]).stem.lower()
     if program in CLI_NAMES or argv[:1] == ["--cli"]:
