@@ -36,6 +36,15 @@ def _w1(conv) -> torch.Tensor:
     return conv.weight.detach()[:, :, 0, 0]  # (C_out, C_in, 1, 1) -> (C_out, C_in)
 
 
+def around(x: torch.Tensor, core: tuple[slice, slice]) -> tuple[torch.Tensor, list[int]]:
+    """The pixels of tile x a 3×3 convolution of its ``core`` (rows, cols) reads, and where the core
+    touches x's edge (x's edge is then the image border): [top, bottom, left, right] zero rows to add."""
+    (rows, cols), (h, w) = core, x.shape[1:3]
+    r0, r1, c0, c1 = rows.start - 1, rows.stop + 1, cols.start - 1, cols.stop + 1
+    pad = [int(r0 < 0), int(r1 > h), int(c0 < 0), int(c1 > w)]
+    return x[:, max(r0, 0):min(r1, h), max(c0, 0):min(c1, w)], pad
+
+
 def gated_parts(w_in: torch.Tensor, w_dw: torch.Tensor, w_out: torch.Tensor, chunk: int = CHUNK) -> list:
     """Split a gated feed-forward (W_in (2E, C_in) with rows [g | h], dw (2E, 1, 3, 3), W_out (C_out, E))
     into chunks of ``chunk`` gated channels: [(W_in rows, dw rows, W_out columns)] (see gated_add)."""
@@ -61,13 +70,13 @@ class Attention:
         self.heads, self.project = heads, project.detach()
         self.dim = project.shape[1]
 
-    def stats(self, q: torch.Tensor, k: torch.Tensor, core: tuple[slice, slice]) -> torch.Tensor:
+    def stats(self, q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+        """q, k (1, h, w, D), possibly channel slices of one tensor (no copies are made)."""
         d = self.dim
         with torch.autocast(q.device.type, enabled=False):
-            q, k = q[:, core[0], core[1]].float(), k[:, core[0], core[1]].float()
-            gram = (q.reshape(-1, d).t() @ k.reshape(-1, d)).double().reshape(-1)  # (D·D,)
-            sq = lambda t: (t * t).sum((0, 1, 2)).double()  # noqa: E731  (D,)
-            return torch.cat([gram, sq(q), sq(k)])
+            q, k = q.reshape(-1, d).float(), k.reshape(-1, d).float()  # (n, D) views, row stride ≥ D
+            gram = (q.t() @ k).double().reshape(-1)  # (D·D,)
+            return torch.cat([gram, (q * q).sum(0).double(), (k * k).sum(0).double()])
 
     def finish(self, total: torch.Tensor) -> torch.Tensor:
         d, h = self.dim, self.heads
@@ -114,8 +123,8 @@ class Block:
                                torch.block_diag(*[_w1(b.ffn.project_out) for b in blks]))  # (D, 2D)
 
     def stats(self, x: torch.Tensor, core) -> torch.Tensor:
-        qk = k.block_qk(x, *self.norm1, self.groups, self.qk_w, self.qk_dw)  # (1, h, w, 2D)
-        return self.att.stats(qk[..., :self.dim], qk[..., self.dim:], core)
+        qk = k.block_qk(*around(x, core), *self.norm1, self.groups, self.qk_w, self.qk_dw)  # (1, hc, wc, 2D)
+        return self.att.stats(qk[..., :self.dim], qk[..., self.dim:])
 
     def finish(self, total: torch.Tensor) -> torch.Tensor:
         return self.att.finish(total)
@@ -185,9 +194,10 @@ class FusionModule:
 
     def stats(self, x, core):
         c = self.c
-        qk = k.linear_dw(x, self.qk_w, self.qk_dw)  # (1, h, w, 4C) = q1 k1 q2 k2
+        xs, pad = around(x, core)
+        qk = k.dw_core(torch.nn.functional.linear(xs, self.qk_w), self.qk_dw, pad)  # (1, hc, wc, 4C): q1 k1 q2 k2
         q1, k1, q2, k2 = (qk[..., i * c:(i + 1) * c] for i in range(4))
-        return torch.cat([self.att1.stats(q2, k1, core), self.att2.stats(q1, k2, core)])
+        return torch.cat([self.att1.stats(q2, k1), self.att2.stats(q1, k2)])
 
     def finish(self, total):
         n = self.c ** 2 + 2 * self.c

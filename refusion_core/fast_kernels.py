@@ -26,6 +26,15 @@ def dw(x: Tensor, weight: Tensor) -> Tensor:
     return conv3(x, weight, x.shape[-1])
 
 
+def dw_core(y: Tensor, weight: Tensor, pad: List[int]) -> Tensor:
+    """Depthwise 3×3 on the pixels at least 1 in from y's edges only (no padding), after adding zero
+    rows/columns where ``pad`` (top, bottom, left, right) says y's edge is the image border."""
+    if pad[0] + pad[1] + pad[2] + pad[3] > 0:
+        y = fn.pad(y, [0, 0, pad[2], pad[3], pad[0], pad[1]])
+    out = fn.conv2d(y.permute(0, 3, 1, 2), weight, None, [1, 1], [0, 0], [1, 1], y.shape[-1])
+    return out.permute(0, 2, 3, 1).contiguous()
+
+
 def layer_norm(x: Tensor, weight: Tensor, bias: Tensor, groups: int) -> Tensor:
     """Layer norm over each of ``groups`` equal slices of the channels (eps 1e-5), with its affine."""
     d = x.shape[-1]
@@ -50,13 +59,15 @@ def gated_add(out: Tensor, x: Tensor, parts: Parts) -> Tensor:
     for w_in, w_dw, w_out in parts:
         t = dw(fn.linear(x, w_in), w_dw)  # (1, h, w, 2k)
         half = t.shape[-1] // 2
-        out = add_linear(out, fn.gelu(t[..., :half]) * t[..., half:], w_out)
+        out = add_linear(out, fn.gelu(t[..., :half]).mul_(t[..., half:]), w_out)
     return out
 
 
-def block_qk(x: Tensor, n_w: Tensor, n_b: Tensor, groups: int, qk_w: Tensor, qk_dw: Tensor) -> Tensor:
-    """[q | k] = dw3(W_qk · LN(x)) of a Restormer block: (1, h, w, D) -> (1, h, w, 2D)."""
-    return dw(fn.linear(layer_norm(x, n_w, n_b, groups), qk_w), qk_dw)
+def block_qk(x: Tensor, pad: List[int], n_w: Tensor, n_b: Tensor, groups: int, qk_w: Tensor,
+             qk_dw: Tensor) -> Tensor:
+    """[q | k] = dw3(W_qk · LN(x)) of a Restormer block on x's inner pixels (see dw_core): (1, h, w, D) ->
+    (1, h − 2 + pad, w − 2 + pad, 2D)."""
+    return dw_core(fn.linear(layer_norm(x, n_w, n_b, groups), qk_w), qk_dw, pad)
 
 
 def block_apply(x: Tensor, mix: Tensor, n1_w: Tensor, n1_b: Tensor, n2_w: Tensor, n2_b: Tensor, groups: int,

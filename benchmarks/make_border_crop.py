@@ -1,0 +1,88 @@
+"""A crop across a strip border and a tile border: reference, fast path (large-image schedule), |difference|.
+
+Reads the 4 MP outputs that ``bench_inference.py --save DIR`` keeps (or computes a smaller pair itself
+with ``--size``) and writes docs/images/tile_border_crop.png: three panels, each magnified 3×, with ticks
+in the margins at the strip border (a row) and the tile border (a column); the difference panel maps
+|fast − reference| from 0 to ``--scale`` onto a colour scale.
+
+    python benchmarks/bench_inference.py --sizes 4 --save /tmp/bench_out
+    python benchmarks/make_border_crop.py --from /tmp/bench_out
+    python benchmarks/make_border_crop.py --size 512      # without the benchmark's files
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+OUT = REPO / "docs" / "images" / "tile_border_crop.png"
+ZOOM, HALF = 3, 48  # magnification; half the crop's side in pixels
+
+
+def compute(size: int) -> tuple[np.ndarray, np.ndarray]:
+    sys.path.insert(0, str(Path(__file__).parent))
+    from bench_inference import load_bundle, make_pair
+
+    from refusion_core.imageio import to_float
+    from refusion_core.inference import Fuser, _luma
+
+    a, b = make_pair(size, size)
+    ya, yb = to_float(a), _luma(b)
+    ref, _ = Fuser(load_bundle(), "cpu", engine="reference").fuse_luminance(ya, yb, maps=False)
+    fast, _ = Fuser(load_bundle(), "cpu", stream_budget=0).fuse_luminance(ya, yb, maps=False)
+    return ref, fast
+
+
+def panel(img: np.ndarray, label: str) -> np.ndarray:
+    big = cv2.resize(img, None, fx=ZOOM, fy=ZOOM, interpolation=cv2.INTER_NEAREST)
+    pad = cv2.copyMakeBorder(big, 28, 10, 10, 10, cv2.BORDER_CONSTANT, value=(255, 255, 255))
+    cv2.putText(pad, label, (10, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
+    mid = 10 + HALF * ZOOM  # the borders sit between crop pixels HALF - 1 and HALF
+    for y, x in ((28 + HALF * ZOOM, None), (None, mid)):
+        if y is not None:  # row ticks in the left and right margins
+            cv2.line(pad, (0, y), (8, y), (0, 0, 255), 2)
+            cv2.line(pad, (pad.shape[1] - 9, y), (pad.shape[1] - 1, y), (0, 0, 255), 2)
+        else:  # column ticks in the bottom margin
+            cv2.line(pad, (x, pad.shape[0] - 9), (x, pad.shape[0] - 1), (0, 0, 255), 2)
+    return pad
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--from", dest="src", type=Path, help="folder of bench_inference.py --save")
+    ap.add_argument("--size", type=int, default=512)
+    ap.add_argument("--row", type=int, default=1024, help="a strip border (a multiple of the plan's rows)")
+    ap.add_argument("--col", type=int, default=1024, help="a tile border (a multiple of the plan's cols)")
+    ap.add_argument("--scale", type=float, default=1e-4, help="|difference| shown as the top of the colours")
+    args = ap.parse_args(argv)
+    if args.src:
+        ref = np.load(args.src / "4_reference.npy")
+        fast = np.load(args.src / "4_fast_(recompute).npy")
+    else:
+        ref, fast = compute(args.size)
+        args.row, args.col = min(args.row, args.size // 2), min(args.col, args.size // 2)
+    rows, cols = slice(args.row - HALF, args.row + HALF), slice(args.col - HALF, args.col + HALF)
+    to8 = lambda x: cv2.cvtColor(np.round(np.clip(x, 0, 1) * 255).astype(np.uint8), cv2.COLOR_GRAY2BGR)  # noqa: E731
+    diff = np.abs(fast - ref)
+    heat = cv2.applyColorMap(np.round(np.clip(diff[rows, cols] / args.scale, 0, 1) * 255).astype(np.uint8),
+                             cv2.COLORMAP_INFERNO)
+    strip = np.hstack([panel(to8(ref[rows, cols]), "reference (whole image)"),
+                       panel(to8(fast[rows, cols]), "fast, recompute schedule"),
+                       panel(heat, f"|difference|, 0 to {args.scale:.0e}")])
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(OUT), strip)
+    crop = diff[rows, cols]
+    print(f"wrote {OUT.relative_to(REPO)}; crop rows {rows.start}-{rows.stop}, cols {cols.start}-{cols.stop}: "
+          f"|diff| max {crop.max():.2e} mean {crop.mean():.2e}; whole image max {diff.max():.2e} "
+          f"mean {diff.mean():.2e}; rows {args.row - 1}/{args.row}: mean {diff[args.row - 1].mean():.2e}/"
+          f"{diff[args.row].mean():.2e} vs all rows {diff.mean():.2e}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
