@@ -14,6 +14,6 @@ Torch is never imported while the window is being built (see ``tests/app/test_st
 
 __version__ = "0.1.0"
 
-from app.qt_compat import guard_bool_refcounts  # noqa: E402 - must run before any signal is emitted
+from app.qt_compat import guard_singleton_refcounts  # noqa: E402 - before any Qt call or signal
 
-BOOL_REFCOUNT_GUARD = guard_bool_refcounts()
+REFCOUNT_GUARD = guard_singleton_refcounts()  # PySide6 6.12.0 leaks None/True references

@@ -202,5 +202,20 @@ def probe_device() -> str:
     return f"CPU, {torch.get_num_threads()} threads (no usable CUDA GPU)"
 
 
+def warm_up() -> None:
+    """Pay PyTorch's one-time costs (the engine's modules, torch.optim's first use, which imports
+    torch._dynamo and holds the GIL for ~0.2 s) right after start-up, in the background, instead of
+    at the first Train click. Never raises: a broken install shows up later, in plain words."""
+    try:
+        import torch
+
+        import refusion_core.inference  # noqa: F401
+        import refusion_core.trainer  # noqa: F401
+
+        torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))], lr=1e-3)
+    except Exception:  # noqa: BLE001
+        pass
+
+
 def cuda_usable() -> bool:
     return probe_device().startswith("CUDA")

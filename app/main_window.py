@@ -31,9 +31,9 @@ PERSISTED = (("session/task", "task", "taskChanged", "set_task"), ("session/mode
              ("session/compare", "compare_key", "compareChanged", "set_compare"))
 
 
-def _probe_job():  # noqa: ANN202 - worker job
-    yield
-    return engine.probe_device()
+def _probe_job():  # noqa: ANN202 - worker job: says which device, then warms PyTorch up
+    yield engine.probe_device()
+    engine.warm_up()
 
 
 class MainWindow(QMainWindow):
@@ -185,7 +185,7 @@ class MainWindow(QMainWindow):
         super().showEvent(event)
         if self._probe is None:
             self._probe = Worker(_probe_job)
-            self._probe.returned.connect(self._on_probed)
+            self._probe.yielded.connect(self._on_probed)
             QTimer.singleShot(300, self._probe.start)
 
     def _on_probed(self, text: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QLabel, QProgressBar, QStatusBar
 
 from app.state import StudioState
@@ -38,6 +39,11 @@ class StatusPanel:
         for w in (self.activity, self.progress, self.rate, self.eta):
             bar.addPermanentWidget(w)
         bar.addWidget(self.device)
+        self._latest = None  # the newest training event, shown by a 4 Hz timer (repaints cost)
+        self.timer = QTimer(bar)
+        self.timer.setInterval(250)
+        self.timer.timeout.connect(self._show_latest)
+        self.timer.start()
         state.deviceInfoChanged.connect(self.device.setText)
         state.busyChanged.connect(self._on_busy)
         state.progressChanged.connect(self._on_progress)
@@ -51,19 +57,32 @@ class StatusPanel:
             self.progress.reset()
 
     def _on_progress(self, done: int, total: int, text: str) -> None:
+        if text == "Training":
+            return  # shown with the training event, at the timer's pace
         self.progress.setVisible(True)
         self.progress.setMaximum(max(total, 1))
         self.progress.setValue(min(done, total))
 
     def _on_train_event(self, ev) -> None:  # noqa: ANN001 - TrainEvent
+        if ev.kind == "step":
+            self._latest = ev
+
+    def _show_latest(self) -> None:
+        ev, self._latest = self._latest, None
+        if ev is None:
+            return
+        if ev.total_steps:
+            self.progress.setVisible(True)
+            self.progress.setMaximum(ev.total_steps)
+            self.progress.setValue(min(ev.step, ev.total_steps))
         if ev.steps_per_s:
             self.rate.setText(format_rate(ev.steps_per_s))
         if ev.eta_s is not None:
             self.eta.setText(f"ETA {format_eta(ev.eta_s)}")
-        if ev.kind in ("step", "preview"):
-            self.activity.setText(f"Training ({ev.stage}) step {ev.step}/{ev.total_steps}")
+        self.activity.setText(f"Training ({ev.stage}) step {ev.step}/{ev.total_steps}")
 
     def _on_training(self, status: str) -> None:
+        self._show_latest()
         labels = {"running": "Training…", "paused": "Training paused", "stopping": "Stopping after this step…"}
         self.activity.setText(labels.get(status, "Training finished" if self.rate.text() else ""))
         self.progress.setVisible(status != "idle")
