@@ -49,6 +49,7 @@ class TrainSettings:
     alpha2: float = 1.0
     inner_lr: float = 1e-2
     first_order: bool = False  # diagnostic only: P then gets no gradient at all
+    meta_gradient: str = "hvp"  # "hvp" (one Hessian-vector product, faster) or "reference"; same value
     ablation: str | None = None
     seed: int = 0
     checkpoint_every: int = 200  # K: steps between run checkpoints
@@ -63,6 +64,8 @@ class TrainSettings:
         for name in ("epochs", "crop", "batch", "checkpoint_every", "preview_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
+        if self.meta_gradient not in ("hvp", "reference"):
+            raise ValueError("meta_gradient must be 'hvp' or 'reference'")
         if self.meta_steps < 0 or self.fuse_steps < 0:
             raise ValueError("meta_steps and fuse_steps must not be negative")
 

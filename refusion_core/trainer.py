@@ -26,7 +26,7 @@ from .devices import resolve_device
 from .errors import RunError
 from .events import TrainEvent
 from .imageio import atomic_write_bytes
-from .meta import Batch, decision_step, fuse_recon_step, meta_step
+from .meta import Batch, decision_step, fuse_recon_step, meta_gradient, meta_gradient_hvp, meta_step
 from .models import MAP_NAMES, LossProposalNet, ReconstructionNet
 from .settings import TrainSettings
 
@@ -146,8 +146,9 @@ class Trainer:
         s = self.settings
         train, test = self._batch(self.split[0]), self._batch(self.split[1])
         reduce = "sum" if s.ablation == "IV" else "max"
+        grad_fn = meta_gradient_hvp if s.meta_gradient == "hvp" else meta_gradient
         losses = meta_step(self.fusion, self.recon, self.proposal, self.opt_p, train, test, s.inner_lr,
-                           s.alpha1, s.alpha2, reduce, s.first_order)
+                           s.alpha1, s.alpha2, reduce, s.first_order, gradient=grad_fn)
         if s.ablation == "III":  # keep the inner step: F <- F', R <- R'
             fuse_recon_step(self.fusion, self.recon, self.proposal, self.sgd_f, self.sgd_r, train,
                             s.alpha1, s.alpha2, reduce)

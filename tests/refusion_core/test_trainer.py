@@ -138,3 +138,16 @@ def test_large_training_images_are_downscaled(tmp_path):
     ya, yb = load_luminance_pair(pa, pb, max_side=100)
     assert ya.shape == yb.shape == (60, 100)
     assert load_luminance_pair(pa, pb)[0].shape == (300, 500)
+
+
+def test_both_meta_gradients_train_alike(pairs, tmp_path):
+    """The trainer's default HVP meta-gradient and the reference one give the same P (float32 round-off)."""
+    results = []
+    for mode in ("hvp", "reference"):
+        tr = Trainer(tiny_settings(epochs=1, fuse_steps=0, meta_gradient=mode), pairs, tmp_path / mode, device="cpu")
+        run_all(tr)
+        results.append({k: v.clone() for k, v in tr.proposal.state_dict().items()})
+    for k in results[0]:
+        torch.testing.assert_close(results[0][k], results[1][k], rtol=1e-4, atol=1e-6)
+    with pytest.raises(ValueError):
+        TrainSettings(meta_gradient="magic")
