@@ -128,8 +128,8 @@ class StudioState(QObject):
 
     def panel_titles(self) -> dict[str, str]:
         pair = self.pairs.current_pair()
-        return {"A": f"A · {pair.a.name}" if pair else "A",
-                "B": f"B · {pair.b.name}" if pair else "B",
+        return {"A": f"A · {pair.a.name}" if pair else "A: drop two images (or two folders) on the Pairs list",
+                "B": f"B · {pair.b.name}" if pair else "B: or use File ▸ Open pair…",
                 "Fused": f"Fused · {self.fused.label}" if self.fused else "Fused (press Fuse)",
                 "Compare": f"Compare · {self.second.label}" if self.second else "Compare"}
 

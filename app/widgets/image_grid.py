@@ -42,6 +42,7 @@ class ImageGrid(pg.GraphicsLayoutWidget):
         self.scene().sigMouseMoved.connect(self._on_mouse_moved)
         state.imagesChanged.connect(self._refresh)
         state.resultChanged.connect(self._refresh)
+        self._refresh()
 
     @property
     def main_view(self) -> pg.ViewBox:

@@ -35,6 +35,7 @@ class SwipeView(pg.GraphicsLayoutWidget):
         self.scene().sigMouseMoved.connect(self._on_mouse_moved)
         state.imagesChanged.connect(self._refresh)
         state.resultChanged.connect(self._refresh)
+        self._refresh()
 
     def set_sides(self, left: str, right: str) -> None:
         self.left_name, self.right_name = left, right
