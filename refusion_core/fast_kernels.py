@@ -35,14 +35,9 @@ def dw_core(y: Tensor, weight: Tensor, pad: List[int]) -> Tensor:
     return out.permute(0, 2, 3, 1).contiguous()
 
 
-def layer_norm(x: Tensor, weight: Tensor, bias: Tensor, groups: int) -> Tensor:
-    """Layer norm over each of ``groups`` equal slices of the channels (eps 1e-5), with its affine."""
-    d = x.shape[-1]
-    if groups == 1:
-        return fn.layer_norm(x, [d], weight, bias, 1e-5)
-    shape = x.shape
-    y = fn.layer_norm(x.reshape(-1, groups, d // groups), [d // groups], None, None, 1e-5)
-    return torch.addcmul(bias, y.view(shape), weight)
+def layer_norm(x: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
+    """Layer norm over channels (the last axis: one fused kernel), eps 1e-5, with its affine."""
+    return fn.layer_norm(x, [x.shape[-1]], weight, bias, 1e-5)
 
 
 def add_linear(x: Tensor, y: Tensor, weight: Tensor) -> Tensor:
@@ -63,19 +58,20 @@ def gated_add(out: Tensor, x: Tensor, parts: Parts) -> Tensor:
     return out
 
 
-def block_qk(x: Tensor, pad: List[int], n_w: Tensor, n_b: Tensor, groups: int, qk_w: Tensor,
-             qk_dw: Tensor) -> Tensor:
+def block_qk(x: Tensor, pad: List[int], n_w: Tensor, n_b: Tensor, qk_w: Tensor, qk_dw: Tensor) -> Tensor:
     """[q | k] = dw3(W_qk · LN(x)) of a Restormer block on x's inner pixels (see dw_core): (1, h, w, D) ->
     (1, h − 2 + pad, w − 2 + pad, 2D)."""
-    return dw_core(fn.linear(layer_norm(x, n_w, n_b, groups), qk_w), qk_dw, pad)
+    return dw_core(fn.linear(layer_norm(x, n_w, n_b), qk_w), qk_dw, pad)
 
 
-def block_apply(x: Tensor, mix: Tensor, n1_w: Tensor, n1_b: Tensor, n2_w: Tensor, n2_b: Tensor, groups: int,
-                v_w: Tensor, v_dw: Tensor, parts: Parts) -> Tensor:
-    """x + M·v with v = dw3(W_v · LN1(x)) (M = projection · attention), then x + GDFN(LN2(x)); in place."""
-    v = dw(fn.linear(layer_norm(x, n1_w, n1_b, groups), v_w), v_dw)  # (1, h, w, D)
-    x = add_linear(x, v, mix)
-    return gated_add(x, layer_norm(x, n2_w, n2_b, groups), parts)
+def block_attention(x: Tensor, mix: Tensor, n_w: Tensor, n_b: Tensor, v_w: Tensor, v_dw: Tensor) -> Tensor:
+    """x + M·v, v = dw3(W_v · LN1(x)), M = projection · attention (D × D); x (1, h, w, D), in place."""
+    return add_linear(x, dw(fn.linear(layer_norm(x, n_w, n_b), v_w), v_dw), mix)
+
+
+def block_ffn(x: Tensor, n_w: Tensor, n_b: Tensor, parts: Parts) -> Tensor:
+    """x + GDFN(LN2(x)); x (1, h, w, D), in place."""
+    return gated_add(x, layer_norm(x, n_w, n_b), parts)
 
 
 def linear_dw(x: Tensor, w: Tensor, w_dw: Tensor) -> Tensor:
@@ -83,15 +79,24 @@ def linear_dw(x: Tensor, w: Tensor, w_dw: Tensor) -> Tensor:
     return dw(fn.linear(x, w), w_dw)
 
 
-def fusion_module_apply(x: Tensor, mix: Tensor, v_w: Tensor, v_dw: Tensor, parts: Parts) -> Tensor:
-    """The AFM on [x1 | x2]: u = [x1 + M1 v1 | x2 + M2 v2], then u + gating(u); x is overwritten."""
-    u = add_linear(x, linear_dw(x, v_w, v_dw), mix)
+def branch_mix(x: Tensor, mix: Tensor, v_w: Tensor, v_dw: Tensor) -> Tensor:
+    """x + M·dw3(W_v · x): one branch of the AFM's cross attention (M = projection · attention); in place."""
+    return add_linear(x, linear_dw(x, v_w, v_dw), mix)
+
+
+def fusion_module_gate(u: Tensor, parts: Parts) -> Tensor:
+    """u + W_out · (GELU(g) ⊙ [E1 | E2]): the AFM's gated refinement of u (1, h, w, 2C)."""
     return gated_add(u.clone(), u, parts)
 
 
-def fusion_head(x: Tensor, w0: Tensor, w1: Tensor) -> Tensor:
-    """sigmoid(conv3(leaky_relu(conv3(x), 0.01))): (1, h, w, 2C) -> (1, h, w, 1)."""
-    return torch.sigmoid(conv3(fn.leaky_relu(conv3(x, w0), 0.01), w1))
+def conv3_leaky(x: Tensor, w: Tensor) -> Tensor:
+    """leaky_relu(conv3(x), 0.01)."""
+    return fn.leaky_relu(conv3(x, w), 0.01)
+
+
+def conv3_sigmoid(x: Tensor, w: Tensor) -> Tensor:
+    """sigmoid(conv3(x)): F's output, (1, h, w, C) -> (1, h, w, 1)."""
+    return torch.sigmoid(conv3(x, w))
 
 
 def proposal_head(x: Tensor, w: Tensor) -> Tensor:

@@ -46,10 +46,11 @@ class Stage(Protocol):
     def finish(self, total: torch.Tensor) -> object:
         """Whole-image sums -> the context apply() needs (the attention's mixing matrices)."""
 
-    def apply(self, x: torch.Tensor, ctx: object) -> torch.Tensor:
-        """(1, h, w, C_in) -> (1, h, w, C_out) on the whole tile; valid ``halo`` pixels in from cut edges.
-
-        May overwrite x (the runner hands each stage a tile it owns)."""
+    def steps(self, ctx: object) -> list[tuple[int, Callable[[torch.Tensor], torch.Tensor]]]:
+        """The stage as a sequence of (halo, step): each step maps a tile (1, h, w, C) to (1, h, w, C'),
+        valid ``halo`` pixels less far in from cut edges than its input (the halos add up to ``halo``).
+        Steps may overwrite their input (the runner hands them tiles they own). Between steps the runner
+        crops what became invalid, so that later steps do not compute it."""
 
 
 @dataclass(frozen=True)
@@ -163,21 +164,35 @@ class _Runner:
         amp = (torch.autocast(device, dtype=self.autocast) if self.autocast is not None
                else contextlib.nullcontext())
         with torch.inference_mode(), amp:
-            band, top = _read_rows(src, saves, r0, r1, halo)  # (1, h', W, C)
-            partial = None
+            parts, top = _read_rows(src, saves, r0, r1, halo)  # row ranges of (1, ·, W, C)
+            steps = [st for stage, ctx in chain for st in stage.steps(ctx)]
+            partial, done = None, []
             for c0, c1 in self.plan.tiles(src.shape[2]):
                 left = max(c0 - halo, 0)
-                x = band[:, :, left:min(c1 + halo, src.shape[2])]
-                x = x.clone() if x.is_contiguous() else x.contiguous()  # stages may work in place
-                for stage, ctx in chain:
-                    x = stage.apply(x, ctx)
-                core = (slice(r0 - top, r1 - top), slice(c0 - left, c1 - left))
+                cols = slice(left, min(c1 + halo, src.shape[2]))
+                x = torch.cat([p[:, :, cols] for p in parts], dim=1)  # one copy: the tile, ours to overwrite
+                at, lost = (top, left), 0  # image position of x's first pixel; rim invalid so far
+                for halo_i, step in steps:
+                    if lost:  # drop the invalid rim: later steps need not compute it
+                        x, at = _shrink(x, at, lost, src.shape[1:3])
+                    x, lost = step(x), halo_i
+                core = (slice(r0 - at[0], r1 - at[0]), slice(c0 - at[1], c1 - at[1]))
                 if nxt is not None:
                     p = nxt.stats(x, core)
                     partial = p if partial is None else partial + p
                 if sink is not None:
-                    _write(sink, x[:, core[0], core[1]], r0, r1, c0, c1)
+                    done.append((x[:, core[0], core[1]], c0, c1))
+            for y, c0, c1 in done:  # after all reads of the strip: the sink may be src (read as views)
+                _write(sink, y, r0, r1, c0, c1)
         return partial
+
+
+def _shrink(x: torch.Tensor, at: tuple[int, int], by: int, size) -> tuple[torch.Tensor, tuple[int, int]]:
+    """Crop ``by`` pixels off x's sides that are cut edges (not the image border); x (1, h, w, C) at ``at``."""
+    (top, left), (h, w), (height, width) = at, x.shape[1:3], size
+    a, b = (by if top > 0 else 0), (h - by if top + h < height else h)
+    c, d = (by if left > 0 else 0), (w - by if left + w < width else w)
+    return x[:, a:b, c:d].contiguous(), (top + a, left + c)
 
 
 def _save_borders(src: torch.Tensor, strips, halo: int) -> dict[int, tuple[int, torch.Tensor]]:
@@ -190,12 +205,13 @@ def _save_borders(src: torch.Tensor, strips, halo: int) -> dict[int, tuple[int, 
     return saves
 
 
-def _read_rows(src, saves, r0, r1, halo) -> tuple[torch.Tensor, int]:
-    """Rows [r0 − halo, r1 + halo) ∩ image of src -> (tensor, its first row); old values from ``saves``."""
+def _read_rows(src, saves, r0, r1, halo) -> tuple[list[torch.Tensor], int]:
+    """Rows [r0 − halo, r1 + halo) ∩ image of src as views of consecutive row ranges, and the first row;
+    the rows outside [r0, r1) come from ``saves`` (their values before the sweep began) where given."""
     height = src.shape[1]
     a, b = max(r0 - halo, 0), min(r1 + halo, height)
     if saves is None:
-        return src[:, a:b], a
+        return [src[:, a:b]], a
     parts = []
     if a < r0:
         s0, rows = saves[r0]
@@ -204,7 +220,7 @@ def _read_rows(src, saves, r0, r1, halo) -> tuple[torch.Tensor, int]:
     if r1 < b:
         s0, rows = saves[r1]
         parts.append(rows[:, r1 - s0:b - s0])
-    return torch.cat(parts, dim=1), a
+    return parts, a
 
 
 def _write(sink: torch.Tensor, core: torch.Tensor, r0, r1, c0, c1) -> None:
