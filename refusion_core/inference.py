@@ -50,8 +50,8 @@ class Fuser:
 
     Keyword options: ``engine`` "fast" (default) or "reference" (the plain modules, whole image);
     ``precision`` "fp32" (default) or "fp16"/"bf16" (autocast; meant for CUDA, about 1e-2 from fp32);
-    ``plan`` a :class:`TilePlan` (tile sizes, threads); ``stream_budget`` bytes above which the
-    memory-lean recompute schedule is used.
+    ``plan`` a :class:`TilePlan` (tile sizes, threads; default: :func:`default_plan` for the device and
+    schedule); ``stream_budget`` bytes above which the memory-lean recompute schedule is used.
     """
 
     def __init__(self, bundle: ModelBundle, device: str | torch.device = "auto", *, engine: str = "fast",
@@ -65,7 +65,7 @@ class Fuser:
         for m in bundle.modules().values():
             m.eval()
         self.engine, self.precision = engine, precision
-        self.plan = plan or default_plan(self.device)
+        self.plan = plan  # None: default_plan(device, schedule)
         self.stream_budget = stream_budget
 
     def fuse(self, a: np.ndarray, b: np.ndarray, stretch: bool = False,
@@ -83,7 +83,8 @@ class Fuser:
     def schedule(self, height: int, width: int) -> str:
         """"checkpoint" when F's stream fits ``stream_budget``, else "recompute"."""
         f = self.bundle.fusion
-        need = stream_bytes(height, width, 2 * f.dim, _sweep_halo(fusion_stages(f)), self.plan)
+        plan = self.plan or default_plan(self.device, "checkpoint")
+        need = stream_bytes(height, width, 2 * f.dim, _sweep_halo(fusion_stages(f)), plan)
         return "checkpoint" if need <= self.stream_budget else "recompute"
 
     @torch.inference_mode()
@@ -112,12 +113,13 @@ class Fuser:
         nets = [(fusion_stages(self.bundle.fusion), 1, 2 * self.bundle.fusion.dim)]
         if p is not None:
             nets.append((proposal_stages(p), len(MAP_NAMES), p.dim))
-        ticker = Ticker(sum(job_count(len(s), h, self.plan) for s, _, _ in nets), progress)
         mode = self.schedule(h, w)
+        plan = self.plan or default_plan(self.device, mode)
+        ticker = Ticker(sum(job_count(len(s), h, plan) for s, _, _ in nets), progress)
         outs = []
         for stages, c_out, c_stream in nets:
             out = torch.empty((c_out, h, w), dtype=torch.float32, device=self.device)
-            evaluate(stages, x, out, self.plan, mode, ticker, c_stream, PRECISIONS[self.precision])
+            evaluate(stages, x, out, plan, mode, ticker, c_stream, PRECISIONS[self.precision])
             outs.append(out.cpu().numpy())
         return outs[0][0], (outs[1] if p is not None else None)
 
