@@ -19,7 +19,8 @@ Two schedules, chosen by memory:
 A tile reads its input with ``halo`` extra pixels on each side (the number of 3×3 convolutions it goes
 through). Values near a cut edge come out wrong (the convolution pads there with zeros), but the error moves
 inwards one pixel per 3×3 convolution, so the core of the tile is exact; at the image border the zero
-padding is the true one. Stages therefore compute on the whole padded tile and only the core is kept.
+padding is the true one. Each step of a stage (one 3×3 convolution deep) computes on what is still valid
+and, at the end, only the core is kept.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ class Stage(Protocol):
         """Float64 partial sums over the ``core`` pixels (rows, cols of x) of this stage's attention."""
 
     def finish(self, total: torch.Tensor) -> object:
-        """Whole-image sums -> the context apply() needs (the attention's mixing matrices)."""
+        """Whole-image sums -> the context steps() need (the attention's mixing matrices)."""
 
     def steps(self, ctx: object) -> list[tuple[int, Callable[[torch.Tensor], torch.Tensor]]]:
         """The stage as a sequence of (halo, step): each step maps a tile (1, h, w, C) to (1, h, w, C'),

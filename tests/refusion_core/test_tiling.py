@@ -85,6 +85,14 @@ def test_progress_counts_every_strip_of_every_stage(nets, image, mode):
     assert {t for _, t in seen} == {42}
 
 
+def test_each_stage_declares_the_halo_of_its_steps(nets):
+    core = (slice(3, 9), slice(3, 9))
+    for stages, width in ((fusion_stages(nets[0]), 32), (proposal_stages(nets[1]), 16)):
+        for stage in stages[1:]:  # the stages with attention statistics
+            ctx = stage.finish(stage.stats(torch.rand(1, 12, 12, width), core))
+            assert sum(h for h, _ in stage.steps(ctx)) == stage.halo
+
+
 def test_plan_cuts_cover_the_image_once():
     plan = TilePlan(10, 40)
     assert plan.strips(25) == [(0, 10), (10, 20), (20, 25)]
