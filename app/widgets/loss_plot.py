@@ -1,7 +1,7 @@
 """Training losses per step: Lf, Lr and the outer (meta-test) Lr, raw and smoothed.
 
 As in pyqtgraph's streaming examples, each curve is created once; events only append to growing
-buffers, and a timer redraws at most ten times a second with peak downsampling.
+buffers, and a timer redraws at most five times a second with peak downsampling.
 """
 
 from __future__ import annotations
@@ -57,8 +57,8 @@ class LossPlot(QWidget):
         for key, (name, colour) in SERIES.items():
             c = pg.mkColor(colour)
             faint = pg.mkColor(c.red(), c.green(), c.blue(), 70)
-            self.raw_curves[key] = self.plot.plot(pen=pg.mkPen(faint, width=1))
-            self.smooth_curves[key] = self.plot.plot(pen=pg.mkPen(c, width=2), name=name)
+            self.raw_curves[key] = self.plot.plot(pen=pg.mkPen(faint, width=1), antialias=False)
+            self.smooth_curves[key] = self.plot.plot(pen=pg.mkPen(c, width=2), name=name, antialias=False)
         for curve in (*self.raw_curves.values(), *self.smooth_curves.values()):
             curve.setDownsampling(auto=True, method="peak")
             curve.setClipToView(True)
@@ -71,7 +71,7 @@ class LossPlot(QWidget):
         self._build_layout()
         self._dirty = False
         self.timer = QTimer(self)
-        self.timer.setInterval(100)
+        self.timer.setInterval(200)  # 5 redraws a second at most, however fast the steps
         self.timer.timeout.connect(self.redraw)
         self.timer.start()
         state.trainEvent.connect(self._on_event)

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtWidgets import QCheckBox, QLabel, QVBoxLayout, QWidget
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QCheckBox, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from app.display import colormap
 from app.state import StudioState
@@ -19,11 +20,11 @@ class MapsView(QWidget):
         super().__init__(parent)
         self.state = state
         self.title = QLabel("No weight maps yet: fuse with a model that has P, or train.")
-        self.title.setWordWrap(True)
+        self.title.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)  # no relayout per update
         self.stretch = QCheckBox("Stretch colours to the maps' range")
         self.stretch.setToolTip("Early in training the maps stay close to 1/2; stretching shows where they start to differ.")
         self.stretch.setChecked(True)
-        self.stretch.toggled.connect(self._refresh)
+        self.stretch.toggled.connect(lambda on: self._refresh())
         self.canvas = pg.GraphicsLayoutWidget()
         self.views: dict[str, pg.ViewBox] = {}
         self.items: dict[str, pg.ImageItem] = {}
@@ -47,7 +48,13 @@ class MapsView(QWidget):
         layout.addWidget(self.canvas, 1)
         layout.addWidget(self.stretch)
         self._shape: tuple[int, ...] | None = None
-        state.mapsChanged.connect(self._refresh)
+        self._dirty = False
+        self.timer = QTimer(self)  # previews can come faster than they are worth drawing
+        self.timer.setInterval(250)
+        self.timer.timeout.connect(self._refresh_if_dirty)
+        self.timer.start()
+        state.mapsChanged.connect(self._on_maps_changed)
+        state.trainingChanged.connect(lambda status: self._refresh_if_dirty())
 
     def levels(self, maps: dict[str, np.ndarray]) -> tuple[float, float]:
         """(0, 1), or the common range of the four maps when stretching (w and v share one bar)."""
@@ -57,7 +64,18 @@ class MapsView(QWidget):
         hi = float(max(np.max(m) for m in maps.values()))
         return (lo, hi) if hi - lo > 1e-6 else (0.0, 1.0)
 
+    def _on_maps_changed(self) -> None:
+        if self.state.training == "idle":
+            self._refresh()
+        else:
+            self._dirty = True
+
+    def _refresh_if_dirty(self) -> None:
+        if self._dirty:
+            self._refresh()
+
     def _refresh(self) -> None:
+        self._dirty = False
         maps = self.state.maps
         if not maps:
             for item in self.items.values():

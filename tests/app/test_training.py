@@ -69,7 +69,8 @@ def test_train_pause_stop_save_from_toolbar(pairs_window, tiny_training, qtbot, 
     w.losses.redraw()
     x, y = w.losses.smooth_curves["lf"].getData()
     assert len(x) >= 3
-    assert w.maps.items["wa"].image is not None and w.maps.items["wa"].image.shape == (32, 32)
+    qtbot.waitUntil(lambda: w.maps.items["wa"].image is not None, timeout=5000)  # maps: 4 updates a second
+    assert w.maps.items["wa"].image.shape == (32, 32) and w.maps.title.text().startswith("Training preview")
     qtbot.waitUntil(lambda: "steps/s" in w.status.rate.text(), timeout=5000)  # status bar: 4 updates a second
 
     w.act["pause"].trigger()
