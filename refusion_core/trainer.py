@@ -10,6 +10,7 @@ exactly where it stopped, and ``run_dir/model.safetensors`` is exported at stop 
 
 from __future__ import annotations
 
+import copy
 import io
 import json
 import threading
@@ -43,7 +44,8 @@ class Trainer:
         self.pairs = [(Path(a), Path(b)) for a, b in pairs]
         self.init_source = str(init.path if isinstance(init, ModelBundle) else init) if init else "random"
         torch.manual_seed(settings.seed)
-        bundle = init if isinstance(init, ModelBundle) else (load_model(init, task) if init else new_bundle(task))
+        # a bundle passed in is copied, so that the caller's model (e.g. the one shown for comparison) stays as it was
+        bundle = copy.deepcopy(init) if isinstance(init, ModelBundle) else (load_model(init, task) if init else new_bundle(task))
         self.fusion = bundle.fusion
         self.recon = bundle.reconstruction or ReconstructionNet()
         self.proposal = bundle.proposal or LossProposalNet()

@@ -151,3 +151,12 @@ def test_both_meta_gradients_train_alike(pairs, tmp_path):
         torch.testing.assert_close(results[0][k], results[1][k], rtol=1e-4, atol=1e-6)
     with pytest.raises(ValueError):
         TrainSettings(meta_gradient="magic")
+
+
+def test_a_bundle_passed_as_init_is_not_trained_in_place(pairs, tmp_path):
+    from refusion_core.checkpoint import new_bundle
+
+    b = new_bundle("ivif", seed=1)
+    before = {k: v.clone() for k, v in b.fusion.state_dict().items()}
+    run_all(Trainer(tiny_settings(epochs=1, meta_steps=0), pairs, tmp_path / "run", init=b, device="cpu"))
+    assert all(torch.equal(before[k], v) for k, v in b.fusion.state_dict().items())
