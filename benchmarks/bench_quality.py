@@ -33,7 +33,7 @@ released checkpoints, similar or better SSIM and Q_CB. P moved only 90 Adam step
 preference for source A with a weak content-dependent part (see resources/weights/*.md and
 tests/refusion_core/test_learned_maps.py). What would close the gap, in order of expected effect:
 (1) the `paper` preset on a GPU (under an hour per task; `python scripts/train_defaults.py --preset paper`
-on a machine with CUDA), or the `cpu-hour` preset run ~20× longer (`--epochs 120`); (2) a learning-rate
+on a machine with CUDA), or the `cpu-hour` preset run ~20× longer (`refusion train ... --preset cpu-hour --epochs 120`); (2) a learning-rate
 schedule (warm-up and cosine decay) for the short schedules; (3) checking after training that P's maps
 follow the paper's figures (the learned-maps tests) before shipping.
 """

@@ -29,13 +29,13 @@ from refusion_core.paths import shared_dir  # noqa: E402
 SETS = {"ivif": "ivif/roadscene", "mif": "mif/harvard", "mfif": "mfif/mfifb", "meif": "meif/mefb"}
 
 
-def train(task: str, preset: str, run: Path, manifest: Path) -> None:
+def train(task: str, preset: str, run: Path, manifest: Path, device: str = "auto") -> None:
     if (run / "checkpoint.pt").exists():
         cmd = ["resume", str(run)]
     else:
         cmd = ["train", "--task", task, "--manifest", str(manifest), "--set", SETS[task], "--preset", preset,
                "--out", str(run)]
-    subprocess.run([sys.executable, "-m", "refusion_core.cli", *cmd, "--device", "cpu"], check=True)
+    subprocess.run([sys.executable, "-m", "refusion_core.cli", *cmd, "--device", device], check=True)
 
 
 def hardware() -> str:
@@ -103,6 +103,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tasks", nargs="+", default=list(SETS), choices=list(SETS))
     ap.add_argument("--preset", default="cpu-hour")
+    ap.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     ap.add_argument("--runs", type=Path, default=REPO / "runs" / "defaults")
     ap.add_argument("--cards-only", action="store_true", help="only (re)write the model cards")
     ap.add_argument("--ship-only", action="store_true", help="copy finished runs into resources, no training")
@@ -116,7 +117,7 @@ def main() -> int:
     for task in args.tasks:
         if not args.cards_only:
             if not args.ship_only:
-                train(task, args.preset, args.runs / task, manifest)
+                train(task, args.preset, args.runs / task, manifest, args.device)
             ship(task, args.runs / task, manifest)
         released = shared / "anchors" / "refusion_official" / f"ReFusion_{task.upper()}.pth"
         print(card(task, REPO / "resources" / "weights" / f"{task}.safetensors", manifest, released,
