@@ -1,9 +1,11 @@
-"""A crop across a strip border and a tile border: reference, fast path (large-image schedule), |difference|.
+"""A crop across a strip border and a tile border: reference, fast path (large-image schedule), |difference|,
+and |difference| between the fast path's two schedules (different tile borders: any seam would show).
 
 Reads the 4 MP outputs that ``bench_inference.py --save DIR`` keeps (or computes a smaller pair itself
-with ``--size``) and writes docs/images/tile_border_crop.png: three panels, each magnified 3×, with ticks
-in the margins at the strip border (a row) and the tile border (a column); the difference panel maps
-|fast − reference| from 0 to ``--scale`` onto a colour scale.
+with ``--size``) and writes docs/images/tile_border_crop.png: four panels, each magnified 3×, with ticks
+in the margins at the strip border (a row) and the tile border (a column); the difference panels map
+|fast − reference| from 0 to ``--scale`` and |recompute − checkpoint| from 0 to ``--scale2`` onto a colour
+scale. The reference's own float32 error (see check_accuracy.py) dominates the first difference.
 
     python benchmarks/bench_inference.py --sizes 4 --save /tmp/bench_out
     python benchmarks/make_border_crop.py --from /tmp/bench_out
@@ -24,7 +26,7 @@ OUT = REPO / "docs" / "images" / "tile_border_crop.png"
 ZOOM, HALF = 3, 48  # magnification; half the crop's side in pixels
 
 
-def compute(size: int) -> tuple[np.ndarray, np.ndarray]:
+def compute(size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     sys.path.insert(0, str(Path(__file__).parent))
     from bench_inference import load_bundle, make_pair
 
@@ -35,7 +37,8 @@ def compute(size: int) -> tuple[np.ndarray, np.ndarray]:
     ya, yb = to_float(a), _luma(b)
     ref, _ = Fuser(load_bundle(), "cpu", engine="reference").fuse_luminance(ya, yb, maps=False)
     fast, _ = Fuser(load_bundle(), "cpu", stream_budget=0).fuse_luminance(ya, yb, maps=False)
-    return ref, fast
+    other, _ = Fuser(load_bundle(), "cpu").fuse_luminance(ya, yb, maps=False)
+    return ref, fast, other
 
 
 def panel(img: np.ndarray, label: str) -> np.ndarray:
@@ -58,29 +61,33 @@ def main(argv=None) -> int:
     ap.add_argument("--size", type=int, default=512)
     ap.add_argument("--row", type=int, default=1024, help="a strip border (a multiple of the plan's rows)")
     ap.add_argument("--col", type=int, default=1024, help="a tile border (a multiple of the plan's cols)")
-    ap.add_argument("--scale", type=float, default=1e-4, help="|difference| shown as the top of the colours")
+    ap.add_argument("--scale", type=float, default=1e-3, help="|fast − reference| at the top of the colours")
+    ap.add_argument("--scale2", type=float, default=1e-6, help="the same for |recompute − checkpoint|")
     args = ap.parse_args(argv)
     if args.src:
         ref = np.load(args.src / "4_reference.npy")
         fast = np.load(args.src / "4_fast_(recompute).npy")
+        other = np.load(args.src / "4_fast.npy")  # the checkpoint schedule, 32×128 tiles
     else:
-        ref, fast = compute(args.size)
+        ref, fast, other = compute(args.size)
         args.row, args.col = min(args.row, args.size // 2), min(args.col, args.size // 2)
     rows, cols = slice(args.row - HALF, args.row + HALF), slice(args.col - HALF, args.col + HALF)
     to8 = lambda x: cv2.cvtColor(np.round(np.clip(x, 0, 1) * 255).astype(np.uint8), cv2.COLOR_GRAY2BGR)  # noqa: E731
-    diff = np.abs(fast - ref)
-    heat = cv2.applyColorMap(np.round(np.clip(diff[rows, cols] / args.scale, 0, 1) * 255).astype(np.uint8),
-                             cv2.COLORMAP_INFERNO)
+    diff, seam = np.abs(fast - ref), np.abs(fast - other)
+    heat = lambda d, top: cv2.applyColorMap(  # noqa: E731
+        np.round(np.clip(d[rows, cols] / top, 0, 1) * 255).astype(np.uint8), cv2.COLORMAP_INFERNO)
     strip = np.hstack([panel(to8(ref[rows, cols]), "reference (whole image)"),
                        panel(to8(fast[rows, cols]), "fast, recompute schedule"),
-                       panel(heat, f"|difference|, 0 to {args.scale:.0e}")])
+                       panel(heat(diff, args.scale), f"|fast - reference|, 0 to {args.scale:.0e}"),
+                       panel(heat(seam, args.scale2), f"|recompute - checkpoint|, 0 to {args.scale2:.0e}")])
     OUT.parent.mkdir(parents=True, exist_ok=True)
     cv2.imwrite(str(OUT), strip)
     crop = diff[rows, cols]
     print(f"wrote {OUT.relative_to(REPO)}; crop rows {rows.start}-{rows.stop}, cols {cols.start}-{cols.stop}: "
           f"|diff| max {crop.max():.2e} mean {crop.mean():.2e}; whole image max {diff.max():.2e} "
           f"mean {diff.mean():.2e}; rows {args.row - 1}/{args.row}: mean {diff[args.row - 1].mean():.2e}/"
-          f"{diff[args.row].mean():.2e} vs all rows {diff.mean():.2e}")
+          f"{diff[args.row].mean():.2e} vs all rows {diff.mean():.2e}; |recompute − checkpoint| max "
+          f"{seam.max():.2e} mean {seam.mean():.2e}")
     return 0
 
 
