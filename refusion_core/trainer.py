@@ -32,6 +32,21 @@ from .models import MAP_NAMES, LossProposalNet, ReconstructionNet
 from .settings import TrainSettings
 
 RUN_FILE, CKPT_FILE, MODEL_FILE = "run.json", "checkpoint.pt", "model.safetensors"
+_FORWARD_AD: bool | None = None
+
+
+def forward_ad_works() -> bool:
+    """Whether torch's forward-mode AD (used by the HVP meta-gradient) runs here. It loads TorchScript
+    decompositions that need Python sources, which a frozen (PyInstaller) build may lack; the trainer then
+    falls back to the reference meta-gradient, which gives the same value."""
+    global _FORWARD_AD
+    if _FORWARD_AD is None:
+        try:
+            torch.func.jvp(lambda x: (x * x).sum(), (torch.ones(2),), (torch.ones(2),))
+            _FORWARD_AD = True
+        except Exception:  # OSError "could not get source", RuntimeError from TorchScript
+            _FORWARD_AD = False
+    return _FORWARD_AD
 
 
 class Trainer:
@@ -148,7 +163,7 @@ class Trainer:
         s = self.settings
         train, test = self._batch(self.split[0]), self._batch(self.split[1])
         reduce = "sum" if s.ablation == "IV" else "max"
-        grad_fn = meta_gradient_hvp if s.meta_gradient == "hvp" else meta_gradient
+        grad_fn = meta_gradient_hvp if s.meta_gradient == "hvp" and forward_ad_works() else meta_gradient
         losses = meta_step(self.fusion, self.recon, self.proposal, self.opt_p, train, test, s.inner_lr,
                            s.alpha1, s.alpha2, reduce, s.first_order, gradient=grad_fn)
         if s.ablation == "III":  # keep the inner step: F <- F', R <- R'

@@ -160,3 +160,15 @@ def test_a_bundle_passed_as_init_is_not_trained_in_place(pairs, tmp_path):
     before = {k: v.clone() for k, v in b.fusion.state_dict().items()}
     run_all(Trainer(tiny_settings(epochs=1, meta_steps=0), pairs, tmp_path / "run", init=b, device="cpu"))
     assert all(torch.equal(before[k], v) for k, v in b.fusion.state_dict().items())
+
+
+def test_hvp_falls_back_to_the_reference_gradient_without_forward_ad(pairs, tmp_path, monkeypatch):
+    """A frozen build may lack the sources forward-mode AD needs; training must still run."""
+    import refusion_core.trainer as trainer_mod
+
+    monkeypatch.setattr(trainer_mod, "_FORWARD_AD", False)
+    calls = []
+    real = trainer_mod.meta_gradient
+    monkeypatch.setattr(trainer_mod, "meta_gradient", lambda *a, **k: calls.append(1) or real(*a, **k))
+    tr = Trainer(tiny_settings(epochs=1, meta_steps=1, fuse_steps=0), pairs, tmp_path / "run", device="cpu")
+    assert run_all(tr)[-1].kind == "done" and calls == [1]
