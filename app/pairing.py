@@ -6,7 +6,9 @@ Rules (the pair list's drop contract):
 * two folders dropped together make pairs of files matched by file stem (``001.png`` in the first
   folder pairs with ``001.jpg`` in the second);
 * one folder holding exactly two sub-folders is treated like those two folders;
-* any other number of files fills the pending slot: the first file becomes A, the next one B, ...;
+* three or more files dropped together make one **stack** (a focus stack or an exposure bracket),
+  its frames in file-name order (cameras number their frames); the engine fuses it as a tree of pairs;
+* a single file fills the pending slot: it becomes A and waits for the next file as its B;
 * files whose suffix is not an image suffix are skipped and reported.
 """
 
@@ -18,18 +20,44 @@ from pathlib import Path
 
 @dataclass(frozen=True)
 class Pair:
-    """Two registered source images of one scene."""
+    """Registered source images of one scene: a pair ``a, b``, or a stack ``a, b, *rest`` (N ≥ 3).
+
+    A stack keeps ``a`` and ``b`` as its first two frames, so everything that shows or trains on two
+    sources works on a stack too; :attr:`paths` has all frames.
+    """
 
     a: Path
     b: Path
+    rest: tuple[Path, ...] = ()
+
+    @property
+    def paths(self) -> tuple[Path, ...]:
+        return (self.a, self.b, *self.rest)
+
+    @property
+    def is_stack(self) -> bool:
+        return bool(self.rest)
 
     @property
     def name(self) -> str:
+        if self.is_stack:
+            return f"{self.a.stem} … {self.rest[-1].stem} (stack of {len(self.paths)})"
         return self.a.stem if self.a.stem == self.b.stem else f"{self.a.stem} + {self.b.stem}"
 
     @property
     def key(self) -> str:
-        return f"{self.a}|{self.b}"
+        return "|".join(str(p) for p in self.paths)
+
+    def consecutive_pairs(self) -> list[tuple[Path, Path]]:
+        """(frame i, frame i+1) for each neighbour in the stack (the pair itself for a pair)."""
+        return list(zip(self.paths[:-1], self.paths[1:]))
+
+
+def make_stack(paths: list[Path]) -> Pair:
+    """A pair (two paths) or a stack (three or more), frames in the order given."""
+    if len(paths) < 2:
+        raise ValueError("a stack needs at least two images")
+    return Pair(paths[0], paths[1], tuple(paths[2:]))
 
 
 @dataclass
@@ -97,6 +125,9 @@ def plan_drop(paths: list[Path], pending: Path | None, suffixes: frozenset[str])
         _plan_folders(folders, plan, suffixes)
     if len(files) == 2 and not folders:
         plan.pairs.append(Pair(files[0], files[1]))
+        return plan
+    if len(files) >= 3:
+        plan.pairs.append(make_stack(sorted(files, key=lambda p: (p.name.lower(), str(p)))))
         return plan
     for f in files:
         if plan.pending is None:

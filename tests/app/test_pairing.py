@@ -42,3 +42,22 @@ def test_non_images_and_missing_files_are_skipped(images, tmp_path):
 def test_pair_name():
     assert Pair(Path("x/01.png"), Path("y/01.png")).name == "01"
     assert Pair(Path("ir.png"), Path("vis.png")).name == "ir + vis"
+
+
+def test_three_or_more_files_make_one_stack_in_name_order(tmp_path):
+    frames = [tmp_path / f"IMG_{i:04d}.tif" for i in (3, 1, 2, 4)]
+    for f in frames:
+        f.write_bytes(b"x")
+    plan = plan_drop(frames, None, SUFFIXES)
+    assert len(plan.pairs) == 1 and plan.pending is None
+    stack = plan.pairs[0]
+    assert stack.is_stack and [p.name for p in stack.paths] == [f"IMG_{i:04d}.tif" for i in (1, 2, 3, 4)]
+    assert stack.a.name == "IMG_0001.tif" and stack.b.name == "IMG_0002.tif"  # A/B views show the first two
+    assert stack.name == "IMG_0001 … IMG_0004 (stack of 4)"
+    assert len(stack.consecutive_pairs()) == 3 and stack.key.count("|") == 3
+
+
+def test_a_pair_is_not_a_stack():
+    pair = Pair(Path("a.png"), Path("b.png"))
+    assert not pair.is_stack and pair.paths == (Path("a.png"), Path("b.png"))
+    assert pair.consecutive_pairs() == [(Path("a.png"), Path("b.png"))]
