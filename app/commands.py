@@ -6,6 +6,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import numpy as np
+
 from PySide6.QtWidgets import QDialog, QFileDialog, QInputDialog, QMessageBox, QWidget
 
 from app.catalog import ModelCatalog
@@ -31,7 +33,8 @@ class Commands:
 
     # ------------------------------------------------------------------ inputs
     def open_pair(self) -> None:
-        files, _ = QFileDialog.getOpenFileNames(self.window, "Open a pair: choose A and B (or one file at a time)",
+        files, _ = QFileDialog.getOpenFileNames(self.window, "Open a pair (choose A and B), a stack (three or more "
+                                                "files) or one file at a time",
                                                 self.settings.folder("open"), "Images (*.png *.jpg *.jpeg *.tif "
                                                 "*.tiff *.bmp *.webp *.pgm *.ppm);;All files (*)")
         if files:
@@ -86,7 +89,8 @@ class Commands:
 
     # ------------------------------------------------------------------ export
     def export(self) -> None:
-        dialog = ExportDialog(self.settings.folder("export"), len(self.state.pairs), self.window)
+        sixteen = self.state.sources is not None and any(s.dtype == np.uint16 for s in self.state.sources)
+        dialog = ExportDialog(self.settings.folder("export"), len(self.state.pairs), self.window, sixteen_bit=sixteen)
         if dialog.exec() == QDialog.DialogCode.Accepted:
             self.exporter.export(dialog.options())
 

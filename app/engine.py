@@ -38,18 +38,43 @@ def read_image(path: str | Path) -> np.ndarray:
     return _read(path)
 
 
-def read_pair(a: Path, b: Path) -> tuple[np.ndarray, np.ndarray]:
-    from refusion_core.imageio import check_pair
+STRETCH_MODES = ("auto", "none", "percentile")
+"""Input scaling (``refusion_core.scaling.prepare_input``): ``auto`` stretches 16-bit data whose values fill
+under a quarter of the range (raw thermal / scientific data) by its 0.5/99.5 percentiles; ``none`` never,
+``percentile`` always. The CLI's ``--stretch-input`` default is also ``auto``."""
 
-    ia, ib = read_image(a), read_image(b)
-    check_pair(ia, ib, names=(a.name, b.name))
+
+def read_sources(paths, stretch: str = "auto") -> list[np.ndarray]:  # noqa: ANN001 - a sequence of paths
+    """All images of a pair or a stack, checked to have one size, scaled for fusion by ``stretch``."""
+    from refusion_core.imageio import check_pair
+    from refusion_core.scaling import prepare_input
+
+    paths = [Path(p) for p in paths]
+    images = [read_image(p) for p in paths]
+    for p, img in zip(paths[1:], images[1:]):
+        check_pair(images[0], img, names=(paths[0].name, p.name))
+    return [prepare_input(img, stretch) for img in images]
+
+
+def read_pair(a: Path, b: Path, stretch: str = "none") -> tuple[np.ndarray, np.ndarray]:
+    ia, ib = read_sources((a, b), stretch)
     return ia, ib
 
 
-def write_image(path: str | Path, array: np.ndarray, bit_depth: int | None = None) -> Path:
+def read_exif(path: str | Path) -> bytes | None:
+    """The EXIF block of an image file (None if it has none or cannot be read: EXIF is a courtesy)."""
+    from refusion_core.imageio import read_image_exif
+
+    try:
+        return read_image_exif(path)[1]
+    except Exception:  # noqa: BLE001
+        return None
+
+
+def write_image(path: str | Path, array: np.ndarray, bit_depth: int | None = None, exif: bytes | None = None) -> Path:
     from refusion_core.imageio import write_image as _write
 
-    return _write(path, array, bit_depth=bit_depth)
+    return _write(path, array, bit_depth=bit_depth, exif=exif)
 
 
 def to_float(img: np.ndarray) -> np.ndarray:
@@ -79,6 +104,15 @@ def fuse_baseline(name: str, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, 
     yb, cb = split_ycrcb(to_float(b))
     y = _fuse(name, ya, yb)
     return merge_ycrcb(y, fuse_chroma(ca, cb)), y
+
+
+def fuse_baseline_stack(name: str, frames: list[np.ndarray], progress=None) -> tuple[np.ndarray, np.ndarray]:  # noqa: ANN001
+    """A classical method over a stack, as a tree of pairwise fusions (like the model): (image, Y)."""
+    from refusion_core.baselines import fuse_baseline as _fuse
+    from refusion_core.stack import fuse_stack as _stack
+
+    res = _stack(lambda ya, yb: _fuse(name, ya, yb), frames, progress=progress)
+    return res.fused, res.fused_y
 
 
 def metric_names(task: str) -> list[str]:
@@ -143,6 +177,16 @@ def fuse(bundle, a: np.ndarray, b: np.ndarray, device: str = "auto", progress=No
 
     fuser = Fuser(bundle, device=device)
     return fuser.fuse(a, b, progress=progress), str(fuser.device)
+
+
+def fuse_stack(bundle, frames: list[np.ndarray], device: str = "auto", progress=None):  # noqa: ANN001, ANN201
+    """Fuse N >= 2 registered frames with F as a balanced tree of pairs (``refusion_core.stack``; no
+    maps: P's maps belong to one pair). Returns a ``StackResult`` and the device used."""
+    from refusion_core.inference import Fuser
+    from refusion_core.stack import fuse_stack as _stack
+
+    fuser = Fuser(bundle, device=device)
+    return _stack(fuser, frames, progress=progress), str(fuser.device)
 
 
 # ----------------------------------------------------------------------------- training

@@ -31,6 +31,7 @@ class ExportOptions:
     maps: bool = True
     metrics: bool = True
     scope: str = "current"  # current | all
+    keep_exif: bool = True  # copy the EXIF of source A (orientation reset) into fused images where the format allows
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -46,7 +47,10 @@ class ExportSummary:
 
 
 def stem(pair: Pair) -> str:
-    name = pair.a.stem if pair.a.stem == pair.b.stem else f"{pair.a.stem}__{pair.b.stem}"
+    if pair.is_stack:
+        name = f"{pair.a.stem}__{pair.rest[-1].stem}_stack{len(pair.paths)}"
+    else:
+        name = pair.a.stem if pair.a.stem == pair.b.stem else f"{pair.a.stem}__{pair.b.stem}"
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
 
 
@@ -65,7 +69,7 @@ def pair_files(pair: Pair, opt: ExportOptions, has_maps: bool = True) -> list[Pa
 
 
 def planned_files(pairs: list[Pair], opt: ExportOptions) -> list[Path]:
-    files = [f for p in pairs for f in pair_files(p, opt)]
+    files = [f for p in pairs for f in pair_files(p, opt, has_maps=not p.is_stack)]
     if opt.metrics:
         files.append(opt.folder / "metrics.csv")
     return files
@@ -81,10 +85,13 @@ def write_pair(pair: Pair, fused: Result, second: Result | None, opt: ExportOpti
     s, d = stem(pair), opt.folder
     d.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
+    exif = engine.read_exif(pair.a) if opt.keep_exif and (opt.fused or opt.second) else None
+    context = {**context, "exif_copied_from": str(pair.a) if exif else None}
     if opt.fused:
-        written.append(engine.write_image(d / f"{s}_fused.{opt.fmt}", fused.image, bit_depth=opt.bit_depth))
+        written.append(engine.write_image(d / f"{s}_fused.{opt.fmt}", fused.image, bit_depth=opt.bit_depth, exif=exif))
     if opt.second and second is not None:
-        written.append(engine.write_image(d / f"{s}_compare.{opt.fmt}", second.image, bit_depth=opt.bit_depth))
+        written.append(engine.write_image(d / f"{s}_compare.{opt.fmt}", second.image, bit_depth=opt.bit_depth,
+                                          exif=exif))
     if opt.maps:
         for name in MAP_NAMES:
             if name in fused.maps:
@@ -106,7 +113,10 @@ def sidecar_record(pair: Pair, fused: Result, second: Result | None, opt: Export
         "engine_version": getattr(refusion_core, "__version__", None),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "python": platform.python_version(),
-        "sources": {"a": str(pair.a), "b": str(pair.b)},
+        "sources": ({"frames": [str(p) for p in pair.paths], "fusion": "tree of pairwise fusions"}
+                    if pair.is_stack else {"a": str(pair.a), "b": str(pair.b)}),
+        "input_scaling": context.get("stretch", "auto"),
+        "exif_copied_from": context.get("exif_copied_from"),
         "task": context.get("task"),
         "model": fused.source,
         "comparison": second.source if second is not None else None,

@@ -11,7 +11,7 @@ from app.catalog import ModelCatalog
 from app.errors import ErrorHandler
 from app.export import ExportOptions, ExportSummary, metrics_csv, metrics_rows, planned_files, write_pair
 from app.pairing import Pair
-from app.results import make_result, with_metrics
+from app.results import make_result, make_stack_result, with_metrics
 from app.settings import Settings
 from app.state import Result, StudioState
 from app.worker import Worker
@@ -26,8 +26,13 @@ def export_job(pairs: list[Pair], opt: ExportOptions, ready: dict, catalog: Mode
         yield (i, len(pairs), f"Exporting {pair.name} ({i + 1}/{len(pairs)})")
         try:
             fused, second = ready.get(pair.key, (None, None))
-            if fused is None:
-                a, b = engine.read_pair(pair.a, pair.b)
+            if fused is None and pair.is_stack:
+                frames = engine.read_sources(pair.paths, context.get("stretch", "auto"))
+                fused = make_stack_result(model_key, catalog, task, device, frames)
+                if opt.second:
+                    second = make_stack_result(compare_key, catalog, task, device, frames)
+            elif fused is None:
+                a, b = engine.read_pair(pair.a, pair.b, context.get("stretch", "auto"))
                 fused = with_metrics(make_result(model_key, catalog, task, device, a, b), a, b, task)
                 if opt.second or opt.metrics:
                     second = with_metrics(make_result(compare_key, catalog, task, device, a, b), a, b, task)
@@ -69,7 +74,7 @@ class ExportController(QObject):
             return False
         self.settings.set_folder("export", opt.folder)
         ready = self._ready(pairs)
-        context = {"task": self.state.task, "settings": self.settings.snapshot()}
+        context = {"task": self.state.task, "settings": self.settings.snapshot(), "stretch": self.state.stretch}
         self.worker = Worker(export_job, pairs, opt, ready, self.catalog, self.state.task, self.state.device,
                              self.state.model_key, self.state.compare_key, context)
         self.worker.yielded.connect(self._on_progress)

@@ -8,15 +8,29 @@ from PySide6.QtCore import QObject, Signal
 from app import engine
 from app.catalog import ModelCatalog
 from app.errors import ErrorHandler
-from app.results import make_result, with_metrics
+from app.results import make_result, make_stack_result, with_metrics
 from app.state import Result, StudioState
 from app.worker import Worker
 
 
 def fuse_job(task: str, device: str, model_key: str | None, compare_key: str | None,
-             catalog: ModelCatalog, a, b, progress):  # noqa: ANN001
-    """Worker job: yields progress tuples, returns ``(fused, second)`` (None for a part not asked)."""
+             catalog: ModelCatalog, a, b, progress, stack=None, stretch: str = "auto"):  # noqa: ANN001
+    """Worker job: yields progress tuples, returns ``(fused, second)`` (None for a part not asked).
+
+    ``stack``: the paths of all frames when the item is a stack (read here, in the worker, so a long
+    stack never stalls the window); it is fused as a tree of pairs, without maps or metrics."""
     fused = second = None
+    if stack is not None:
+        yield (0, 3, f"Reading {len(stack)} frames…")
+        frames = engine.read_sources(stack, stretch)
+        if model_key is not None:
+            yield (1, 3, f"Fusing a stack of {len(frames)} with the model…")
+            fused = make_stack_result(model_key, catalog, task, device, frames, progress)
+        if compare_key is not None:
+            yield (2, 3, "Computing the comparison…")
+            second = make_stack_result(compare_key, catalog, task, device, frames)
+        yield (3, 3, "Done")
+        return fused, second
     if model_key is not None:
         yield (0, 3, "Fusing with the model…")
         fused = with_metrics(make_result(model_key, catalog, task, device, a, b, progress), a, b, task)
@@ -37,6 +51,7 @@ class FusionController(QObject):
         self._cache: dict[tuple[str, str, str, str], Result] = {}
         state.pairs.currentChanged.connect(self._on_current_changed)
         state.compareChanged.connect(self._on_compare_changed)
+        state.stretchChanged.connect(lambda _mode: self._on_current_changed(state.pairs.current))
 
     # ------------------------------------------------------------------ sources
     def _on_current_changed(self, index: int) -> None:
@@ -45,7 +60,7 @@ class FusionController(QObject):
             self.state.set_sources(None)
             return
         try:
-            sources = engine.read_pair(pair.a, pair.b)
+            sources = engine.read_pair(pair.a, pair.b, self.state.stretch)
         except Exception as exc:  # noqa: BLE001 - unreadable / corrupt / mismatched: say so, keep going
             self.state.set_sources(None)
             self.errors.report(exc, f"Pair {pair.name}")
@@ -58,7 +73,7 @@ class FusionController(QObject):
 
     def _key(self, what: str) -> tuple[str, str, str, str]:
         pair = self.state.pairs.current_pair()
-        return (pair.key if pair else "", self.state.task, self.state.device, what)
+        return (f"{pair.key}|{self.state.stretch}" if pair else "", self.state.task, self.state.device, what)
 
     def forget(self, model_key: str | None = None) -> None:
         """Drop cached results (all, or those of one model, e.g. after it was retrained)."""
@@ -88,9 +103,11 @@ class FusionController(QObject):
         if model_key is None and compare_key is None:
             return True
         a, b = self.state.sources
+        pair = self.state.pairs.current_pair()
+        stack = pair.paths if pair is not None and pair.is_stack else None
         progress = lambda done, total: self.state.progressChanged.emit(done, total, "Fusing")  # noqa: E731
         self.worker = Worker(fuse_job, self.state.task, self.state.device, model_key, compare_key,
-                             self.catalog, a, b, progress)
+                             self.catalog, a, b, progress, stack, self.state.stretch)
         keys = (self._key(model_key) if model_key else None, self._key(compare_key) if compare_key else None)
         self.worker.yielded.connect(lambda p: self.state.set_progress(*p))
         self.worker.returned.connect(lambda r: self._on_done(r, keys))

@@ -4,8 +4,8 @@ the controllers do the work, :mod:`app.commands` asks the user, the widgets draw
 from __future__ import annotations
 
 from PySide6.QtCore import QSize, Qt, QTimer
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
-from PySide6.QtWidgets import QDockWidget, QMainWindow, QToolBar, QWidget
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import QDockWidget, QMainWindow, QMessageBox, QToolBar, QWidget
 
 from app import __version__, engine
 from app.catalog import ModelCatalog
@@ -28,7 +28,13 @@ from app.worker import Worker
 
 PERSISTED = (("session/task", "task", "taskChanged", "set_task"), ("session/model", "model_key", "modelChanged", "set_model"),
              ("session/device", "device", "deviceChanged", "set_device"),
-             ("session/compare", "compare_key", "compareChanged", "set_compare"))
+             ("session/compare", "compare_key", "compareChanged", "set_compare"),
+             ("session/stretch", "stretch", "stretchChanged", "set_stretch"))
+STRETCH_LABELS = (("auto", "Auto: stretch raw 16-bit data (narrow range) by its 0.5–99.5 percentiles"),
+                  ("none", "Off: use the values as they are"),
+                  ("percentile", "Always stretch by the 0.5–99.5 percentiles"))
+RESEARCH_NOTE = ("ReFusion Studio is a research tool. Its fused images, including fused medical images, are "
+                 "not for clinical diagnosis or treatment decisions.")
 
 
 def _probe_job():  # noqa: ANN202 - worker job: says which device, then warms PyTorch up
@@ -152,6 +158,26 @@ class MainWindow(QMainWindow):
         view.addSeparator()
         view.addAction(a["reset_layout"])
         self.view_menu = view
+        scaling = model.addMenu("Input scaling")
+        scaling.setToolTipsVisible(True)
+        self.stretch_group = QActionGroup(self)
+        for mode, label in STRETCH_LABELS:
+            act = scaling.addAction(label)
+            act.setCheckable(True)
+            act.setData(mode)
+            act.setChecked(mode == self.state.stretch)
+            self.stretch_group.addAction(act)
+        self.stretch_group.triggered.connect(lambda act: self.state.set_stretch(act.data()))
+        self.state.stretchChanged.connect(
+            lambda mode: [act.setChecked(True) for act in self.stretch_group.actions() if act.data() == mode])
+        help_menu = menu.addMenu("&Help")
+        help_menu.addAction(self._action("About ReFusion Studio", self._about))
+
+    def _about(self) -> None:
+        QMessageBox.about(self, "About ReFusion Studio",
+                          f"<b>ReFusion Studio {__version__}</b><p>Image fusion with ReFusion (IJCV 2024): "
+                          "infrared–visible, medical, multi-focus and multi-exposure, with meta-learned loss "
+                          f"weights.</p><p><b>Research use only.</b> {RESEARCH_NOTE}</p>")
 
     # ------------------------------------------------------------------ state
     def _update_actions(self) -> None:

@@ -79,6 +79,30 @@ def with_metrics(result: Result, a: np.ndarray, b: np.ndarray, task: str) -> Res
     return result
 
 
+def make_stack_result(key: str, catalog: ModelCatalog, task: str, device: str, frames: list[np.ndarray],
+                      progress=None) -> Result:  # noqa: ANN001
+    """A stack of N >= 3 frames fused as a balanced tree of pairs (``refusion_core.stack``): no weight
+    maps (P's maps weight one pair's loss) and no metrics (the fusion metrics are defined for pairs)."""
+    start = time.perf_counter()
+    n = len(frames)
+    if key.startswith("baseline:"):
+        name = key.split(":", 1)[1]
+        image, y = engine.fuse_baseline_stack(name, frames, progress)
+        label = BASELINE_LABELS.get(name, name)
+        source = {"kind": "baseline", "label": label, "key": key, "method": name, "sha256": None}
+    else:
+        model_key = key.split(":", 1)[1] if key.startswith("model:") else key
+        entry = catalog.get(model_key, task)
+        if entry is None:
+            raise WeightsError("That model is no longer available (was its file moved?); choose another one.")
+        bundle = resolve_bundle(entry, catalog, task)
+        res, used = engine.fuse_stack(bundle, frames, device, progress)
+        image, y, label, source = res.fused, res.fused_y, entry.label, describe_bundle(entry, bundle, used)
+    source["stack"] = {"frames": n, "strategy": "tree of pairwise fusions"}
+    source["seconds"] = round(time.perf_counter() - start, 3)
+    return Result(image, y, f"{label} · stack of {n}", {}, source)
+
+
 def make_result(key: str, catalog: ModelCatalog, task: str, device: str, a: np.ndarray, b: np.ndarray,
                 progress=None) -> Result:  # noqa: ANN001
     """``key`` is ``baseline:<name>`` or ``model:<model key>`` (or a bare model key)."""

@@ -90,6 +90,7 @@ class StudioState(QObject):
     modelChanged = Signal(str)
     deviceChanged = Signal(str)
     compareChanged = Signal(str)
+    stretchChanged = Signal(str)
     modelsChanged = Signal()
     imagesChanged = Signal()
     resultChanged = Signal()
@@ -108,6 +109,7 @@ class StudioState(QObject):
         self.model_key = ""
         self.device = "auto"
         self.compare_key = "baseline:laplacian"
+        self.stretch = "auto"  # input scaling, see app.engine.STRETCH_MODES
         self.device_info = "device: not checked yet"
         self.sources: tuple[np.ndarray, np.ndarray] | None = None
         self.fused: Result | None = None
@@ -128,8 +130,10 @@ class StudioState(QObject):
 
     def panel_titles(self) -> dict[str, str]:
         pair = self.pairs.current_pair()
-        return {"A": f"A · {pair.a.name}" if pair else "A: drop two images (or two folders) on the Pairs list",
-                "B": f"B · {pair.b.name}" if pair else "B: or use File ▸ Open pair…",
+        n = len(pair.paths) if pair else 0
+        of = f" (frame 1 of {n})" if n > 2 else ""
+        return {"A": f"A · {pair.a.name}{of}" if pair else "A: drop two images (or two folders) on the Pairs list",
+                "B": f"B · {pair.b.name}{of.replace('1 of', '2 of')}" if pair else "B: or use File ▸ Open pair…",
                 "Fused": f"Fused · {self.fused.label}" if self.fused else "Fused (press Fuse)",
                 "Compare": f"Compare · {self.second.label}" if self.second else "Compare"}
 
@@ -152,6 +156,11 @@ class StudioState(QObject):
         if key != self.compare_key:
             self.compare_key = key
             self.compareChanged.emit(key)
+
+    def set_stretch(self, mode: str) -> None:
+        if mode != self.stretch:
+            self.stretch = mode
+            self.stretchChanged.emit(mode)
 
     def set_device_info(self, text: str) -> None:
         self.device_info = text

@@ -74,7 +74,8 @@ class TrainingController(QObject):
         return self.worker is not None
 
     def start(self, request: TrainRequest) -> bool:
-        pairs = [(p.a, p.b) for p in self.state.pairs.pairs]
+        # a stack trains as its neighbouring frames: each is a real pair of the task (focus/exposure steps)
+        pairs = [q for p in self.state.pairs.pairs for q in p.consecutive_pairs()]
         if self.running:
             return False
         if len(pairs) < 2:

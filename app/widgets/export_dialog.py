@@ -11,7 +11,7 @@ from app.export import ExportOptions
 
 
 class ExportDialog(QDialog):
-    def __init__(self, folder: str, n_pairs: int, parent: QWidget | None = None) -> None:
+    def __init__(self, folder: str, n_pairs: int, parent: QWidget | None = None, sixteen_bit: bool = False) -> None:
         super().__init__(parent)
         self.setWindowTitle("Export")
         self.folder = QLineEdit(folder)
@@ -26,11 +26,13 @@ class ExportDialog(QDialog):
         self.depth = QComboBox()
         self.depth.addItem("8 bit", 8)
         self.depth.addItem("16 bit", 16)
+        self.depth.setCurrentIndex(1 if sixteen_bit else 0)  # 16-bit sources keep their depth by default
         self.fused = QCheckBox("Fused image (colour kept)")
         self.second = QCheckBox("Comparison image")
         self.maps = QCheckBox("Weight maps (16-bit PNG + colour-mapped PNG)")
         self.metrics = QCheckBox("Metrics (metrics.csv)")
-        for box in (self.fused, self.maps, self.metrics):
+        self.exif = QCheckBox("Keep the camera's EXIF (from A; where the format allows)")
+        for box in (self.fused, self.maps, self.metrics, self.exif):
             box.setChecked(True)
         self.current = QRadioButton("This pair")
         self.all = QRadioButton(f"All {n_pairs} pairs in the list")
@@ -45,7 +47,7 @@ class ExportDialog(QDialog):
         buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
-        for w in (self.fused, self.second, self.maps, self.metrics, self.current, self.all, buttons):
+        for w in (self.fused, self.second, self.maps, self.metrics, self.exif, self.current, self.all, buttons):
             layout.addWidget(w)
 
     def _browse(self) -> None:
@@ -57,5 +59,5 @@ class ExportDialog(QDialog):
         return ExportOptions(
             folder=Path(self.folder.text()).expanduser(), fmt=self.fmt.currentData(),
             bit_depth=self.depth.currentData(), fused=self.fused.isChecked(), second=self.second.isChecked(),
-            maps=self.maps.isChecked(), metrics=self.metrics.isChecked(),
+            maps=self.maps.isChecked(), metrics=self.metrics.isChecked(), keep_exif=self.exif.isChecked(),
             scope="all" if self.all.isChecked() else "current")

@@ -14,7 +14,8 @@ from app.errors import ErrorHandler
 from app.pairing import DropPlan
 from app.state import StudioState
 
-HINT = "Drop two images (A, B), two folders (pairs matched by file name), or one image at a time."
+HINT = ("Drop two images (A, B), two folders (pairs matched by file name), three or more images (a focus "
+        "stack or an exposure bracket, fused as one item), or one image at a time.")
 
 
 class PairListWidget(QWidget):
@@ -76,8 +77,12 @@ class PairListWidget(QWidget):
         self.list.blockSignals(True)
         self.list.clear()
         for pair in pairs.pairs:
-            item = QListWidgetItem(f"{pair.name}\n  A: {pair.a.name}   B: {pair.b.name}")
-            item.setToolTip(f"A: {pair.a}\nB: {pair.b}")
+            if pair.is_stack:
+                item = QListWidgetItem(f"{pair.name}\n  {len(pair.paths)} frames, fused as a tree of pairs")
+                item.setToolTip("\n".join(f"{i + 1}: {p}" for i, p in enumerate(pair.paths)))
+            else:
+                item = QListWidgetItem(f"{pair.name}\n  A: {pair.a.name}   B: {pair.b.name}")
+                item.setToolTip(f"A: {pair.a}\nB: {pair.b}")
             self.list.addItem(item)
         self.list.setCurrentRow(pairs.current)
         self.list.blockSignals(False)
