@@ -1,0 +1,357 @@
+"""The volume slice browser: open one volume (A) or two (A and B, e.g. MRI + CT/PET/SPECT) from NIfTI
+files or DICOM series folders, browse them side by side with the fused volume at the same slice, set
+window/level and colour maps per view, fuse A and B slice by slice with a ``mif`` model, and export the
+raw fused values (NIfTI float32), a picture of the current fused slice (PNG) and a JSON sidecar.
+
+A yellow bar that cannot be closed says the tool is for research use, not diagnosis. Reading, fusing
+and writing run in :class:`app.worker.Worker` threads (one at a time, with a progress bar; fusing can be
+cancelled between slices); torch is imported only there. The logic lives in :mod:`app.volumes`.
+
+Use: ``VolumeWindow(catalog, settings, errors, parent).show()``, then ``open_paths(a, b=None)`` or the
+Open buttons.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QCloseEvent, QFontDatabase
+from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QLabel, QMainWindow, QMenu, QMessageBox,
+                               QProgressBar, QPushButton, QSizePolicy, QSlider, QSpinBox, QVBoxLayout, QWidget)
+from refusion_core.errors import RefusionError
+
+from app.catalog import DEFAULT, ModelCatalog
+from app.errors import ErrorHandler, describe
+from app.settings import Settings
+from app.volumes import (NIFTI_FILTER, RESEARCH_NOTE, TASK, FusedVolume, export_job, export_paths, fuse_job, load_job,
+                         modality_label, sidecar, slice_position, value_text)
+from app.widgets.volume_view import VolumeView
+from app.worker import Worker
+
+NOTE_STYLE = "background: #ffe066; color: #3a2f00; padding: 5px 8px; font-weight: bold;"
+
+
+class VolumeWindow(QMainWindow):
+    volumesChanged = Signal()  # A or B opened (or B dropped)
+    fusedChanged = Signal(object)  # the fused refusion_core.medical.Volume, or None
+    exported = Signal(list)  # the written paths
+    busyChanged = Signal(bool)
+
+    def __init__(self, catalog: ModelCatalog, settings: Settings, errors: ErrorHandler,
+                 parent: QWidget | None = None, device: str | None = None) -> None:
+        super().__init__(parent)
+        self.catalog, self.settings, self.errors = catalog, settings, errors
+        self.device = device or settings.value("session/device", "auto") or "auto"
+        self.setWindowTitle("Volumes — ReFusion Studio")
+        self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self.worker: Worker | None = None
+        self.fused: FusedVolume | None = None
+        self.note = QLabel(f"⚠ {RESEARCH_NOTE}")
+        self.note.setStyleSheet(NOTE_STYLE)
+        self.note.setWordWrap(True)
+        self.views = {"A": VolumeView("A", "open a NIfTI file or a DICOM series folder"),
+                      "B": VolumeView("B", "optional: a volume on A's grid"),
+                      "Fused": VolumeView("Fused", "open A and B, then Fuse")}
+        self.open_a, self.open_b = self._open_button("A"), self._open_button("B")
+        self.model_box = QComboBox()
+        self.model_box.setToolTip("Model (task mif · medical) used to fuse the volumes")
+        self.model_box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.model_box.setMinimumContentsLength(14)
+        self.fuse_button, self.cancel_button = QPushButton("Fuse"), QPushButton("Cancel")
+        self.export_button = QPushButton("Export…")
+        self.export_button.setToolTip("Write the raw fused values (NIfTI float32), the current fused slice as "
+                                      "displayed (PNG) and a JSON sidecar")
+        self.slider = QSlider(Qt.Orientation.Horizontal)
+        self.slice_box = QSpinBox()
+        self.slice_label = QLabel()
+        self.progress = QProgressBar()
+        self.progress.setMaximumWidth(180)
+        self.readout = QLabel("Move the cursor over a slice to read its values.")
+        self.readout.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+        self.readout.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self._build_layout()
+        self.fuse_button.clicked.connect(self.fuse)
+        self.cancel_button.clicked.connect(self.cancel)
+        self.export_button.clicked.connect(self.export)
+        self.model_box.activated.connect(lambda i: self.settings.set_value("volumes/model", self.model_box.itemData(i)))
+        self.slider.valueChanged.connect(self.set_slice)
+        self.slice_box.valueChanged.connect(lambda v: self.set_slice(v - 1))
+        for view in self.views.values():
+            view.stepRequested.connect(lambda step: self.set_slice(self.slider.value() + step))
+            view.hovered.connect(self._on_hover)
+        for name in ("A", "B"):
+            self.views[name].windowChanged.connect(self._update_fused_title)
+        self.fill_models()
+        self._update()
+
+    def _open_button(self, name: str) -> QPushButton:
+        button = QPushButton(f"Open {name}")
+        button.setToolTip(f"Open volume {name}: a NIfTI file (.nii, .nii.gz) or a folder holding one DICOM series")
+        menu = QMenu(button)
+        menu.addAction("NIfTI file…", lambda: self._browse(name, folder=False))
+        menu.addAction("DICOM series folder…", lambda: self._browse(name, folder=True))
+        button.setMenu(menu)
+        return button
+
+    def _build_layout(self) -> None:
+        bar = QHBoxLayout()
+        for w in (self.open_a, self.open_b):
+            bar.addWidget(w)
+        bar.addSpacing(10)
+        bar.addWidget(QLabel("Model:"))
+        bar.addWidget(self.model_box, 1)
+        for w in (self.fuse_button, self.progress, self.cancel_button, self.export_button):
+            bar.addWidget(w)
+        views = QHBoxLayout()
+        for view in self.views.values():
+            views.addWidget(view, 1)
+        slices = QHBoxLayout()
+        slices.addWidget(QLabel("Slice"))
+        slices.addWidget(self.slider, 1)
+        slices.addWidget(self.slice_box)
+        slices.addWidget(self.slice_label)
+        central = QWidget()
+        layout = QVBoxLayout(central)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(self.note)
+        layout.addLayout(bar)
+        layout.addLayout(views, 1)
+        layout.addLayout(slices)
+        layout.addWidget(self.readout)
+        self.setCentralWidget(central)
+        self.resize(980, 620)
+
+    # ------------------------------------------------------------------ state
+    @property
+    def a(self):  # noqa: ANN201 - Opened | None
+        return self.views["A"].opened
+
+    @property
+    def b(self):  # noqa: ANN201
+        return self.views["B"].opened
+
+    @property
+    def busy(self) -> bool:
+        return self.worker is not None
+
+    def fill_models(self) -> None:
+        """The catalog's mif models that can fuse; the remembered one, else the shipped default."""
+        self.model_box.clear()
+        for entry in self.catalog.entries(TASK):
+            if entry.can_fuse:
+                self.model_box.addItem(entry.label, entry.key)
+                self.model_box.setItemData(self.model_box.count() - 1, str(entry.path or entry.label),
+                                           Qt.ItemDataRole.ToolTipRole)
+        index = self.model_box.findData(self.settings.value("volumes/model", DEFAULT))
+        self.model_box.setCurrentIndex(max(index, 0))
+
+    def _update(self) -> None:
+        idle, a, b = not self.busy, self.a is not None, self.b is not None
+        self.open_a.setEnabled(idle)
+        self.open_b.setEnabled(idle and a)
+        self.fuse_button.setEnabled(idle and a and b and self.model_box.count() > 0)
+        self.export_button.setEnabled(idle and self.fused is not None)
+        self.cancel_button.setVisible(not idle)
+        self.progress.setVisible(not idle)
+        n = len(self.a.volume.data) if a else 0
+        for w in (self.slider, self.slice_box):
+            w.setEnabled(n > 0)
+        self.slider.setRange(0, max(n - 1, 0))
+        self.slice_box.setRange(1 if n else 0, n)
+        self.slider.setPageStep(max(1, n // 10))
+        self._update_slice_label()
+
+    def _update_slice_label(self) -> None:
+        if self.a is None:
+            self.slice_label.setText("no volume")
+            return
+        k, n = self.slider.value(), len(self.a.volume.data)
+        where = slice_position(self.a.volume, k)
+        self.slice_label.setText(f"{k + 1} of {n}" + (f" · {where}" if where else ""))
+
+    def _update_fused_title(self) -> None:
+        """Flag the fused view when A's or B's window has changed since fusing (the fused volume then
+        no longer matches what A and B show)."""
+        f = self.fused
+        if f is None:
+            return
+        same = (self.views["A"].window, self.views["B"].window) == (f.window_a, f.window_b)
+        self.views["Fused"].set_note("" if same else "windows changed: Fuse again")
+
+    def set_slice(self, index: int) -> None:
+        """Show slice ``index`` (0-based, clamped) in every view."""
+        if self.a is None:
+            return
+        index = max(0, min(int(index), len(self.a.volume.data) - 1))
+        for w, v in ((self.slider, index), (self.slice_box, index + 1)):
+            if w.value() != v:
+                w.blockSignals(True)
+                w.setValue(v)
+                w.blockSignals(False)
+        for view in self.views.values():
+            view.show_slice(index)
+        self._update_slice_label()
+
+    def _set_fused(self, fused: FusedVolume | None) -> None:
+        self.fused = fused
+        self.views["Fused"].set_volume(fused.opened if fused else None)
+        self.views["Fused"].show_slice(self.slider.value())
+        self._update_fused_title()
+        self.fusedChanged.emit(fused.opened.volume if fused else None)
+
+    # ------------------------------------------------------------------ workers
+    def _run(self, job, *args, on_done, context: str) -> bool:  # noqa: ANN001
+        if self.busy:
+            return False
+        self.worker = Worker(job, *args)
+        self.worker.yielded.connect(self._on_progress)
+        self.worker.returned.connect(on_done)
+        self.worker.errored.connect(lambda exc: self._show_error(exc, context))
+        self.worker.aborted.connect(lambda: self.statusBar().showMessage("Cancelled", 5000))
+        self.worker.finished.connect(self._on_finished)
+        self.progress.setRange(0, 0)
+        self._update()
+        self.busyChanged.emit(True)
+        self.worker.start()
+        return True
+
+    def _on_progress(self, p: tuple[int, int, str]) -> None:
+        done, total, text = p
+        self.progress.setRange(0, max(total, 1))
+        self.progress.setValue(done)
+        self.statusBar().showMessage(text)
+
+    def _on_finished(self) -> None:
+        if self.worker is not None:
+            self.worker.wait()
+        self.worker = None
+        self._update()
+        self.busyChanged.emit(False)
+
+    def _show_error(self, exc: BaseException, context: str) -> None:
+        """The engine's own errors (unreadable file, mismatched grids, missing model) in one sentence;
+        anything else through the handler, with details for a bug report."""
+        self.statusBar().clearMessage()
+        if isinstance(exc, RefusionError):
+            self.errors.warn(context, describe(exc)[1])
+        else:
+            self.errors.report(exc, context)
+
+    def cancel(self) -> None:
+        if self.worker is not None:
+            self.worker.abort()
+
+    def wait(self, ms: int = 60000) -> None:
+        """Block until the running job (if any) has ended (for scripts and tests)."""
+        if self.worker is not None:
+            self.worker.wait(ms)
+
+    # ------------------------------------------------------------------ opening
+    def _browse(self, name: str, folder: bool) -> None:
+        start = self.settings.folder("volumes")
+        if folder:
+            path = QFileDialog.getExistingDirectory(self, f"DICOM series folder for {name}", start)
+        else:
+            path, _ = QFileDialog.getOpenFileName(self, f"NIfTI volume for {name}", start, NIFTI_FILTER)
+        if not path:
+            return
+        self.settings.set_folder("volumes", Path(path).parent if not folder else Path(path))
+        self.open_paths(path, None) if name == "A" else self.open_paths(None, path)
+
+    def open_paths(self, a: str | Path | None, b: str | Path | None = None) -> bool:
+        """Read volume A and/or B in a worker (a: None keeps A). B must lie on A's grid, else it is not
+        opened and one message says why. Returns False when a job is running already."""
+        if a is None and b is None:
+            return False
+        return self._run(load_job, a, b, None if a is not None else self.a,
+                         on_done=lambda r: self._on_loaded(r, a is not None), context="Cannot open the volume")
+
+    def _on_loaded(self, result: tuple, new_a: bool) -> None:
+        a, b, problem = result
+        if new_a:
+            self.views["A"].set_volume(a)
+            self.views["B"].set_volume(None)
+        if b is not None:
+            self.views["B"].set_volume(b)
+        if new_a or b is not None:  # a rejected B leaves B and the fused volume as they were
+            self._set_fused(None)
+        self._update()
+        self.set_slice(len(a.volume.data) // 2 if new_a else self.slider.value())
+        self.statusBar().showMessage("Opened " + " and ".join(v.volume.name for v in (self.a, self.b) if v), 8000)
+        self.volumesChanged.emit()
+        if problem:
+            self.errors.warn("The volumes do not match", problem)
+
+    # ------------------------------------------------------------------ fusing
+    def fuse(self) -> bool:
+        """Fuse A and B slice by slice with the chosen model, using the windows set in the A and B views."""
+        if self.a is None or self.b is None or self.model_box.count() == 0:
+            return False
+        key = self.model_box.currentData()
+        return self._run(fuse_job, self.catalog, key, self.device, self.a, self.b,
+                         self.views["A"].window, self.views["B"].window,
+                         on_done=self._on_fused, context="Cannot fuse the volumes")
+
+    def _on_fused(self, fused: FusedVolume) -> None:
+        self._set_fused(fused)
+        dev = fused.model.get("device", "")
+        self.statusBar().showMessage(f"Fused {len(fused.opened.volume.data)} slices on {dev}", 8000)
+
+    # ------------------------------------------------------------------ export
+    def export(self) -> None:
+        """Ask for the NIfTI file name; the PNG and the sidecar go beside it."""
+        if self.fused is None:
+            return
+        start = str(Path(self.settings.folder("volumes")) / "fused.nii.gz")
+        path, _ = QFileDialog.getSaveFileName(self, "Export the fused volume", start,
+                                              "NIfTI (*.nii.gz *.nii)")
+        if not path:
+            return
+        files = export_paths(path, self.slider.value())
+        others = [p.name for p in files[1:] if p.exists()]
+        if others and QMessageBox.question(self, "Replace files?", f"Replace {', '.join(others)}?") \
+                != QMessageBox.StandardButton.Yes:
+            return
+        self.settings.set_folder("volumes", files[0].parent)
+        self.export_to(files[0])
+
+    def export_to(self, nifti: str | Path) -> bool:
+        """Write ``nifti`` (float32 fused values), ``<stem>_slice<k>.png`` and ``<stem>.json`` in a worker."""
+        view = self.views["Fused"]
+        if self.fused is None or self.a is None or self.b is None:
+            return False
+        k = self.slider.value()
+        files = export_paths(nifti, k)
+        meta = sidecar(self.fused, self.a, self.b, files, k, view.window, view.colormap_label)
+        return self._run(export_job, files, self.fused.opened.volume, view.picture(), meta,
+                         on_done=self._on_exported, context="Cannot export")
+
+    def _on_exported(self, paths: list[Path]) -> None:
+        self.statusBar().showMessage(f"Wrote {', '.join(p.name for p in paths)} in {paths[0].parent}", 10000)
+        self.exported.emit(paths)
+
+    # ------------------------------------------------------------------ cursor
+    def _on_hover(self, x: int, y: int) -> None:
+        if x < 0 or self.a is None:
+            return
+        parts = []
+        for name, view in self.views.items():
+            hit = view.value_at(x, y) if view.opened is not None else None
+            if hit is None:
+                continue
+            value, (r, c) = hit
+            vol = view.opened.volume
+            if not parts:
+                parts.append(f"voxel column {c}, row {r}, slice {view.slice_index + 1}")
+            kind = "" if vol.modality == "FUSED" else f" ({modality_label(vol.modality)})"
+            parts.append(f"{name}{kind}: {value_text(value, vol.units)}")
+        self.readout.setText("  ·  ".join(parts))
+
+    # ------------------------------------------------------------------ closing
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt's name
+        if self.worker is not None:  # cancel; a step already running (one read, one slice) is waited for
+            self.worker.abort()
+            self.worker.wait()
+        super().closeEvent(event)
+
