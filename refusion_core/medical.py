@@ -103,7 +103,8 @@ def _read_nifti(path: Path) -> Volume:
     if arr.ndim != 3:
         raise InputError(f"{path.name} is {arr.ndim}-D {arr.shape}; only single 3-D volumes can be fused")
     dx, dy, dz = (float(z) for z in img.header.get_zooms()[:3])
-    descrip = bytes(img.header.get("descrip", b"")).decode("latin-1", "ignore").upper()
+    # the field is zero-padded to 80 bytes: strip the padding, or a bare "MR" would read "MR\x00\x00…"
+    descrip = bytes(img.header.get("descrip", b"")).decode("latin-1", "ignore").rstrip("\x00").upper()
     modality = next((m for m in ("CT", "MR", "PT", "NM") if m in descrip.split()), "")
     if not modality and float(np.nanmin(arr)) <= -900:  # only CT (air = -1000 HU) goes this far negative
         modality = "CT"

@@ -140,3 +140,10 @@ def test_not_a_volume(tmp_path):
         read_volume(tmp_path)
     with pytest.raises(InputError, match="not found"):
         read_volume(tmp_path / "missing.nii")
+
+
+@pytest.mark.parametrize("descrip,modality", [(b"MR", "MR"), (b"CT", "CT"), (b"PT", "PT"), (b"phantom", "")])
+def test_modality_from_a_bare_nifti_description(tmp_path, descrip, modality):
+    # the header field is zero-padded: a bare "MR" must still read as MR (values > 0 rule out the CT guess)
+    vol = read_volume(nifti(tmp_path / "v.nii", ramp(700) * 3 + 1000, descrip=descrip))
+    assert vol.modality == modality
