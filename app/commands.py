@@ -48,6 +48,17 @@ class Commands:
             self.settings.set_folder("open", first)
             self.pair_list.add_paths([Path(first), Path(second)])
 
+    def open_volumes(self, paths: list[Path] | None = None) -> None:
+        """The volume browser (DICOM / NIfTI, slice by slice fusion); with ``paths``, A (and B) opened."""
+        from app.widgets.volume_window import VolumeWindow
+
+        window = VolumeWindow(self.catalog, self.settings, self.window.errors, parent=self.window,
+                              device=self.state.device)
+        window.show()
+        if paths:
+            window.open_paths(paths[0], paths[1] if len(paths) > 1 else None)
+        self.volume_windows = [w for w in getattr(self, "volume_windows", []) if w.isVisible()] + [window]
+
     def import_checkpoint(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self.window, "Import a released ReFusion checkpoint",
                                               self.settings.folder("models"), "Checkpoints (*.pth *.safetensors)")

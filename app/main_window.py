@@ -72,6 +72,7 @@ class MainWindow(QMainWindow):
                        self.state.imagesChanged, self.state.modelsChanged):
             signal.connect(self._update_actions)
         self.training.trained.connect(self._on_trained)
+        self.pair_list.volumesDropped.connect(self.commands.open_volumes)
         self._probe: Worker | None = None
         self._restore_layout()
         self._update_actions()
@@ -106,6 +107,8 @@ class MainWindow(QMainWindow):
             "open": self._action("Open pair…", c.open_pair, "open", "Ctrl+O", "Open two images (A and B)"),
             "open_folders": self._action("Open two folders…", c.open_folders, "folders", "",
                                          "Pair the files of two folders by name"),
+            "volumes": self._action("Open volumes (DICOM / NIfTI)…", lambda: c.open_volumes(), "", "Ctrl+Shift+V",
+                                    "Browse and fuse medical volumes slice by slice (research use)"),
             "fuse": self._action("Fuse", self.fusion.fuse, "fuse", "Ctrl+Return", "Fuse the current pair"),
             "train": self._action("Train…", c.train, "train", "Ctrl+T", "Fine-tune the model on the pairs in the list"),
             "pause": self._action("Pause", self._on_pause, "pause", "", "Pause or resume the training"),
@@ -142,7 +145,7 @@ class MainWindow(QMainWindow):
     def _build_menus(self) -> None:
         a, menu = self.act, self.menuBar()
         file = menu.addMenu("&File")
-        for name in ("open", "open_folders", "export"):
+        for name in ("open", "open_folders", "volumes", "export"):
             file.addAction(a[name])
         file.addSeparator()
         file.addAction(a["quit"])

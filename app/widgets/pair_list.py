@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import QTimer, Signal
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QIcon
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QPushButton, QVBoxLayout, QWidget
 
@@ -18,7 +18,20 @@ HINT = ("Drop two images (A, B), two folders (pairs matched by file name), three
         "stack or an exposure bracket, fused as one item), or one image at a time.")
 
 
+VOLUME_SUFFIXES = (".nii", ".nii.gz", ".dcm")
+
+
+def is_volume(path: Path) -> bool:
+    """NIfTI or DICOM files (or a folder of .dcm files): they open in the volume browser, not as pairs."""
+    name = path.name.lower()
+    if path.is_dir():
+        return any(p.suffix.lower() == ".dcm" for p in path.iterdir() if p.is_file())
+    return name.endswith(VOLUME_SUFFIXES)
+
+
 class PairListWidget(QWidget):
+    volumesDropped = Signal(list)  # paths of one or two volumes, for the volume browser
+
     def __init__(self, state: StudioState, errors: ErrorHandler, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.state, self.errors = state, errors
@@ -64,6 +77,12 @@ class PairListWidget(QWidget):
         self.add_paths(paths)
 
     def add_paths(self, paths: list[Path]) -> DropPlan:
+        volumes = [p for p in paths if is_volume(p)]
+        if volumes:
+            self.volumesDropped.emit(volumes[:2])
+            paths = [p for p in paths if p not in volumes]
+            if not paths:
+                return DropPlan(pending=self.state.pairs.pending)
         plan = self.state.pairs.add_paths(paths, engine.image_suffixes())
         if plan.skipped:
             lines = "\n".join(f"• {p.name}: {why}" for p, why in plan.skipped[:10])

@@ -145,3 +145,22 @@ def test_about_says_research_use_not_diagnosis(window, monkeypatch):
     monkeypatch.setattr(QMessageBox, "about", lambda parent, title, text: shown.append(text))
     window._about()
     assert "Research use only" in shown[0] and "not for clinical diagnosis" in shown[0]
+
+
+def test_dropped_volumes_open_in_the_volume_browser(window, tmp_path, qtbot, images):
+    nib = pytest.importorskip("nibabel", reason="nibabel writes the test volumes")
+    data = (np.arange(3 * 16 * 16, dtype=np.float32).reshape(16, 16, 3) % 97) * 10
+    paths = []
+    for name in ("mri.nii.gz", "pet.nii.gz"):
+        img = nib.Nifti1Image(data, np.diag([1.0, 1.0, 2.0, 1.0]))
+        img.header["descrip"] = b"MR" if name.startswith("mri") else b"PT"
+        nib.save(img, tmp_path / name)
+        paths.append(tmp_path / name)
+    window.pair_list.add_paths(paths + [images["grey"]])  # the image still goes to the pair list
+    assert window.state.pairs.pending == images["grey"]
+    assert len(window.commands.volume_windows) == 1
+    vw = window.commands.volume_windows[0]
+    qtbot.waitUntil(lambda: vw.a is not None and vw.b is not None and not vw.busy, timeout=20000)
+    assert vw.a.volume.data.shape[0] == 3 and vw.b.volume.modality == "PT"
+    assert window.act["volumes"] in window.menuBar().actions()[0].menu().actions()
+    vw.close()
