@@ -1,0 +1,318 @@
+"""Aligning a pair or a stack in the app: settings, worker jobs, previews, writing the result (no widgets).
+
+The engine registers (:mod:`refusion_core.registration`, numpy/OpenCV only, so no torch here); this
+module is what :class:`app.widgets.align_dialog.AlignDialog` needs around it:
+
+* :func:`load_job`, :func:`estimate_job` and :func:`write_job`, generator jobs for :class:`app.worker.Worker`
+  that yield ``(done, total, text)`` between files or frames, so the window never freezes and Cancel
+  takes effect between two frames;
+* a one-line summary per frame (:func:`summary`) and small display images with the overlays the user
+  judges the alignment by (:func:`overlay`: checkerboard, blend, difference);
+* the output: every frame registered to the first (the reference), cropped to the common area if asked,
+  written with the source's bit depth, plus ``transforms.json`` written by the CLI's own writer
+  (``refusion align`` and the app produce the same report). Everything is written into a hidden
+  temporary folder beside the destination and moved in only when complete, so a failure or a Cancel
+  never leaves a half-written folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Iterator, Sequence
+
+import cv2
+import numpy as np
+
+from refusion_core.commands_imaging import TRANSFORMS_FILE, _write_report
+from refusion_core.errors import InputError
+from refusion_core.imageio import from_float, read_image_exif, to_float, write_image
+from refusion_core.paths import user_data_dir
+from refusion_core.registration import AlignedStack, align_stack, estimate_transform, transform_from_points, warp_to
+from refusion_core.scaling import looks_raw, percentile_stretch
+from refusion_core.transforms import MIN_POINTS, MODELS, RegistrationError, Transform, apply_matrix
+
+__all__ = ["APP_WORDS", "DEFAULT_MODEL", "DISPLAY_SIDE", "METHODS", "MODELS", "POINTS", "PREVIEW_MODES",
+           "AlignSettings", "Estimate", "Loaded", "default_out_dir", "display_image", "estimate_frame",
+           "estimate_job", "load_job", "output_names", "overlay", "points_problem", "suggest_method",
+           "summary", "write_job"]
+
+POINTS = "points"
+METHODS = (("features", "Features — photographs", "homography"),
+           ("ecc", "ECC — same modality", "homography"),
+           ("ecc-edges", "ECC on edges — infrared–visible", "affine"),
+           (POINTS, "Control points — manual", "homography"))
+"""(key, label, default model) per method; ``points`` = manual control points (optionally + ECC on edges)."""
+DEFAULT_MODEL = {key: model for key, _, model in METHODS}
+PREVIEW_MODES = ("Checkerboard", "Blend", "Difference", "Reference", "Frame")
+DISPLAY_SIDE = 1200
+"""Display images (picker, preview) are at most this long; point coordinates stay in full-resolution pixels."""
+
+# The engine's messages name CLI options; the dialog has these controls instead.
+APP_WORDS = (("try --method ecc or ecc-edges, or give control points with --points",
+              "try ECC or ECC on edges, or pick control points"),
+             ("try another --method or control points", "try another method or control points"),
+             ("try --method features, ecc-edges or control points",
+              "try Features, ECC on edges or control points"))
+
+Points = tuple[np.ndarray, np.ndarray]
+
+
+@dataclass
+class AlignSettings:
+    """What the user chose. ``points``: moving frame index (1 = second file) -> (reference, moving) (N, 2)."""
+
+    method: str = "features"
+    model: str = "homography"
+    crop: bool = True
+    refine: bool = False
+    points: dict[int, Points] = field(default_factory=dict)
+
+    def key(self) -> dict:
+        """JSON-ready, for the output folder's hash (manual points only count with the points method)."""
+        pts = {str(i): np.round(np.r_[r, m], 2).tolist() for i, (r, m) in sorted(self.points.items())}
+        manual = self.method == POINTS
+        return {"method": self.method, "model": self.model, "crop": self.crop,
+                "refine": self.refine and manual, "points": pts if manual else {}}
+
+
+@dataclass
+class Loaded:
+    """The source files read once: full-resolution images, their EXIF, small display copies."""
+
+    paths: tuple[Path, ...]
+    images: list[np.ndarray]
+    exifs: list[bytes | None]
+    display: list[np.ndarray]
+
+    @property
+    def names(self) -> list[str]:
+        return [p.name for p in self.paths]
+
+
+@dataclass
+class Estimate:
+    """A successful estimate: the engine's result, a summary line per moving frame, display images
+    on the (cropped) reference grid: the reference, each frame registered (``after``) and not (``before``)."""
+
+    settings: AlignSettings
+    stack: AlignedStack
+    summaries: list[str]
+    reference: np.ndarray
+    after: list[np.ndarray]
+    before: list[np.ndarray]
+
+    @property
+    def transforms(self) -> list[Transform]:
+        return self.stack.transforms
+
+
+# ---------------------------------------------------------------------------------------------- display
+def display_image(img: np.ndarray, max_side: int = DISPLAY_SIDE) -> np.ndarray:
+    """uint8 copy at most ``max_side`` long; raw-looking 16-bit (thermal) data percentile-stretched."""
+    h, w = img.shape[:2]
+    f = max_side / max(h, w)
+    if f < 1:
+        img = cv2.resize(img, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA)
+    return from_float(percentile_stretch(img) if looks_raw(img) else to_float(img))
+
+
+def _rgb(img: np.ndarray) -> np.ndarray:
+    return np.repeat(img[..., None], 3, axis=2) if img.ndim == 2 else img
+
+
+def overlay(ref: np.ndarray, frame: np.ndarray, mode: str, tiles: int = 8) -> np.ndarray:
+    """Two uint8 display images of one size -> uint8 RGB (a mode of :data:`PREVIEW_MODES`).
+
+    Checkerboard: alternating squares (``tiles`` across the short side) from each, so edges must run on
+    across the squares; Blend: the mean (doubled edges where misaligned); Difference: ``|ref - frame|``
+    doubled (dark where aligned, for frames of one modality).
+    """
+    a, b = _rgb(ref).astype(np.int16), _rgb(frame).astype(np.int16)
+    if mode == "Checkerboard":
+        h, w = a.shape[:2]
+        s = max(1, min(h, w) // tiles)
+        board = ((np.arange(h)[:, None] // s + np.arange(w)[None, :] // s) % 2).astype(bool)
+        out = np.where(board[..., None], b, a)
+    elif mode == "Blend":
+        out = (a + b) // 2
+    elif mode == "Difference":
+        out = np.minimum(np.abs(a - b) * 2, 255)
+    elif mode == "Reference":
+        out = a
+    elif mode == "Frame":
+        out = b
+    else:
+        raise ValueError(f"unknown preview mode {mode!r}")
+    return np.ascontiguousarray(out.astype(np.uint8))
+
+
+def corner_shift(t: Transform, shape: tuple[int, ...]) -> float:
+    """The farthest any corner of the moving image moves under ``t`` (px)."""
+    h, w = shape[:2]
+    corners = np.array([[0, 0], [w - 1, 0], [w - 1, h - 1], [0, h - 1]], np.float64)
+    return float(np.linalg.norm(apply_matrix(t.matrix, corners) - corners, axis=1).max())
+
+
+def summary(name: str, t: Transform, shape: tuple[int, ...]) -> str:
+    """One line: the model, the evidence (inliers / ECC correlation / control points), the corner shift."""
+    if t.correlation is not None:
+        score = f"ECC correlation {t.correlation:.3f}"
+    elif t.method == "features":
+        score = f"{t.inliers} of {t.matches} feature matches agree"
+    elif t.method == POINTS:
+        score = f"{t.inliers} control points, RMS {t.extra.get('rms_px', 0.0):.2f} px"
+    else:
+        score = t.method
+    return f"{name}: {t.model}, {score}, corners moved up to {corner_shift(t, shape):.1f} px"
+
+
+def suggest_method(images: Sequence[np.ndarray]) -> str:
+    """``ecc-edges`` when the frames look like different sensors (grey vs colour, 8 vs 16 bit or other
+    sizes: an infrared–visible pair), else ``features``."""
+    ref = images[0]
+    same = all(f.ndim == ref.ndim and f.dtype == ref.dtype and f.shape == ref.shape for f in images[1:])
+    return "features" if same else "ecc-edges"
+
+
+# ---------------------------------------------------------------------------------------------- estimating
+def points_problem(settings: AlignSettings, names: Sequence[str]) -> str | None:
+    """With the points method: a sentence naming the first frame with too few pairs, else None."""
+    if settings.method != POINTS:
+        return None
+    need = MIN_POINTS[settings.model]
+    for i, name in enumerate(names[1:], 1):
+        have = len(settings.points.get(i, ((), ()))[0])
+        if have < need:
+            return (f"A {settings.model} needs at least {need} control point pair{'s' * (need > 1)} but {name} "
+                    f"has {have}; click more corresponding points or choose a simpler model.")
+    return None
+
+
+def in_app_words(exc: RegistrationError) -> RegistrationError:
+    """The same error with the engine's CLI hints replaced by the dialog's names for them."""
+    text = str(exc)
+    for cli, app in APP_WORDS:
+        text = text.replace(cli, app)
+    return type(exc)(text)
+
+
+def estimate_frame(ref: np.ndarray, frame: np.ndarray, settings: AlignSettings, index: int,
+                   names: tuple[str, str]) -> Transform:
+    """The transform of moving frame ``index`` (1-based among all files) to the reference."""
+    if settings.method != POINTS:
+        return estimate_transform(ref, frame, settings.model, settings.method, names=names)
+    empty = np.zeros((0, 2))
+    ref_pts, mov_pts = settings.points.get(index, (empty, empty))
+    t = transform_from_points(ref_pts, mov_pts, settings.model)
+    if settings.refine:
+        t = estimate_transform(ref, frame, settings.model, "ecc-edges", init=t, names=names)
+    return t
+
+
+def load_job(paths: Sequence[Path]) -> Iterator[tuple[int, int, str]]:
+    """Worker job: read every file (unreadable ones raise InputError naming the file); returns :class:`Loaded`."""
+    paths = tuple(Path(p) for p in paths)
+    images, exifs, display = [], [], []
+    for i, p in enumerate(paths):
+        yield (i, len(paths), f"Reading {p.name}…")
+        img, exif = read_image_exif(p)
+        images.append(img)
+        exifs.append(exif)
+        display.append(display_image(img))
+    yield (len(paths), len(paths), "Ready")
+    return Loaded(paths, images, exifs, display)
+
+
+def estimate_job(loaded: Loaded, settings: AlignSettings) -> Iterator[tuple[int, int, str]]:
+    """Worker job: register every frame to the first, warp (and crop); returns an :class:`Estimate`."""
+    ref, frames, names = loaded.images[0], loaded.images[1:], loaded.names
+    n = len(frames)
+    problem = points_problem(settings, names)
+    if problem:
+        raise RegistrationError(problem)
+    transforms = []
+    for i, frame in enumerate(frames, 1):
+        yield (i - 1, n + 1, f"Registering {names[i]} ({i} of {n})…")
+        try:
+            transforms.append(estimate_frame(ref, frame, settings, i, (names[0], names[i])))
+        except RegistrationError as exc:
+            raise in_app_words(exc) from None
+    yield (n, n + 1, "Warping…")
+    try:
+        stack = align_stack(ref, frames, settings.model, crop=settings.crop, transforms=transforms, names=names)
+    except RegistrationError as exc:
+        raise in_app_words(exc) from None
+    x, y, w, h = stack.box or (0, 0, ref.shape[1], ref.shape[0])
+    before = [warp_to(ref.shape, f, np.eye(3))[y:y + h, x:x + w] for f in frames]
+    est = Estimate(settings, stack, [summary(names[i], t, f.shape) for i, (t, f) in
+                                     enumerate(zip(stack.transforms, frames), 1)],
+                   display_image(stack.reference), [display_image(f) for f in stack.frames],
+                   [display_image(f) for f in before])
+    yield (n + 1, n + 1, "Done")
+    return est
+
+
+# ---------------------------------------------------------------------------------------------- writing
+def default_out_dir(paths: Sequence[Path], settings: AlignSettings) -> Path:
+    """``<user data>/aligned/<first stem>-<hash of the source paths and settings>``: one folder per
+    source set and settings, so aligning again with other settings never overwrites an earlier result."""
+    key = json.dumps({"paths": [str(Path(p).resolve()) for p in paths], **settings.key()}, sort_keys=True)
+    return user_data_dir() / "aligned" / f"{Path(paths[0]).stem}-{hashlib.sha1(key.encode()).hexdigest()[:8]}"
+
+
+def output_names(paths: Sequence[Path]) -> list[str]:
+    """The files' own names; numbered (``02-name``) when two frames share a name (different folders)."""
+    names = [Path(p).name for p in paths]
+    if len(set(n.lower() for n in names)) == len(names):
+        return names
+    return [f"{i + 1:02d}-{n}" for i, n in enumerate(names)]
+
+
+def write_job(loaded: Loaded, est: Estimate, out_dir: Path) -> Iterator[tuple[int, int, str]]:
+    """Worker job: write the reference and the registered frames (bit depth and EXIF kept) and
+    ``transforms.json`` into ``out_dir``; returns the written paths (images first, then the report).
+
+    The uncropped reference is copied byte for byte. Writing happens in a temporary folder beside
+    ``out_dir``; only a complete set is moved in (a fresh ``out_dir`` in one rename), and the temporary
+    folder is removed whatever happens, including an abort between two files.
+    """
+    out_dir = Path(out_dir)
+    names = output_names(loaded.paths)
+    sources = {p.resolve() for p in loaded.paths}
+    for name in names:
+        if (out_dir / name).resolve() in sources:
+            raise InputError(f"Writing {name} into {out_dir} would overwrite the original; choose another folder")
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".part", dir=out_dir.parent))
+    try:
+        total = len(names) + 1
+        yield (0, total, f"Writing {names[0]}…")
+        if est.stack.box is None:
+            shutil.copyfile(loaded.paths[0], tmp / names[0])
+        else:
+            write_image(tmp / names[0], est.stack.reference, exif=loaded.exifs[0])
+        for i, (img, name) in enumerate(zip(est.stack.frames, names[1:]), 1):
+            yield (i, total, f"Writing {name}…")
+            write_image(tmp / name, img, exif=loaded.exifs[i])
+        # The CLI's report; crop=True only makes it name the reference's output, which is always written here.
+        args = SimpleNamespace(ref=loaded.paths[0], moving=list(loaded.paths[1:]), out=tmp, crop=True,
+                               model=est.settings.model)
+        _write_report(args, est.stack, [tmp / n for n in names])
+        yield (total, total, "Moving the files into place…")
+        written = names + [TRANSFORMS_FILE]
+        if not out_dir.exists():
+            os.replace(tmp, out_dir)
+        else:
+            for name in written:
+                os.replace(tmp / name, out_dir / name)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return [out_dir / n for n in written]
+
