@@ -3,9 +3,12 @@ the project's own trainer, copy the result to resources/weights/<task>.safetenso
 card (resources/weights/<task>.md) with metrics on the test split.
 
     OMP_NUM_THREADS=1 python scripts/train_defaults.py [--tasks ivif mif mfif meif] [--preset cpu-hour]
-                                     [--runs runs/defaults] [--cards-only | --ship-only] [--reuse-eval]
+                                     [--epochs N] [--runs runs/defaults] [--cards-only | --ship-only] [--reuse-eval]
 
-A run that already exists is resumed (or, when complete, reused). Training never sees the test split.
+A run that already exists is resumed (or, when complete, reused). With ``--epochs`` larger than the run's,
+a finished run is extended: the trainer's schedule has a constant learning rate and draws each epoch's
+split and crops from its own saved RNG state, so N epochs reached in two sittings are the same training
+as N epochs in one. Training never sees the test split.
 """
 
 from __future__ import annotations
@@ -29,12 +32,16 @@ from refusion_core.paths import shared_dir  # noqa: E402
 SETS = {"ivif": "ivif/roadscene", "mif": "mif/harvard", "mfif": "mfif/mfifb", "meif": "meif/mefb"}
 
 
-def train(task: str, preset: str, run: Path, manifest: Path, device: str = "auto") -> None:
+def train(task: str, preset: str, run: Path, manifest: Path, device: str = "auto", epochs: int | None = None) -> None:
     if (run / "checkpoint.pt").exists():
+        info = json.loads((run / "run.json").read_text())
+        if epochs and epochs > info["settings"]["epochs"]:  # extend a finished (or stopped) run
+            info["settings"]["epochs"] = epochs
+            (run / "run.json").write_text(json.dumps(info, indent=1))
         cmd = ["resume", str(run)]
     else:
         cmd = ["train", "--task", task, "--manifest", str(manifest), "--set", SETS[task], "--preset", preset,
-               "--out", str(run)]
+               "--out", str(run)] + (["--epochs", str(epochs)] if epochs else [])
     subprocess.run([sys.executable, "-m", "refusion_core.cli", *cmd, "--device", device], check=True)
 
 
@@ -81,7 +88,7 @@ ReFusion F + R + P for **{task}**, trained from random initialisation by this pr
 - Steps: {meta['steps']}; wall time of the training steps: {prov.get('wall_time_s')} s on {prov.get('device')}
   ({prov.get('hardware')}; the machine was shared with other jobs). Finished {prov.get('date')}.
 - Parameters: {', '.join(f'{k} {v:,}' for k, v in bundle.parameter_counts().items())}.
-- SHA-256: `{bundle.sha256}`. Reproduce: `python scripts/train_defaults.py --tasks {task}`.
+- SHA-256: `{bundle.sha256}`. Reproduce: `OMP_NUM_THREADS=1 python scripts/train_defaults.py --tasks {task} --epochs {s['epochs']}`.
 
 ## Test split ({len(pairs)} pairs), means; paper metrics
 
@@ -103,6 +110,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tasks", nargs="+", default=list(SETS), choices=list(SETS))
     ap.add_argument("--preset", default="cpu-hour")
+    ap.add_argument("--epochs", type=int, help="override the preset's epochs (extends an existing run)")
     ap.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     ap.add_argument("--runs", type=Path, default=REPO / "runs" / "defaults")
     ap.add_argument("--cards-only", action="store_true", help="only (re)write the model cards")
@@ -117,7 +125,7 @@ def main() -> int:
     for task in args.tasks:
         if not args.cards_only:
             if not args.ship_only:
-                train(task, args.preset, args.runs / task, manifest, args.device)
+                train(task, args.preset, args.runs / task, manifest, args.device, args.epochs)
             ship(task, args.runs / task, manifest)
         released = shared / "anchors" / "refusion_official" / f"ReFusion_{task.upper()}.pth"
         print(card(task, REPO / "resources" / "weights" / f"{task}.safetensors", manifest, released,
