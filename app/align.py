@@ -24,13 +24,12 @@ import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Iterator, Sequence
 
 import cv2
 import numpy as np
 
-from refusion_core.commands_imaging import TRANSFORMS_FILE, _write_report
+from refusion_core.commands_imaging import TRANSFORMS_FILE, write_transforms_report
 from refusion_core.errors import InputError
 from refusion_core.imageio import from_float, read_image_exif, to_float, write_image
 from refusion_core.paths import user_data_dir
@@ -301,10 +300,9 @@ def write_job(loaded: Loaded, est: Estimate, out_dir: Path) -> Iterator[tuple[in
         for i, (img, name) in enumerate(zip(est.stack.frames, names[1:]), 1):
             yield (i, total, f"Writing {name}…")
             write_image(tmp / name, img, exif=loaded.exifs[i])
-        # The CLI's report; crop=True only makes it name the reference's output, which is always written here.
-        args = SimpleNamespace(ref=loaded.paths[0], moving=list(loaded.paths[1:]), out=tmp, crop=True,
-                               model=est.settings.model)
-        _write_report(args, est.stack, [tmp / n for n in names])
+        # the CLI's report (the reference is always written here: copied, or cropped)
+        write_transforms_report(tmp, loaded.paths[0], list(loaded.paths[1:]), est.settings.model, est.stack,
+                                [tmp / n for n in names], True)
         yield (total, total, "Moving the files into place…")
         written = names + [TRANSFORMS_FILE]
         if not out_dir.exists():

@@ -48,6 +48,20 @@ class Commands:
             self.settings.set_folder("open", first)
             self.pair_list.add_paths([Path(first), Path(second)])
 
+    def align(self) -> None:
+        """Register B to A (every frame of a stack to the first); on Accept the item becomes the aligned files."""
+        from app.widgets.align_dialog import AlignDialog
+
+        index, pair = self.state.pairs.current, self.state.pairs.current_pair()
+        if pair is None:
+            return
+        dialog = AlignDialog(pair, self.window.errors, self.window)
+        if dialog.exec() == QDialog.DialogCode.Accepted and dialog.result_pair is not None:
+            self.fusion.forget()
+            self.state.pairs.replace(index, dialog.result_pair)
+            self.window.statusBar().showMessage(f"Aligned: {len(dialog.out_files) - 1} files written to "
+                                                f"{dialog.result_pair.a.parent}", 10000)
+
     def open_volumes(self, paths: list[Path] | None = None) -> None:
         """The volume browser (DICOM / NIfTI, slice by slice fusion); with ``paths``, A (and B) opened."""
         from app.widgets.volume_window import VolumeWindow

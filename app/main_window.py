@@ -107,6 +107,8 @@ class MainWindow(QMainWindow):
             "open": self._action("Open pair…", c.open_pair, "open", "Ctrl+O", "Open two images (A and B)"),
             "open_folders": self._action("Open two folders…", c.open_folders, "folders", "",
                                          "Pair the files of two folders by name"),
+            "align": self._action("Align…", c.align, "align", "Ctrl+L",
+                                  "Register B to A (or a stack to its first frame): features, ECC, edges or control points"),
             "volumes": self._action("Open volumes (DICOM / NIfTI)…", lambda: c.open_volumes(), "", "Ctrl+Shift+V",
                                     "Browse and fuse medical volumes slice by slice (research use)"),
             "fuse": self._action("Fuse", self.fusion.fuse, "fuse", "Ctrl+Return", "Fuse the current pair"),
@@ -133,6 +135,7 @@ class MainWindow(QMainWindow):
         bar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         a = self.act
         bar.addAction(a["open"])
+        bar.addAction(a["align"])
         bar.addSeparator()
         for w in (self.task_box, self.model_box, self.device_box):
             bar.addWidget(w)
@@ -145,7 +148,7 @@ class MainWindow(QMainWindow):
     def _build_menus(self) -> None:
         a, menu = self.act, self.menuBar()
         file = menu.addMenu("&File")
-        for name in ("open", "open_folders", "volumes", "export"):
+        for name in ("open", "open_folders", "align", "volumes", "export"):
             file.addAction(a[name])
         file.addSeparator()
         file.addAction(a["quit"])
@@ -192,6 +195,7 @@ class MainWindow(QMainWindow):
         a["pause"].setChecked(self.state.training == "paused")
         a["stop"].setEnabled(self.state.training in ("running", "paused"))
         a["export"].setEnabled(len(self.state.pairs) > 0 and not busy)
+        a["align"].setEnabled(self.state.pairs.current_pair() is not None and not busy and not training)
         a["save_model"].setEnabled(bool(self.training.trainers))
         for w in (self.task_box, self.model_box, self.device_box):
             w.setEnabled(not training)

@@ -64,6 +64,14 @@ class PairList(QObject):
             self.set_current(len(self.pairs) - len(new))
         return plan
 
+    def replace(self, index: int, pair: Pair) -> None:
+        """Put ``pair`` in place of item ``index`` (e.g. its aligned version) and show it."""
+        if not 0 <= index < len(self.pairs):
+            return
+        self.pairs[index] = pair
+        self.changed.emit()
+        self.set_current(index, force=True)
+
     def remove(self, index: int) -> None:
         if not 0 <= index < len(self.pairs):
             return

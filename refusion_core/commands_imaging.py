@@ -34,7 +34,7 @@ def cmd_align(args) -> int:
         write_image(path, img, exif=exif)
     if args.crop:
         write_image(outputs[0], res.reference, exif=None if args.no_exif else ref_exif)
-    _write_report(args, res, outputs)
+    write_transforms_report(args.out, args.ref, args.moving, args.model, res, outputs, args.crop)
     for p, t in zip(args.moving, res.transforms):
         score = f"{t.inliers} inliers" if t.inliers is not None else f"ECC {t.correlation:.3f}"
         print(f"aligned {p.name} -> {args.out / p.name} ({t.method}, {t.model}, {score})")
@@ -76,20 +76,24 @@ def _transforms(args, ref, frames) -> list:
     return out
 
 
-def _write_report(args, res, outputs: list[Path]) -> None:
+def write_transforms_report(out: Path, ref: Path, moving: list[Path], model: str, res, outputs: list[Path],
+                            reference_written: bool) -> Path:
+    """``out/transforms.json``: the moving -> reference matrices of an :class:`AlignedStack` ``res`` (used by
+    ``refusion align`` and the app's Align dialog, so both write the same report)."""
     h, w = res.reference.shape[:2] if res.box is None else (res.box[3], res.box[2])
     report = {
-        "reference": args.ref.name,
-        "reference_output": outputs[0].name if args.crop else None,
+        "reference": ref.name,
+        "reference_output": outputs[0].name if reference_written else None,
         "convention": "matrix maps moving pixel coordinates (x right, y down, pixel centres at integers) "
                       "to reference pixel coordinates of the uncropped reference",
-        "model": args.model,
+        "model": model,
         "crop": None if res.box is None else dict(zip(("x", "y", "width", "height"), res.box)),
         "output_size": [w, h],
         "frames": [{"input": p.name, "output": o.name, **t.to_dict()}
-                   for p, o, t in zip(args.moving, outputs[1:], res.transforms)],
+                   for p, o, t in zip(moving, outputs[1:], res.transforms)],
     }
-    atomic_write_bytes(args.out / TRANSFORMS_FILE, json.dumps(report, indent=1).encode())
+    atomic_write_bytes(out / TRANSFORMS_FILE, json.dumps(report, indent=1).encode())
+    return out / TRANSFORMS_FILE
 
 
 def cmd_fuse_volume(args) -> int:

@@ -164,3 +164,31 @@ def test_dropped_volumes_open_in_the_volume_browser(window, tmp_path, qtbot, ima
     assert vw.a.volume.data.shape[0] == 3 and vw.b.volume.modality == "PT"
     assert window.act["volumes"] in window.menuBar().actions()[0].menu().actions()
     vw.close()
+
+
+def test_align_action_replaces_the_item_with_the_aligned_files(window, tmp_path, monkeypatch):
+    from PySide6.QtWidgets import QDialog
+
+    from app.pairing import Pair
+    from app.widgets import align_dialog
+
+    a = write_image(tmp_path / "a.png", from_float(texture(H, W, 1)))
+    b = write_image(tmp_path / "b.png", from_float(texture(H, W, 2)))
+    aligned = Pair(write_image(tmp_path / "out" / "a.png", from_float(texture(H, W, 1))),
+                   write_image(tmp_path / "out" / "b.png", from_float(texture(H, W, 3))))
+
+    class FakeDialog:  # what AlignDialog gives back after the user accepted an estimate
+        def __init__(self, pair, errors, parent=None):
+            assert pair == Pair(a, b)
+            self.result_pair, self.out_files = aligned, [aligned.a, aligned.b, tmp_path / "out" / "transforms.json"]
+
+        def exec(self):
+            return QDialog.DialogCode.Accepted
+
+    assert not window.act["align"].isEnabled()  # nothing to align yet
+    window.pair_list.add_paths([a, b])
+    assert window.act["align"].isEnabled()
+    monkeypatch.setattr(align_dialog, "AlignDialog", FakeDialog)
+    window.act["align"].trigger()
+    assert window.state.pairs.pairs == [aligned] and window.state.pairs.current == 0
+    assert np.array_equal(window.state.sources[1], read_image(aligned.b))  # the aligned B is shown
