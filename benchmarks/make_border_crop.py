@@ -67,7 +67,7 @@ def main(argv=None) -> int:
     if args.src:
         ref = np.load(args.src / "4_reference.npy")
         fast = np.load(args.src / "4_fast_(recompute).npy")
-        other = np.load(args.src / "4_fast.npy")  # the checkpoint schedule, 32×128 tiles
+        other = np.load(args.src / "4_fast.npy")  # the checkpoint schedule (default_plan: 64×128 tiles)
     else:
         ref, fast, other = compute(args.size)
         args.row, args.col = min(args.row, args.size // 2), min(args.col, args.size // 2)

@@ -73,10 +73,11 @@ class TilePlan:
 
 def default_plan(device: torch.device, mode: str = "checkpoint") -> TilePlan:
     """Big strips on a GPU. On the CPU one thread per core and cache-sized tiles; larger ones for the
-    recompute schedule, whose halo is wider (measured optimum: 32×128 and 64×256)."""
+    recompute schedule, whose halo is wider (measured optimum on a 2-core AVX-512 VM: 64×128 and 64×256;
+    at 1 MP 64×128 took 2.60–2.80 s against 3.05–3.18 s for 32×128, three interleaved runs)."""
     if device.type == "cuda":
         return TilePlan(rows=1024, cols=1 << 30, workers=1)
-    rows, cols = (32, 128) if mode == "checkpoint" else (64, 256)
+    rows, cols = (64, 128) if mode == "checkpoint" else (64, 256)
     return TilePlan(rows=rows, cols=cols, workers=max(1, torch.get_num_threads()))
 
 
