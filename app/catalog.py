@@ -8,7 +8,10 @@ Keys are stable strings (``default``, ``user:<path>``, ``pth:<path>``, ``session
 
 from __future__ import annotations
 
+import json
+import struct
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 from refusion_core.paths import user_models_dir
@@ -32,6 +35,30 @@ class ModelEntry:
         return self.kind != "scratch"
 
 
+def model_task(path: Path) -> str | None:
+    """The task a project model (.safetensors) was trained for, from its metadata header; a released .pth
+    from its file name (``ReFusion_MFIF.pth``). None when unknown. Reads a few bytes, imports no torch."""
+    try:
+        return _model_task(str(path), path.stat().st_mtime_ns)
+    except OSError:
+        return None
+
+
+@lru_cache(maxsize=256)
+def _model_task(path: str, _stamp: int) -> str | None:
+    if path.lower().endswith(".pth"):
+        stem = Path(path).stem.lower()
+        return next((t for t in ("ivif", "mif", "mfif", "meif") if stem.endswith(t)), None)
+    try:
+        with open(path, "rb") as fh:
+            (n,) = struct.unpack("<Q", fh.read(8))
+            header = json.loads(fh.read(min(n, 1 << 20)))
+        task = json.loads(header.get("__metadata__", {}).get("refusion", "{}")).get("task")
+        return task if isinstance(task, str) else None
+    except (OSError, ValueError, struct.error, AttributeError):
+        return None
+
+
 class ModelCatalog:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
@@ -42,8 +69,15 @@ class ModelCatalog:
         default = engine.default_weights(task)
         note = "" if default.exists() else " (not installed)"
         out = [ModelEntry(DEFAULT, f"ReFusion default — {task}{note}", "default", None)]
-        out += [ModelEntry(f"user:{p}", p.stem, "user", p) for p in self.user_models()]
-        out += [ModelEntry(f"pth:{p}", f"{p.name} (released)", "pth", p) for p in self.imported()]
+        files = [("user", p, p.stem) for p in self.user_models()] + \
+                [("pth", p, f"{p.name} (released)") for p in self.imported()]
+        # the task's own models first; models made for another task stay available (fine-tuning an ivif
+        # model on one's own mif pairs is legitimate) but say what they were made for
+        tasks = {p: model_task(p) for _, p, _ in files}
+        own = [f for f in files if tasks[f[1]] in (task, None)]
+        other = [f for f in files if tasks[f[1]] not in (task, None)]
+        out += [ModelEntry(f"{kind}:{p}", label, kind, p) for kind, p, label in own]
+        out += [ModelEntry(f"{kind}:{p}", f"{label} — {tasks[p]} model", kind, p) for kind, p, label in other]
         out += [ModelEntry(k, label, "session", None) for k, (label, _) in self._session.items()]
         out.append(ModelEntry(SCRATCH, "New model (untrained, for training)", "scratch", None))
         return out

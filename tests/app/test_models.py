@@ -53,3 +53,21 @@ def test_missing_cuda_falls_back_to_auto(window):
     assert window.state.device == "auto" and window.device_box.currentData() == "auto"
     item = window.device_box.model().item(window.device_box.findData("cuda"))
     assert not item.isEnabled()
+
+
+def test_models_of_another_task_come_last_and_say_so(window, model_file, tmp_path):
+    from refusion_core.checkpoint import load_model, save_model
+    from refusion_core.paths import user_models_dir
+
+    from app.catalog import model_task
+
+    mfif = save_model(user_models_dir() / "focus.safetensors", load_model(model_file, "ivif"), task="mfif")
+    released = tmp_path / "ReFusion_MEIF.pth"
+    released.write_bytes(b"not read here")
+    assert model_task(mfif) == "mfif" and model_task(model_file) == "ivif" and model_task(released) == "meif"
+    labels = [e.label for e in window.catalog.entries("ivif")]
+    assert labels.index("tiny") < labels.index("focus — mfif model")
+    window.state.set_task("mfif")
+    labels = [window.model_box.itemText(i) for i in range(window.model_box.count())]
+    assert "focus" in labels and "tiny — ivif model" in labels
+    assert labels.index("focus") < labels.index("tiny — ivif model")

@@ -79,7 +79,7 @@ def test_settings_persist_between_runs(qtbot, user_model):
     qtbot.addWidget(second)
     assert second.state.task == "mfif" and second.task_box.currentData() == "mfif"
     assert second.state.device == "cpu" and second.device_box.currentData() == "cpu"
-    assert second.model_box.currentText() == "tiny"
+    assert second.model_box.currentText() == "tiny — ivif model"  # kept, but says what it was made for
     assert Settings().value("train/preset") == "paper"
     second.show()
     assert not second.docks["metrics"].isVisible() and second.size() == size and size.height() == 600
