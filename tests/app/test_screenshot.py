@@ -1,25 +1,81 @@
 """``refusion-studio --screenshot DIR`` renders the main states to small PNG files."""
 
+import json
+
+import pytest
 from PySide6.QtCore import QSize
 from PySide6.QtGui import QImage
+from refusion_core.paths import resources_dir
 
 from app import screenshot
 
+NAMES = ["01-empty.png", "02-fused.png", "03-training.png", "04-swipe.png", "05-stack.png", "06-align.png",
+         "07-volumes.png"]
 
-def test_screenshot_mode_writes_the_four_states(window, images, tmp_path, monkeypatch):
+
+def test_screenshot_mode_writes_the_seven_states(window, images, tmp_path, monkeypatch):
+    pytest.importorskip("nibabel")
+    small = tmp_path / "samples"
+    small.mkdir()
     monkeypatch.setattr(screenshot, "sample_pair", lambda task="ivif": ("ivif", [images["grey"], images["colour"]]))
+    monkeypatch.setattr(screenshot, "sample_stack", lambda: ("mfif", screenshot.synthetic_stack(small, 40, 48)))
+    monkeypatch.setattr(screenshot, "sample_misaligned", lambda: screenshot.synthetic_misaligned(small, 96, 128))
+    monkeypatch.setattr(screenshot, "sample_volumes", lambda: screenshot.synthetic_volumes(small, 3, 24))
     monkeypatch.setattr(screenshot, "SHOT_TRAINING", dict(crop=16, batch=1, epochs=20, meta_steps=0, fuse_steps=3,
                                                           preview_every=2, preview_size=32))
     monkeypatch.setattr(screenshot, "SIZE", QSize(1000, 700))
+    monkeypatch.setattr(screenshot, "ALIGN_SIZE", QSize(760, 560))
+    monkeypatch.setattr(screenshot, "VOLUME_SIZE", QSize(900, 560))
     monkeypatch.setattr(screenshot, "SHOT_STEPS", 3)
+    seen = {}
+    real_save = screenshot.save
+
+    def save(widget, out, name):  # noqa: ANN001
+        """What each shot shows, read from the widget it grabs."""
+        pair = window.state.pairs.current_pair()
+        seen[name] = {"widget": type(widget).__name__, "size": widget.size(),
+                      "stack": bool(pair and pair.is_stack), "fused": window.state.fused is not None,
+                      "estimated": getattr(widget, "estimation", None) is not None,
+                      "volumes": getattr(widget, "fused", None) is not None and widget.b is not None
+                      if type(widget).__name__ == "VolumeWindow" else False}
+        return real_save(widget, out, name)
+
+    monkeypatch.setattr(screenshot, "save", save)
     assert screenshot.run_screenshots(window, str(tmp_path / "shots")) == 0, window.errors.history
     names = sorted(p.name for p in (tmp_path / "shots").iterdir())
-    assert names == ["01-empty.png", "02-fused.png", "03-training.png", "04-swipe.png"]
+    assert names == NAMES
     for name in names:
         path = tmp_path / "shots" / name
         assert path.stat().st_size < 300_000 and not QImage(str(path)).isNull()
+    assert seen["05-stack"]["stack"] and seen["05-stack"]["fused"] and seen["05-stack"]["widget"] == "MainWindow"
+    assert len(window.state.pairs) == 1  # the stack alone: the sample pair is not of the stack's task here
+    assert seen["06-align"]["widget"] == "AlignDialog" and seen["06-align"]["estimated"]
+    assert seen["07-volumes"]["widget"] == "VolumeWindow" and seen["07-volumes"]["volumes"]
+    for name in ("06-align", "07-volumes"):  # the dialog or window alone, not the main window
+        assert QImage(str(tmp_path / "shots" / f"{name}.png")).size() == seen[name]["size"]
 
 
 def test_synthetic_fallback_pair(tmp_path):
     a, b = screenshot.synthetic_pair(tmp_path)
     assert a.is_file() and b.is_file()
+
+
+def test_synthetic_fallbacks_for_stack_misaligned_and_volumes(tmp_path):
+    assert len(screenshot.synthetic_stack(tmp_path, 40, 48)) == 4
+    assert all(p.is_file() for p in screenshot.synthetic_misaligned(tmp_path, 96, 128))
+    pytest.importorskip("nibabel")
+    from refusion_core.medical import read_volume
+
+    mr, pet = (read_volume(p) for p in screenshot.synthetic_volumes(tmp_path, 3, 24))
+    assert (mr.modality, pet.modality) == ("MR", "PT") and mr.data.shape == pet.data.shape == (3, 24, 24)
+
+
+def test_the_bundled_samples_are_what_the_screenshots_use():
+    """The manifest's extra keys point at existing files: the stack (4 frames), the bracket, the volumes."""
+    manifest = json.loads((resources_dir() / "samples" / "manifest.json").read_text(encoding="utf-8"))
+    if not {"stacks", "misaligned", "volumes"} <= set(manifest):
+        pytest.skip("this resources folder has no stack / misaligned / volume samples")
+    task, frames = screenshot.sample_stack()
+    assert task == "mfif" and [f.name for f in frames] == [f"coins_{i}.png" for i in range(1, 5)]
+    assert [f.name for f in screenshot.sample_misaligned()] == ["coffee_under.png", "coffee_over_moved.png"]
+    assert [f.name for f in screenshot.sample_volumes()] == ["head_mr.nii.gz", "head_pet.nii.gz"]
