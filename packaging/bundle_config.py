@@ -30,6 +30,8 @@ RESOURCE_PATTERNS = (
     "weights/*.safetensors",
     "weights/*.md",
     "samples/*.png",
+    "samples/*/*.png",  # the focus stack and the misaligned pair
+    "samples/*/*.nii.gz",  # the volume pair
     "samples/manifest.json",
     "samples/README.md",
     "icons/*.svg",

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -105,7 +106,8 @@ def _read_nifti(path: Path) -> Volume:
     dx, dy, dz = (float(z) for z in img.header.get_zooms()[:3])
     # the field is zero-padded to 80 bytes: strip the padding, or a bare "MR" would read "MR\x00\x00…"
     descrip = bytes(img.header.get("descrip", b"")).decode("latin-1", "ignore").rstrip("\x00").upper()
-    modality = next((m for m in ("CT", "MR", "PT", "NM") if m in descrip.split()), "")
+    words = re.split(r"[^A-Z0-9]+", descrip)  # "ReFusion MR; research use" -> [..., "MR", ...]
+    modality = next((m for m in ("CT", "MR", "PT", "NM") if m in words), "")
     if not modality and float(np.nanmin(arr)) <= -900:  # only CT (air = -1000 HU) goes this far negative
         modality = "CT"
     return Volume(np.ascontiguousarray(arr.transpose(2, 1, 0)), (dz, dy, dx), np.asarray(img.affine, float),

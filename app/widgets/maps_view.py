@@ -80,8 +80,13 @@ class MapsView(QWidget):
         if not maps:
             for item in self.items.values():
                 item.clear()
-            self.title.setText(f"{self.state.maps_title}: this model has no loss proposal module (P), so no maps."
-                               if self.state.maps_title else "No weight maps yet.")
+            if not self.state.maps_title:
+                self.title.setText("No weight maps yet.")
+            elif "stack of" in self.state.maps_title:
+                self.title.setText(f"{self.state.maps_title}: P's maps weight the loss of one pair, so a stack "
+                                   "fused as a tree of pairs has none.")
+            else:
+                self.title.setText(f"{self.state.maps_title}: this model has no loss proposal module (P), so no maps.")
             return
         self.title.setText(self.state.maps_title)
         levels = self.levels(maps)

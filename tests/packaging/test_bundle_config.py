@@ -21,6 +21,7 @@ def test_resource_datas_takes_whatever_weights_are_there(cfg, tmp_path):
     res = tmp_path / "resources"
     for name in ("weights/ivif.safetensors", "weights/ivif.md", "weights/run.log", "weights/old.pth",
                  "samples/manifest.json", "samples/a.png", "samples/README.md", "samples/scratch.tmp",
+                 "samples/stack/f1.png", "samples/volumes/v.nii.gz", "samples/volumes/v.nii",
                  "icons/app.svg", "icons/fuse.svg"):
         _touch(res / name)
     shipped = {(Path(src).relative_to(res).as_posix(), Path(dest).as_posix())
@@ -28,7 +29,8 @@ def test_resource_datas_takes_whatever_weights_are_there(cfg, tmp_path):
     assert shipped == {
         ("weights/ivif.safetensors", "resources/weights"), ("weights/ivif.md", "resources/weights"),
         ("samples/manifest.json", "resources/samples"), ("samples/a.png", "resources/samples"),
-        ("samples/README.md", "resources/samples"),
+        ("samples/README.md", "resources/samples"), ("samples/stack/f1.png", "resources/samples/stack"),
+        ("samples/volumes/v.nii.gz", "resources/samples/volumes"),
         ("icons/app.svg", "resources/icons"), ("icons/fuse.svg", "resources/icons"),
     }
     missing = cfg.missing_resources(res, TASKS)
@@ -40,8 +42,10 @@ def test_the_real_resources_ship_samples_and_icons(cfg):
     shipped = {Path(src).relative_to(RESOURCES).as_posix() for src, _ in cfg.resource_datas(RESOURCES)}
     manifest = json.loads((RESOURCES / "samples" / "manifest.json").read_text(encoding="utf-8"))
     assert "samples/manifest.json" in shipped
-    for pair in manifest["pairs"]:
+    for pair in manifest["pairs"] + manifest.get("misaligned", []) + manifest.get("volumes", []):
         assert {f"samples/{pair['a']}", f"samples/{pair['b']}"} <= shipped
+    for stack in manifest.get("stacks", []):
+        assert {f"samples/{f}" for f in stack["frames"]} <= shipped
     assert {f"icons/{p.name}" for p in (RESOURCES / "icons").glob("*.svg")} <= shipped
     assert {f"weights/{p.name}" for p in (RESOURCES / "weights").glob("*.safetensors")} <= shipped
 

@@ -147,3 +147,9 @@ def test_modality_from_a_bare_nifti_description(tmp_path, descrip, modality):
     # the header field is zero-padded: a bare "MR" must still read as MR (values > 0 rule out the CT guess)
     vol = read_volume(nifti(tmp_path / "v.nii", ramp(700) * 3 + 1000, descrip=descrip))
     assert vol.modality == modality
+
+
+def test_written_volume_keeps_its_modality(tmp_path):
+    vol = read_volume(nifti(tmp_path / "v.nii", ramp(700) * 3 + 1000, descrip=b"PT"))
+    back = read_volume(write_nifti(tmp_path / "out.nii.gz", vol))
+    assert back.modality == "PT"  # our own descrip "ReFusion PT; research use..." reads back
