@@ -18,7 +18,7 @@ class MetricsTable(QWidget):
         self.table = QTableWidget(0, 0)
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
-        self.note = QLabel("Fuse a pair to see its metrics (computed on the luminance, 0..255).")
+        self.note = QLabel(self.EMPTY)
         self.note.setWordWrap(True)
         self.caption = QLabel()
         self.caption.setWordWrap(True)
@@ -28,6 +28,10 @@ class MetricsTable(QWidget):
         layout.addWidget(self.caption)
         layout.addWidget(self.table, 1)
         state.resultChanged.connect(self._refresh)
+
+    EMPTY = "Fuse a pair to see its metrics (computed on the luminance, 0..255)."
+    STACK = ("The fusion metrics compare a result with two sources, so a stack has none; compare the fused "
+             "stack with the classical one by eye (swipe view).")
 
     def _columns(self) -> dict[str, tuple[str, dict[str, float]]]:
         """Short headers ("Fused", "Compare") -> (the method's full name, its metrics)."""
@@ -65,6 +69,8 @@ class MetricsTable(QWidget):
                     font.setBold(True)
                     item.setFont(font)
                 self.table.setItem(r, c, item)
+        pair = self.state.pairs.current_pair()
+        self.note.setText(self.STACK if pair is not None and pair.is_stack and self.state.fused else self.EMPTY)
         self.note.setVisible(not columns)
         self.caption.setVisible(bool(columns))
 

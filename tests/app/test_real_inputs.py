@@ -44,6 +44,7 @@ def test_a_dropped_stack_is_one_item_and_fuses_as_a_tree(window, stack_files, wa
     assert fused.image.shape == (H, W) and "stack of 4" in fused.label
     assert fused.source["stack"]["frames"] == 4 and fused.maps == {}  # no pair maps for a stack
     w.maps._refresh()
+    assert "a stack has none" in w.metrics.note.text() and w.metrics.table.columnCount() == 0
     assert "a stack fused as a tree of pairs has none" in w.maps.title.text()
     assert "stack of 4" in w.state.second.label  # the classical comparison fuses the stack too
     assert (3, 3) in steps  # three pairwise fusions in the tree, reported
