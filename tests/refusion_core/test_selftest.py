@@ -53,7 +53,10 @@ def test_passes_with_a_model_per_task(resources):
     _save_fresh_models(resources)
     rc, text = _run()
     assert rc == 0, text
-    assert text.count("\nok    ") == len(TASKS)
+    assert text.count("maps sum to 1") == len(TASKS)
+    for line in ("ok    stack mfif: 4 frames", "ok    align: misaligned/coffee_over_moved.png", "ok    volumes mif: ",
+                 "ok    DICOM reader: pydicom"):
+        assert line in text
     for task in TASKS:
         assert f"{task}: model {task}.safetensors" in text
     assert "maps sum to 1" in text and text.rstrip().endswith("self-test passed")
@@ -92,7 +95,8 @@ def test_missing_weights_fail_clearly(resources):
     assert rc == 1
     for task in TASKS:
         assert f"FAIL  {task}: No default weights for task '{task}'" in text
-    assert "FAILED (4 problem(s))" in text and "hint: the default models are resources/weights" in text
+    # the four tasks, and the stack and volume checks that need the mfif / mif models
+    assert "FAILED (6 problem(s))" in text and "hint: the default models are resources/weights" in text
 
 
 def test_unreadable_sample_fails_only_its_pair(resources):
@@ -100,7 +104,16 @@ def test_unreadable_sample_fails_only_its_pair(resources):
     (resources / "samples" / "mif_ct.png").write_bytes(b"not a png")
     rc, text = _run()
     assert rc == 1 and "FAIL  mif: mif_ct.png + mif_mri.png: InputError" in text
-    assert text.count("\nok    ") == len(TASKS) - 1 and "FAILED (1 problem(s))" in text
+    assert text.count("maps sum to 1") == len(TASKS) - 1 and "FAILED (1 problem(s))" in text
+
+
+def test_a_missing_stack_frame_or_volume_fails_its_check(resources):
+    _save_fresh_models(resources)
+    (resources / "samples" / "stack" / "coins_2.png").unlink()
+    (resources / "samples" / "volumes" / "head_pet.nii.gz").unlink()
+    rc, text = _run()
+    assert rc == 1 and "FAIL  stack mfif: 4 frames: InputError" in text and "FAIL  volumes mif:" in text
+    assert "ok    align:" in text and "FAILED (2 problem(s))" in text
 
 
 def test_missing_manifest_fails(resources):
