@@ -41,13 +41,31 @@ def fuse_job(task: str, device: str, model_key: str | None, compare_key: str | N
     return fused, second
 
 
+READING = "Reading the images…"
+
+
+def read_job(a, b, stretch: str):  # noqa: ANN001, ANN201
+    """Worker job: the two sources of a pair, read and scaled off the GUI thread."""
+    yield (0, 1, f"Reading {a.name} and {b.name}…")
+    return engine.read_pair(a, b, stretch)
+
+
 class FusionController(QObject):
+    """Fuses the current pair in a worker and keeps the results per pair and model.
+
+    Sources are read when the current pair changes: at once when both files together are under
+    :attr:`READ_IN_WORKER_BYTES` (a few milliseconds; the result is there before the next repaint), else in
+    a worker, so a 24-megapixel 16-bit TIFF never freezes the window; until it has arrived the panels are
+    empty and Fuse is disabled. A read that finishes after the user moved on is dropped."""
+
     finished = Signal()
+    READ_IN_WORKER_BYTES = 4 << 20
 
     def __init__(self, state: StudioState, catalog: ModelCatalog, errors: ErrorHandler) -> None:
         super().__init__()
         self.state, self.catalog, self.errors = state, catalog, errors
         self.worker: Worker | None = None
+        self.readers: list[Worker] = []
         self._cache: dict[tuple[str, str, str, str], Result] = {}
         state.pairs.currentChanged.connect(self._on_current_changed)
         state.compareChanged.connect(self._on_compare_changed)
@@ -59,12 +77,49 @@ class FusionController(QObject):
         if pair is None:
             self.state.set_sources(None)
             return
+        if self._bytes(pair) > self.READ_IN_WORKER_BYTES:
+            self.state.set_sources(None)
+            reader = Worker(read_job, pair.a, pair.b, self.state.stretch)
+            key = self._key("")
+            if not self.state.busy:
+                self.state.set_busy(READING)
+            reader.returned.connect(lambda sources: self._on_read(sources, key))
+            reader.errored.connect(lambda exc: self._on_read_error(exc, pair, key))
+            reader.finished.connect(lambda: self._on_reader_finished(reader))
+            self.readers.append(reader)
+            reader.start()
+            return
         try:
             sources = engine.read_pair(pair.a, pair.b, self.state.stretch)
         except Exception as exc:  # noqa: BLE001 - unreadable / corrupt / mismatched: say so, keep going
             self.state.set_sources(None)
             self.errors.report(exc, f"Pair {pair.name}")
             return
+        self._show(sources)
+
+    @staticmethod
+    def _bytes(pair) -> int:  # noqa: ANN001
+        try:
+            return sum(p.stat().st_size for p in (pair.a, pair.b))
+        except OSError:
+            return 0  # read at once: the reader names the missing file
+
+    def _on_read(self, sources, key) -> None:  # noqa: ANN001
+        if key == self._key(""):  # still the pair (and scaling) the user is looking at
+            self._show(sources)
+
+    def _on_read_error(self, exc: Exception, pair, key) -> None:  # noqa: ANN001
+        if key == self._key(""):
+            self.errors.report(exc, f"Pair {pair.name}")
+
+    def _on_reader_finished(self, reader: Worker) -> None:
+        reader.wait()
+        if reader in self.readers:
+            self.readers.remove(reader)
+        if not self.readers and self.state.busy == READING:
+            self.state.set_busy("")
+
+    def _show(self, sources) -> None:  # noqa: ANN001
         self.state.set_sources(sources)
         fused = self._cache.get(self._key(self.state.model_key))
         second = self._cache.get(self._key(self.state.compare_key))

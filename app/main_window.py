@@ -261,6 +261,8 @@ class MainWindow(QMainWindow):
             return
         if self._probe is not None and self._probe.isRunning():
             self._probe.wait(5000)
+        for reader in list(self.fusion.readers):  # a large pair still being read
+            reader.wait(10000)
         self.settings.set_window(self.saveGeometry(), self.saveState())
         self.settings.sync()
         event.accept()

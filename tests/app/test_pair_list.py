@@ -74,3 +74,24 @@ def test_remove_and_clear(window, images):
     assert len(window.state.pairs) == 2
     window.pair_list.clear_button.click()
     assert len(window.state.pairs) == 0 and window.state.sources is None
+
+
+def test_large_files_are_read_in_a_worker(window, images, qtbot, monkeypatch):
+    """Above the size limit the sources arrive from a worker; a read the user moved away from is dropped."""
+    import numpy as np
+    from refusion_core.imageio import read_image
+
+    from app.fusion import READING
+
+    monkeypatch.setattr(window.fusion, "READ_IN_WORKER_BYTES", 0)
+    window.pair_list.add_paths([images["grey"], images["colour"]])
+    assert window.state.sources is None and window.state.busy == READING  # not yet: the worker reads them
+    assert not window.act["fuse"].isEnabled()
+    qtbot.waitUntil(lambda: window.state.sources is not None and not window.fusion.readers, timeout=10000)
+    assert window.state.sources[1].shape[-1] == 3 and window.state.busy == ""
+    window.pair_list.add_paths([images["dir_a"], images["dir_b"]])  # three more pairs
+    window.state.pairs.set_current(1)
+    window.state.pairs.set_current(3)  # move on before the read of pair 1 is back
+    qtbot.waitUntil(lambda: not window.fusion.readers, timeout=10000)
+    expected = read_image(window.state.pairs.pairs[3].b)
+    assert np.array_equal(window.state.sources[1], expected)  # pair 3's images, not pair 1's
