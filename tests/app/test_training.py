@@ -134,7 +134,9 @@ def test_event_loop_stays_responsive(pairs_window, monkeypatch, qtbot, wait_idle
     record_property("stall_ms_startup", startup_worst)
     print(f"\nworst event-loop stall: {meter.worst} ms while training steps ran, "
           f"{startup_worst} ms while the trainer was being built ({meter.ticks} ticks)")
-    assert meter.worst < 150
+    # a frozen window (the GIL held through a step, work on the GUI thread) stalls for seconds; a loaded
+    # shared CI machine adds ~100 ms of scheduling noise; the figure itself is printed, not asserted
+    assert meter.worst < 500
 
 
 def test_closing_during_training_asks_stops_and_saves(pairs_window, monkeypatch, qtbot, dialogs):
