@@ -83,7 +83,7 @@ class Fuser:
     def schedule(self, height: int, width: int) -> str:
         """"checkpoint" when F's stream fits ``stream_budget``, else "recompute"."""
         f = self.bundle.fusion
-        plan = self.plan or default_plan(self.device, "checkpoint")
+        plan = self.plan or default_plan(self.device, "checkpoint", height)
         need = stream_bytes(height, width, 2 * f.dim, _sweep_halo(fusion_stages(f)), plan)
         return "checkpoint" if need <= self.stream_budget else "recompute"
 
@@ -114,7 +114,7 @@ class Fuser:
         if p is not None:
             nets.append((proposal_stages(p), len(MAP_NAMES), p.dim))
         mode = self.schedule(h, w)
-        plan = self.plan or default_plan(self.device, mode)
+        plan = self.plan or default_plan(self.device, mode, h)
         ticker = Ticker(sum(job_count(len(s), h, plan) for s, _, _ in nets), progress)
         outs = []
         for stages, c_out, c_stream in nets:
