@@ -4,9 +4,10 @@ in docs/BENCHMARKS.md). Writes docs/BENCHMARKS.md with the command that made it.
 
     python benchmarks/bench_quality.py [--tasks ivif mif mfif meif] [--limit N] [--device cpu] [--reuse]
 
-``--reuse`` takes a task's table from runs/bench_quality_<task>.json (written by an earlier run) when that
-run covered the whole test split and our default weights are still the same file (same SHA-256): the
-released checkpoints and the classical baselines do not change, so only a retrained task is recomputed.
+``--reuse`` takes a task's table from an earlier evaluation of the whole test split with the same default
+weights (same SHA-256): runs/bench_quality_<task>.json of an earlier run, or runs/eval_<task>.json that
+scripts/train_defaults.py wrote for the model card. The released checkpoints and the classical baselines do
+not change, so only a retrained task is recomputed.
 """
 
 from __future__ import annotations
@@ -60,13 +61,19 @@ def run_task(task: str, shared: Path, device: str, limit: int | None) -> dict:
 
 
 def cached(task: str) -> dict | None:
-    """The earlier full run of ``task`` if our default weights are unchanged since, else None."""
-    path, weights = REPO / "runs" / f"bench_quality_{task}.json", default_weights_path(task)
-    if not (path.is_file() and weights.is_file()):
+    """An earlier full-split evaluation of ``task`` with our current default weights (same SHA-256): this
+    benchmark's own runs/bench_quality_<task>.json, or the model card's runs/eval_<task>.json
+    (scripts/train_defaults.py evaluates the same methods the same way); else None."""
+    weights = default_weights_path(task)
+    if not weights.is_file():
         return None
-    res = json.loads(path.read_text())
-    same = res.get("methods", {}).get(OURS, {}).get("sha256") == hashlib.sha256(weights.read_bytes()).hexdigest()
-    return res if same and not res.get("limit") else None
+    sha = hashlib.sha256(weights.read_bytes()).hexdigest()
+    for path in (REPO / "runs" / f"bench_quality_{task}.json", REPO / "runs" / f"eval_{task}.json"):
+        if path.is_file():
+            res = json.loads(path.read_text())
+            if res.get("methods", {}).get(OURS, {}).get("sha256") == sha and not res.get("limit"):
+                return res
+    return None
 
 
 def verdict(res: dict) -> str:
@@ -95,7 +102,7 @@ def main() -> int:
     for task in args.tasks:
         res = cached(task) if args.reuse and not args.limit else None
         if res is not None:
-            print(f"{task}: reusing runs/bench_quality_{task}.json (our weights unchanged)")
+            print(f"{task}: reusing an earlier full evaluation with these weights")
         else:
             res = run_task(task, shared, args.device, args.limit)
             res["limit"] = args.limit
