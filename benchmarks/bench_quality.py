@@ -31,17 +31,22 @@ SETS = {"ivif": "ivif/roadscene", "mif": "mif/harvard", "mfif": "mfif/mfifb", "m
 OURS, RELEASED = "ours (default)", "released (authors)"
 GAP = """## Where ours falls short, and what would close the gap
 
-The shipped default weights come from the `cpu-hour` preset: 6 epochs × (15 meta + 100 plain steps) at
-96², i.e. 690 steps per task on two shared CPU cores, against the paper's 50 × (600 + 1600) = 110,000 steps
-at 128². At that length F has learnt little more than the weighted average that P's initial maps
-(w = v = 1/2) ask for, so our rows sit next to the `average` baseline: lower SD, SF, AG, VIF than the
-released checkpoints, similar or better SSIM and Q_CB. P moved only 90 Adam steps; its maps show a global
-preference for source A with a weak content-dependent part (see resources/weights/*.md and
-tests/refusion_core/test_learned_maps.py). What would close the gap, in order of expected effect:
-(1) the `paper` preset on a GPU (under an hour per task; `python scripts/train_defaults.py --preset paper`
-on a machine with CUDA), or the `cpu-hour` preset run ~20× longer (`refusion train ... --preset cpu-hour --epochs 120`); (2) a learning-rate
-schedule (warm-up and cosine decay) for the short schedules; (3) checking after training that P's maps
-follow the paper's figures (the learned-maps tests) before shipping.
+The shipped default weights come from the `cpu-hour` preset (crop 96², batch 4, 15 meta + 100 plain steps per
+epoch) run on one shared CPU core per task: mif and mfif 6 epochs (690 steps), ivif 14 epochs (1,610 steps),
+meif 40 epochs (4,600 steps) — against the paper's 50 × (600 + 1600) = 110,000 steps at 128². At these
+lengths F has learnt little more than the weighted average that P's maps ask for, so our rows sit near the
+`average` baseline: lower SD, SF, AG and VIF than the released checkpoints, similar or better SSIM and Q_CB.
+Longer training helps, slowly: meif went from EN 6.36, SD 40.9, SF 8.70, VIF 0.338 at 690 steps to the row
+above; its P became content-dependent (v on the under-exposed source over blown highlights, rising on the
+over-exposed one over crushed shadows). It can also go wrong: a 30-epoch mfif run (3,450 steps) collapsed to
+copying source A (v_a ≈ 0.998 everywhere, the fused image sharp only where A is: 0.11 / 0.97 of the sharp
+frame's gradient energy on the two halves of a synthetic pair) while its metrics looked better (SD 55.1,
+SF 12.6, Q_NCIE 0.848); it was not shipped, the 6-epoch model was kept. What would close the gap, in order of
+expected effect: (1) the `paper` preset on a GPU (under an hour per task;
+`python scripts/train_defaults.py --preset paper` on a machine with CUDA); (2) a learning-rate schedule
+(warm-up and cosine decay) for the short schedules; (3) checking after training that P's maps follow the
+paper's figures (tests/refusion_core/test_learned_maps.py) and that a multi-focus model fuses rather than
+copies (tests/refusion_core/test_stack.py), before shipping.
 """
 
 

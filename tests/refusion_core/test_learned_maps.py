@@ -56,3 +56,19 @@ def test_exposure_gradient_weight_avoids_blown_highlights():
 def test_exposure_gradient_weight_avoids_crushed_shadows():
     maps, _, crushed = exposure_case()
     assert maps["vb"][crushed].mean() > 0.5  # gradients from the over-exposed source B
+
+
+def test_multifocus_model_fuses_rather_than_copies_one_source():
+    """A guard against a collapse seen in a longer CPU run (v_a -> 1 everywhere, F copying A): the fused
+    image must take detail from both sources, and v must not sit on one source everywhere."""
+    import cv2
+
+    img = skimage_data.camera().astype(np.float32) / 255
+    a, b = multifocus_pair(img, sigma=3.0)  # A sharp on the right, B on the left
+    res = fuser_for("mfif").fuse(a, b)
+    energy = lambda y: cv2.Sobel(y, cv2.CV_32F, 1, 0) ** 2 + cv2.Sobel(y, cv2.CV_32F, 0, 1) ** 2  # noqa: E731
+    w, m = img.shape[1], 16
+    halves = lambda e: np.array([e[:, :w // 2 - m].mean(), e[:, w // 2 + m:].mean()])  # noqa: E731
+    kept = halves(energy(res.fused_y)) / np.maximum(halves(energy(a)), halves(energy(b)))
+    assert kept.min() > 0.15, kept  # detail from both halves (the 6-epoch model keeps more than 0.2)
+    assert 0.05 < res.maps["va"].mean() < 0.95, res.maps["va"].mean()  # the collapsed model: 0.997
