@@ -37,7 +37,7 @@ from refusion_core.registration import AlignedStack, align_stack, estimate_trans
 from refusion_core.scaling import looks_raw, percentile_stretch
 from refusion_core.transforms import MIN_POINTS, MODELS, RegistrationError, Transform, apply_matrix
 
-__all__ = ["APP_WORDS", "DEFAULT_MODEL", "DISPLAY_SIDE", "METHODS", "MODELS", "POINTS", "PREVIEW_MODES",
+__all__ = ["DEFAULT_MODEL", "DISPLAY_SIDE", "METHODS", "MODELS", "POINTS", "PREVIEW_MODES",
            "AlignSettings", "Estimate", "Loaded", "default_out_dir", "display_image", "estimate_frame",
            "estimate_job", "load_job", "output_names", "overlay", "points_problem", "suggest_method",
            "summary", "write_job"]
@@ -52,13 +52,6 @@ DEFAULT_MODEL = {key: model for key, _, model in METHODS}
 PREVIEW_MODES = ("Checkerboard", "Blend", "Difference", "Reference", "Frame")
 DISPLAY_SIDE = 1200
 """Display images (picker, preview) are at most this long; point coordinates stay in full-resolution pixels."""
-
-# The engine's messages name CLI options; the dialog has these controls instead.
-APP_WORDS = (("try --method ecc or ecc-edges, or give control points with --points",
-              "try ECC or ECC on edges, or pick control points"),
-             ("try another --method or control points", "try another method or control points"),
-             ("try --method features, ecc-edges or control points",
-              "try Features, ECC on edges or control points"))
 
 Points = tuple[np.ndarray, np.ndarray]
 
@@ -194,14 +187,6 @@ def points_problem(settings: AlignSettings, names: Sequence[str]) -> str | None:
     return None
 
 
-def in_app_words(exc: RegistrationError) -> RegistrationError:
-    """The same error with the engine's CLI hints replaced by the dialog's names for them."""
-    text = str(exc)
-    for cli, app in APP_WORDS:
-        text = text.replace(cli, app)
-    return type(exc)(text)
-
-
 def estimate_frame(ref: np.ndarray, frame: np.ndarray, settings: AlignSettings, index: int,
                    names: tuple[str, str]) -> Transform:
     """The transform of moving frame ``index`` (1-based among all files) to the reference."""
@@ -239,15 +224,9 @@ def estimate_job(loaded: Loaded, settings: AlignSettings) -> Iterator[tuple[int,
     transforms = []
     for i, frame in enumerate(frames, 1):
         yield (i - 1, n + 1, f"Registering {names[i]} ({i} of {n})…")
-        try:
-            transforms.append(estimate_frame(ref, frame, settings, i, (names[0], names[i])))
-        except RegistrationError as exc:
-            raise in_app_words(exc) from None
+        transforms.append(estimate_frame(ref, frame, settings, i, (names[0], names[i])))
     yield (n, n + 1, "Warping…")
-    try:
-        stack = align_stack(ref, frames, settings.model, crop=settings.crop, transforms=transforms, names=names)
-    except RegistrationError as exc:
-        raise in_app_words(exc) from None
+    stack = align_stack(ref, frames, settings.model, crop=settings.crop, transforms=transforms, names=names)
     x, y, w, h = stack.box or (0, 0, ref.shape[1], ref.shape[0])
     before = [warp_to(ref.shape, f, np.eye(3))[y:y + h, x:x + w] for f in frames]
     est = Estimate(settings, stack, [summary(names[i], t, f.shape) for i, (t, f) in

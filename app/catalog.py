@@ -9,11 +9,11 @@ Keys are stable strings (``default``, ``user:<path>``, ``pth:<path>``, ``session
 from __future__ import annotations
 
 import json
-import struct
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from refusion_core import task_from_name
 from refusion_core.paths import user_models_dir
 
 from app import engine
@@ -36,8 +36,10 @@ class ModelEntry:
 
 
 def model_task(path: Path) -> str | None:
-    """The task a project model (.safetensors) was trained for, from its metadata header; a released .pth
-    from its file name (``ReFusion_MFIF.pth``). None when unknown. Reads a few bytes, imports no torch."""
+    """The task a model file was made for: a project model's metadata (read from the safetensors header
+    only; no torch), a released .pth's file name (``ReFusion_MFIF.pth``). None when unknown."""
+    if path.suffix.lower() == ".pth":
+        return task_from_name(path.stem)
     try:
         return _model_task(str(path), path.stat().st_mtime_ns)
     except OSError:
@@ -46,17 +48,14 @@ def model_task(path: Path) -> str | None:
 
 @lru_cache(maxsize=256)
 def _model_task(path: str, _stamp: int) -> str | None:
-    if path.lower().endswith(".pth"):
-        stem = Path(path).stem.lower()
-        return next((t for t in ("ivif", "mif", "mfif", "meif") if stem.endswith(t)), None)
+    from safetensors import safe_open
+
     try:
-        with open(path, "rb") as fh:
-            (n,) = struct.unpack("<Q", fh.read(8))
-            header = json.loads(fh.read(min(n, 1 << 20)))
-        task = json.loads(header.get("__metadata__", {}).get("refusion", "{}")).get("task")
-        return task if isinstance(task, str) else None
-    except (OSError, ValueError, struct.error, AttributeError):
+        with safe_open(path, framework="numpy") as fh:
+            task = json.loads((fh.metadata() or {}).get("refusion", "{}")).get("task")
+    except Exception:  # noqa: BLE001 - safetensors raises several types for unreadable files
         return None
+    return task if isinstance(task, str) else None
 
 
 class ModelCatalog:

@@ -30,7 +30,12 @@ def _is_cuda_oom(exc: BaseException) -> bool:
 # The engine's messages are written for the CLI as well; say the same thing in the app's words.
 CLI_WORDS = (("use --device cpu", "choose CPU in the device box"),
              ("pass --weights with a model file or train one with 'refusion train'",
-              "import a released checkpoint, choose one of your models, or train one (Train in the toolbar)"))
+              "import a released checkpoint, choose one of your models, or train one (Train in the toolbar)"),
+             # registration hints, in the Align dialog's names for its controls
+             ("try --method ecc or ecc-edges, or give control points with --points",
+              "try ECC or ECC on edges, or pick control points"),
+             ("try another --method or control points", "try another method or control points"),
+             ("try --method features, ecc-edges or control points", "try Features, ECC on edges or control points"))
 
 
 def _plain(text: str) -> str:

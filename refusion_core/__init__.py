@@ -6,6 +6,17 @@ Pure Python + PyTorch. This package never imports Qt (enforced by tests/refusion
 __version__ = "0.1.0"
 
 TASKS = ("ivif", "mif", "mfif", "meif")
+
+
+def task_from_name(stem: str) -> str | None:
+    """The task a file name ends with (``ReFusion_MFIF`` -> ``mfif``), or None."""
+    low = stem.lower()
+    for t in sorted(TASKS, key=len, reverse=True):  # "mfif"/"meif" before "mif"
+        if low.endswith("_" + t) or low == t:
+            return t
+    return None
+
+
 TASK_NAMES = {
     "ivif": "infrared + visible",
     "mif": "medical (MRI + CT/PET/SPECT)",

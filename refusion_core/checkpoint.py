@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from . import TASKS, __version__
+from . import TASKS, __version__, task_from_name
 from .errors import WeightsError
 from .imageio import atomic_write_bytes
 from .models import FusionNet, LossProposalNet, ReconstructionNet
@@ -156,7 +156,7 @@ def _load_pth(path: Path, task: str) -> ModelBundle:
         raise WeightsError(f"{path.name} does not hold a state dict of tensors")
     state = dedupe_released_state(state, path)
     bundle = ModelBundle(FusionNet(), meta={
-        "task": _task_from_name(path.stem) or task, "arch": {"fusion": arch_meta()["fusion"]},
+        "task": task_from_name(path.stem) or task, "arch": {"fusion": arch_meta()["fusion"]},
         "provenance": {"source": "released checkpoint of the ReFusion authors (F only)", "file": path.name}})
     _load_into(bundle.fusion, state, path, "F")
     return bundle
@@ -176,14 +176,6 @@ def dedupe_released_state(state: dict, path: Path) -> dict:
             k = k[: -len(".conv.weight")] + ".weight"
         out[k] = v
     return out
-
-
-def _task_from_name(stem: str) -> str | None:
-    low = stem.lower()
-    for t in sorted(TASKS, key=len, reverse=True):  # "mfif"/"meif" before "mif"
-        if low.endswith("_" + t) or low == t:
-            return t
-    return None
 
 
 def _load_into(module: nn.Module, state: dict, path: Path, label: str) -> None:
