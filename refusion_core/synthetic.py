@@ -167,6 +167,21 @@ def clipped_mask(x: np.ndarray, lo: float = 0.02, hi: float = 0.98, which: str =
     raise ValueError(f"which must be 'low', 'high' or 'both', got {which!r}.")
 
 
+def exposure_regions(under: np.ndarray, over: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Where one exposure is clipped and the other is not, on the luminance (BT.601 weights).
+
+    Returns:
+        ``(blown, crushed)``, ``(H, W)`` bool: ``blown`` where ``over`` is blown and ``under`` is not
+        clipped; ``crushed`` where ``under`` is crushed and ``over`` is not clipped. These are the
+        regions where the paper's Fig. 11 has the gradient weight v on the other, well-exposed source.
+    """
+    y = lambda x: _as_image(x) if np.ndim(x) == 2 else _as_image(x) @ np.array([0.299, 0.587, 0.114], np.float32)  # noqa: E731
+    yu, yo = y(under), y(over)
+    blown = clipped_mask(yo, which="high") & ~clipped_mask(yu)
+    crushed = clipped_mask(yu, which="low") & ~clipped_mask(yo)
+    return blown, crushed
+
+
 def similarity_homography(
     shape: tuple[int, ...], tx: float = 0.0, ty: float = 0.0, angle_deg: float = 0.0, scale: float = 1.0
 ) -> np.ndarray:

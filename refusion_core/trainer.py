@@ -142,6 +142,7 @@ class Trainer:
         if self.step_in_epoch == 0:
             self.split = self.sampler.split()
         stage = "meta" if self.step_in_epoch < m_steps else "fuse"
+        self._apply_lr()
         t0 = time.perf_counter()
         losses = self._meta_update() if stage == "meta" else self._fuse_update()
         dt = time.perf_counter() - t0
@@ -154,6 +155,14 @@ class Trainer:
             self.epoch, self.step_in_epoch = self.epoch + 1, 0
         return self._event("step", stage=stage, steps_per_s=1.0 / max(self._rate[stage], 1e-9),
                            eta_s=self._eta(), **losses)
+
+    def _apply_lr(self) -> None:
+        """Set the Adam learning rates of this step (TrainSettings.lr_factor; constant by default)."""
+        s = self.settings
+        k = s.lr_factor(self.step)
+        for opt, base in ((self.opt_f, s.lr_f), (self.opt_r, s.lr_r), (self.opt_p, s.lr_p)):
+            for group in opt.param_groups:
+                group["lr"] = base * k
 
     def _batch(self, indices=None) -> Batch:
         a, b = self.sampler.batch(self.settings.batch, indices)

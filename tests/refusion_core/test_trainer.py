@@ -66,9 +66,10 @@ def state_of(tr):
     return {f"{name}.{k}": v.clone() for name, m in tr._modules().items() for k, v in m.state_dict().items()}
 
 
-def test_stop_and_resume_is_exact(pairs, tmp_path):
+@pytest.mark.parametrize("schedule", ["constant", "cosine"])
+def test_stop_and_resume_is_exact(pairs, tmp_path, schedule):
     torch.set_num_threads(1)
-    s = tiny_settings(checkpoint_every=100)
+    s = tiny_settings(checkpoint_every=100, lr_schedule=schedule, warmup_steps=3)
     straight = Trainer(s, pairs, tmp_path / "straight", device="cpu")
     run_all(straight)
     first = Trainer(s, pairs, tmp_path / "split", device="cpu")
@@ -80,6 +81,29 @@ def test_stop_and_resume_is_exact(pairs, tmp_path):
     a, b = state_of(straight), state_of(second)
     assert a.keys() == b.keys()
     assert all(torch.equal(a[k], b[k]) for k in a), "resumed run differs from the straight run"
+
+
+def test_cosine_schedule_warms_up_then_decays_to_zero():
+    s = tiny_settings(epochs=4, lr_schedule="cosine", warmup_steps=5)  # 20 steps
+    k = [s.lr_factor(i) for i in range(s.total_steps)]
+    assert k[:5] == pytest.approx([0.2, 0.4, 0.6, 0.8, 1.0])
+    assert k[5] == 1.0 and all(x > y for x, y in zip(k[5:], k[6:]))  # then strictly falling
+    assert 0 < k[-1] < 0.02  # ends near 0
+    assert {tiny_settings().lr_factor(i) for i in range(10)} == {1.0}  # the paper's constant rate
+    with pytest.raises(ValueError):
+        tiny_settings(lr_schedule="step")
+
+
+def test_trainer_sets_the_scheduled_learning_rates(pairs, tmp_path):
+    s = tiny_settings(epochs=1, lr_schedule="cosine", warmup_steps=2, lr_f=2e-3, lr_p=1e-3)
+    tr = Trainer(s, pairs, tmp_path / "run", device="cpu")
+    seen = []
+    for ev in tr.run():
+        if ev.kind == "step":
+            seen.append((tr.opt_f.param_groups[0]["lr"], tr.opt_p.param_groups[0]["lr"]))
+    expected = [(2e-3 * s.lr_factor(i), 1e-3 * s.lr_factor(i)) for i in range(s.total_steps)]
+    assert seen == pytest.approx(expected)
+    assert seen[0][0] == pytest.approx(1e-3) and seen[-1][0] < seen[2][0]
 
 
 def test_pause_and_resume_between_steps(pairs, tmp_path):
