@@ -3,12 +3,16 @@ the project's own trainer, copy the result to resources/weights/<task>.safetenso
 card (resources/weights/<task>.md) with metrics on the test split.
 
     OMP_NUM_THREADS=1 python scripts/train_defaults.py [--tasks ivif mif mfif meif] [--preset cpu-hour]
-                                     [--epochs N] [--runs runs/defaults] [--cards-only | --ship-only] [--reuse-eval]
+                                     [--epochs N] [--refine K] [--runs runs/defaults]
+                                     [--cards-only | --ship-only] [--reuse-eval]
 
 A run that already exists is resumed (or, when complete, reused). With ``--epochs`` larger than the run's,
 a finished run is extended: the trainer's schedule has a constant learning rate and draws each epoch's
 split and crops from its own saved RNG state, so N epochs reached in two sittings are the same training
-as N epochs in one. Training never sees the test split.
+as N epochs in one. ``--refine K`` then runs K `cpu-refine` stages in a chain (runs/<task>.refine1, ...;
+each starts from the previous stage's model, warms the learning rate up and decays it to 0 by a cosine)
+and ships the last. The model card lists every stage, read back through each model's recorded ``init``.
+Training never sees the test split.
 """
 
 from __future__ import annotations
@@ -45,6 +49,36 @@ def train(task: str, preset: str, run: Path, manifest: Path, device: str = "auto
     subprocess.run([sys.executable, "-m", "refusion_core.cli", *cmd, "--device", device], check=True)
 
 
+def refine(task: str, init: Path, run: Path, manifest: Path, device: str = "auto") -> None:
+    """One `cpu-refine` stage from ``init``; resumed (or reused, when finished) if ``run`` exists."""
+    cmd = (["resume", str(run)] if (run / "checkpoint.pt").exists() else
+           ["train", "--task", task, "--manifest", str(manifest), "--set", SETS[task], "--preset", "cpu-refine",
+            "--init", str(init), "--out", str(run)])
+    subprocess.run([sys.executable, "-m", "refusion_core.cli", *cmd, "--device", device], check=True)
+
+
+def lineage(task: str, model: Path) -> list[dict]:
+    """The training stages that made ``model``, oldest first: each model records the file it started from
+    (provenance ``init``), or the stages before it (``lineage``) once shipped."""
+    stages, path = [], Path(model)
+    while True:
+        meta = load_model(path, task).meta
+        prov, st = meta.get("provenance", {}), meta.get("settings", {})
+        stages.insert(0, {"preset": st.get("preset_name") or "cpu-hour", "epochs": st.get("epochs"),
+                          "meta_steps": st.get("meta_steps"), "fuse_steps": st.get("fuse_steps"),
+                          "lr_schedule": st.get("lr_schedule", "constant"), "steps": meta.get("steps"),
+                          "wall_time_s": prov.get("wall_time_s"), "hardware": prov.get("hardware") or hardware(),
+                          "date": prov.get("date")})
+        if prov.get("lineage"):  # a shipped model already lists the stages before it
+            return prov["lineage"][:-1] + stages
+        init = prov.get("init", "random")
+        if init == "random":
+            return stages
+        path = Path(init) if Path(init).is_absolute() else REPO / init
+        if not path.exists():
+            raise SystemExit(f"train_defaults: {model} started from {init}, which is gone; cannot list its stages")
+
+
 def hardware() -> str:
     threads = os.environ.get("OMP_NUM_THREADS")
     return (f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, "
@@ -56,7 +90,8 @@ def ship(task: str, run: Path, manifest: Path) -> Path:
     n_train = len(pairs_from_manifest(manifest, SETS[task], "train"))
     bundle.meta["provenance"] = {**bundle.meta.get("provenance", {}), "hardware": hardware(),
                                  "data": f"{SETS[task]}, train split ({n_train} pairs) of shared/datasets/manifest.json",
-                                 "script": "scripts/train_defaults.py"}
+                                 "script": "scripts/train_defaults.py",
+                                 "lineage": lineage(task, run / "model.safetensors")}
     return save_model(REPO / "resources" / "weights" / f"{task}.safetensors", bundle)
 
 
@@ -76,19 +111,36 @@ def card(task: str, weights: Path, manifest: Path, released: Path | None, reuse_
         cache.parent.mkdir(exist_ok=True)
         cache.write_text(json.dumps(res, indent=1))
     prov = meta["provenance"]
+    stages = prov.get("lineage") or [{"preset": s.get("preset_name") or "cpu-hour", "epochs": s["epochs"],
+                                       "meta_steps": s["meta_steps"], "fuse_steps": s["fuse_steps"],
+                                       "lr_schedule": s.get("lr_schedule", "constant"), "steps": meta["steps"],
+                                       "wall_time_s": prov.get("wall_time_s"), "hardware": prov.get("hardware"),
+                                       "date": prov.get("date")}]
+    base = stages[0]
+    schedule = "\n".join(
+        f"  {i}. `{g['preset']}` from {'random initialisation' if i == 1 else f'stage {i - 1}'}: {g['epochs']} epochs × "
+        f"({g['meta_steps']} meta + {g['fuse_steps']} plain steps), {g['lr_schedule']} learning rate; {g['steps']:,} "
+        f"steps, {g['wall_time_s']:,} s ({g['hardware']}), finished {g['date']}"
+        for i, g in enumerate(stages, 1))
+    total_steps = sum(g["steps"] for g in stages)
+    total_wall = sum(g["wall_time_s"] or 0 for g in stages)
+    refine_k = sum(g["preset"] == "cpu-refine" for g in stages)
+    reproduce = (f"OMP_NUM_THREADS=1 python scripts/train_defaults.py --tasks {task} --epochs {base['epochs']}"
+                 + (f" --refine {refine_k}" if refine_k else ""))
     text = f"""# Model card: `{task}.safetensors`
 
 ReFusion F + R + P for **{task}**, trained from random initialisation by this project's own trainer
 (Algorithm 1, second-order meta step). Nothing of the authors' released weights is used.
 
 - Data: {prov.get('data')}. The test split was used only for the table below.
-- Preset: `{s.get('preset_name') or 'cpu-hour'}` — {s['epochs']} epochs × ({s['meta_steps']} meta + {s['fuse_steps']} plain steps),
-  crop {s['crop']}², batch {s['batch']}, Adam lr F {s['lr_f']}, R {s['lr_r']}, P {s['lr_p']}, α1 = {s['alpha1']},
-  α2 = {s['alpha2']}, inner step η = {s['inner_lr']}, seed {s['seed']}.
-- Steps: {meta['steps']}; wall time of the training steps: {prov.get('wall_time_s')} s on {prov.get('device')}
-  ({prov.get('hardware')}; the machine was shared with other jobs). Finished {prov.get('date')}.
+- Schedule, in {len(stages)} stage(s) (wall time of the training steps, on {prov.get('device')}; the machine
+  was sometimes shared with other jobs):
+{schedule}
+- In all: {total_steps:,} steps, {total_wall:,.0f} s. Every stage: crop {s['crop']}², batch {s['batch']},
+  Adam lr F {s['lr_f']}, R {s['lr_r']}, P {s['lr_p']} (peak), α1 = {s['alpha1']}, α2 = {s['alpha2']},
+  inner step η = {s['inner_lr']}, seed {s['seed']}.
 - Parameters: {', '.join(f'{k} {v:,}' for k, v in bundle.parameter_counts().items())}.
-- SHA-256: `{bundle.sha256}`. Reproduce: `OMP_NUM_THREADS=1 python scripts/train_defaults.py --tasks {task} --epochs {s['epochs']}`.
+- SHA-256: `{bundle.sha256}`. Reproduce: `{reproduce}`.
 
 ## Test split ({len(pairs)} pairs), means; paper metrics
 
@@ -111,6 +163,7 @@ def main() -> int:
     ap.add_argument("--tasks", nargs="+", default=list(SETS), choices=list(SETS))
     ap.add_argument("--preset", default="cpu-hour")
     ap.add_argument("--epochs", type=int, help="override the preset's epochs (extends an existing run)")
+    ap.add_argument("--refine", type=int, default=0, metavar="K", help="then K chained cpu-refine stages")
     ap.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     ap.add_argument("--runs", type=Path, default=REPO / "runs" / "defaults")
     ap.add_argument("--cards-only", action="store_true", help="only (re)write the model cards")
@@ -124,9 +177,15 @@ def main() -> int:
     manifest = shared / "datasets" / "manifest.json"
     for task in args.tasks:
         if not args.cards_only:
+            last = args.runs / task
             if not args.ship_only:
-                train(task, args.preset, args.runs / task, manifest, args.device, args.epochs)
-            ship(task, args.runs / task, manifest)
+                train(task, args.preset, last, manifest, args.device, args.epochs)
+            for k in range(1, args.refine + 1):
+                run = args.runs / f"{task}.refine{k}"
+                if not args.ship_only:
+                    refine(task, last / "model.safetensors", run, manifest, args.device)
+                last = run
+            ship(task, last, manifest)
         released = shared / "anchors" / "refusion_official" / f"ReFusion_{task.upper()}.pth"
         print(card(task, REPO / "resources" / "weights" / f"{task}.safetensors", manifest, released,
                    args.reuse_eval))
