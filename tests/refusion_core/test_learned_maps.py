@@ -40,21 +40,24 @@ def exposure_case():
     maps = fuser_for("meif").fuse(under, over).maps
     blown, crushed = exposure_regions(under, over)  # over clipped & under fine; under clipped & over fine
     assert blown.sum() > 500 and crushed.sum() > 500
-    return maps, blown, crushed
+    return maps, blown, crushed, ~(blown | crushed)
 
 
 def test_exposure_gradient_weight_avoids_blown_highlights():
-    maps, blown, _ = exposure_case()
+    maps, blown, _, rest = exposure_case()
     assert maps["va"][blown].mean() > 0.5  # gradients from the under-exposed source A
+    assert maps["va"][blown].mean() > maps["va"][rest].mean()  # because of the clipping, not a global bias
 
 
 @pytest.mark.xfail(strict=True, reason=(
-    "the shipped MEIF model (cpu-hour preset, 4,600 steps) is moving the right way but has not got there: "
-    "mean vb over A's crushed shadows 0.44 (0.15 at 690 steps, 0.39 at 3,450; mean vb everywhere 0.39); "
-    "it needs a longer schedule (issue 4)"))
+    "the shipped MEIF model (4,600 cpu-hour steps + 1,100 cpu-refine steps) favours B over A's crushed "
+    "shadows more than elsewhere (mean vb 0.499 there, 0.469 over the unclipped rest) but not yet over A: "
+    "0.499 < 0.5 (0.15 at 690 steps, 0.44 at 4,600); a second refine stage reached 0.506 only by flattening "
+    "v towards 1/2 everywhere and was not shipped (issue 4)"))
 def test_exposure_gradient_weight_avoids_crushed_shadows():
-    maps, _, crushed = exposure_case()
+    maps, _, crushed, rest = exposure_case()
     assert maps["vb"][crushed].mean() > 0.5  # gradients from the over-exposed source B
+    assert maps["vb"][crushed].mean() > maps["vb"][rest].mean()
 
 
 def test_multifocus_model_fuses_rather_than_copies_one_source():
