@@ -1,0 +1,56 @@
+"""scripts/train_defaults.py: a shipped model's card lists every training stage that made it, read back through
+each model's recorded ``init`` (and through a shipped model's own lineage when one is refined again)."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+from refusion_core.checkpoint import load_model, new_bundle, save_model
+from refusion_core.settings import TrainSettings
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _load_script():
+    key = "refusion_scripts_train_defaults"  # scripts/ is no package: load the file by path
+    if key not in sys.modules:
+        spec = importlib.util.spec_from_file_location(key, REPO / "scripts" / "train_defaults.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[key] = module
+        spec.loader.exec_module(module)
+    return sys.modules[key]
+
+
+def stage(path: Path, preset: str, steps: int, init: str, **extra) -> Path:
+    bundle = new_bundle("meif", seed=0)
+    bundle.meta.update(steps=steps, settings=TrainSettings.preset(preset).to_dict())
+    bundle.meta["provenance"] = {"init": init, "wall_time_s": steps / 2, "date": "2026-11-25", **extra}
+    return save_model(path, bundle)
+
+
+def test_lineage_follows_each_models_init(tmp_path):
+    td = _load_script()
+    base = stage(tmp_path / "base.safetensors", "cpu-hour", 4600, "random", hardware="box A")
+    first = stage(tmp_path / "r1.safetensors", "cpu-refine", 1100, str(base))
+    stages = td.lineage("meif", first)
+    assert [(s["preset"], s["steps"], s["lr_schedule"]) for s in stages] == [
+        ("cpu-hour", 4600, "constant"), ("cpu-refine", 1100, "cosine")]
+    assert stages[0]["hardware"] == "box A"
+
+    shipped = load_model(first, "meif")  # as ship() writes it: the stages go into the model itself
+    shipped.meta["provenance"]["lineage"] = stages
+    shipped_path = save_model(tmp_path / "shipped.safetensors", shipped)
+    base.unlink()  # a shipped model no longer needs the files it came from
+    second = stage(tmp_path / "r2.safetensors", "cpu-refine", 1100, str(shipped_path))
+    assert [s["steps"] for s in td.lineage("meif", second)] == [4600, 1100, 1100]
+
+
+def test_lineage_says_when_a_stage_is_gone(tmp_path):
+    td = _load_script()
+    orphan = stage(tmp_path / "r1.safetensors", "cpu-refine", 1100, str(tmp_path / "gone.safetensors"))
+    with pytest.raises(SystemExit, match="gone"):
+        td.lineage("meif", orphan)
