@@ -31,22 +31,37 @@ SETS = {"ivif": "ivif/roadscene", "mif": "mif/harvard", "mfif": "mfif/mfifb", "m
 OURS, RELEASED = "ours (default)", "released (authors)"
 GAP = """## Where ours falls short, and what would close the gap
 
-The shipped default weights come from the `cpu-hour` preset (crop 96², batch 4, 15 meta + 100 plain steps per
-epoch) run on one shared CPU core per task: mif and mfif 6 epochs (690 steps), ivif 14 epochs (1,610 steps),
-meif 40 epochs (4,600 steps) — against the paper's 50 × (600 + 1600) = 110,000 steps at 128². At these
-lengths F has learnt little more than the weighted average that P's maps ask for, so our rows sit near the
-`average` baseline: lower SD, SF, AG and VIF than the released checkpoints, similar or better SSIM and Q_CB.
-Longer training helps, slowly: meif went from EN 6.36, SD 40.9, SF 8.70, VIF 0.338 at 690 steps to the row
-above; its P became content-dependent (v on the under-exposed source over blown highlights, rising on the
-over-exposed one over crushed shadows). It can also go wrong: a 30-epoch mfif run (3,450 steps) collapsed to
-copying source A (v_a ≈ 0.998 everywhere, the fused image sharp only where A is: 0.11 / 0.97 of the sharp
-frame's gradient energy on the two halves of a synthetic pair) while its metrics looked better (SD 55.1,
-SF 12.6, Q_NCIE 0.848); it was not shipped, the 6-epoch model was kept. What would close the gap, in order of
-expected effect: (1) the `paper` preset on a GPU (under an hour per task;
-`python scripts/train_defaults.py --preset paper` on a machine with CUDA); (2) a learning-rate schedule
-(warm-up and cosine decay) for the short schedules; (3) checking after training that P's maps follow the
-paper's figures (tests/refusion_core/test_learned_maps.py) and that a multi-focus model fuses rather than
-copies (tests/refusion_core/test_stack.py), before shipping.
+The shipped default weights are short CPU trainings (2 shared cores, train splits only): the `cpu-hour` preset
+(crop 96², batch 4, 15 meta + 100 plain steps per epoch, constant learning rate) for mif and mfif 6 epochs
+(690 steps) and ivif 14 epochs (1,610 steps); meif 40 epochs (4,600 steps) followed by one `cpu-refine` stage
+(1,100 steps at the paper's 3 : 8 ratio of meta to plain steps, learning rate warmed up and decayed to 0 by a
+cosine). The paper trains 50 × (600 + 1600) = 110,000 steps at 128². At these lengths F has learnt little more
+than the weighted average that P's maps ask for, so our rows sit near the `average` baseline: lower SD, SF, AG
+and VIF than the released checkpoints, similar or better SSIM, Q_CB and Q_NCIE. Each model card
+(resources/weights/<task>.md) lists its stages.
+
+What was tried, and kept or not (candidates were judged on the train split and on the synthetic pairs of
+tests/refusion_core/test_learned_maps.py, never on the test split):
+- Longer training helps meif, slowly: from EN 6.36, SD 40.9, SF 8.70, VIF 0.338 at 690 steps to SD 50.0,
+  SF 11.2, VIF 0.508 at 4,600 and SD 51.5, SF 11.6, VIF 0.534 after the refine stage. Its P became
+  content-dependent (v on the under-exposed source over blown highlights 0.58, 0.53 elsewhere; v on the
+  over-exposed source over crushed shadows 0.499, 0.47 elsewhere), but weakly: a second refine stage brought
+  both above 1/2 only by flattening v towards 1/2 everywhere (0.51 / 0.51) and was not shipped; constant-rate
+  runs to 46 and 60 epochs let the global balance of v drift (0.47 / 0.57, then 0.50 / 0.54) and were not
+  shipped either.
+- A 30-epoch constant-rate mfif run collapsed to copying source A (v_a ≈ 0.998 everywhere, the fused image sharp
+  only where A is) while its metrics looked better; a `cpu-refine` stage on the 6-epoch mfif model lost P's
+  preference for the sharp source (v_a 0.47 on A's sharp half, 0.48 on its blurred half). Neither was shipped;
+  tests guard against both.
+- A `cpu-refine` stage on the ivif model changed its train-split metrics by a few percent either way
+  (SF 9.85 → 10.07, SD 33.1 → 31.9 on 16 train pairs); on the mif model it made all six worse (SD 75.8 → 58.6,
+  SF 25.8 → 19.7, SCD 1.35 → 0.88 on 16 train pairs). Neither was shipped: the refine stage helps a model that
+  has trained long enough for its maps to settle (meif, 4,600 steps), not a 690- or 1,610-step one.
+What would close the gap, in order of expected effect: (1) the `paper` preset on a GPU (under an hour per task;
+`python scripts/train_defaults.py --preset paper` on a machine with CUDA), where F has the steps to learn
+more than an average; (2) a larger meta batch for P, whose content-dependent signal is weak and noisy at 4
+crops of 96²; (3) checking every candidate with scripts/check_maps.py and the tests before shipping, as done
+here.
 """
 
 
