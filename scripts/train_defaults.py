@@ -18,6 +18,7 @@ Training never sees the test split.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import platform
@@ -95,6 +96,16 @@ def ship(task: str, run: Path, manifest: Path) -> Path:
     return save_model(REPO / "resources" / "weights" / f"{task}.safetensors", bundle)
 
 
+def tensors_sha256(bundle) -> str:
+    """SHA-256 over the model's tensors alone (names and values), unlike the file's: it survives re-shipping."""
+    h = hashlib.sha256()
+    for prefix, module in bundle.modules().items():
+        for name, value in sorted(module.state_dict().items()):
+            h.update(f"{prefix}.{name}".encode())
+            h.update(value.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
 def card(task: str, weights: Path, manifest: Path, released: Path | None, reuse_eval: bool = False) -> Path:
     bundle = load_model(weights, task)
     meta, s = bundle.meta, bundle.meta["settings"]
@@ -104,10 +115,14 @@ def card(task: str, weights: Path, manifest: Path, released: Path | None, reuse_
         methods.append(model_method(released, task, "cpu", name="released (authors)"))
     methods += [baseline_method(n) for n in ["average", "laplacian"] + (["mertens"] if task == "meif" else [])]
     cache = REPO / "runs" / f"eval_{task}.json"
-    if reuse_eval and cache.exists():  # same tensors, only the file's metadata changed
-        res = json.loads(cache.read_text())
-    else:
+    res = json.loads(cache.read_text()) if reuse_eval and cache.exists() else None
+    if res is not None and res.get("tensors_sha256", res["methods"].get(methods[0].name, {}).get("sha256")) not in (
+            tensors_sha256(bundle), bundle.sha256):  # a re-shipped file (new metadata, same tensors) is reused
+        print(f"train_defaults: {cache} evaluated other {task} weights; evaluating again", file=sys.stderr)
+        res = None
+    if res is None:
         res = evaluate(methods, pairs, task)
+        res["tensors_sha256"] = tensors_sha256(bundle)
         cache.parent.mkdir(exist_ok=True)
         cache.write_text(json.dumps(res, indent=1))
     prov = meta["provenance"]
@@ -168,7 +183,8 @@ def main() -> int:
     ap.add_argument("--runs", type=Path, default=REPO / "runs" / "defaults")
     ap.add_argument("--cards-only", action="store_true", help="only (re)write the model cards")
     ap.add_argument("--ship-only", action="store_true", help="copy finished runs into resources, no training")
-    ap.add_argument("--reuse-eval", action="store_true", help="cards from runs/eval_<task>.json when present")
+    ap.add_argument("--reuse-eval", action="store_true",
+                    help="cards from runs/eval_<task>.json when it evaluated the same weights (same SHA-256)")
     args = ap.parse_args()
     shared = shared_dir()
     if shared is None:

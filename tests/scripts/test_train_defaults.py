@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from refusion_core.checkpoint import load_model, new_bundle, save_model
 from refusion_core.settings import TrainSettings
@@ -54,3 +55,16 @@ def test_lineage_says_when_a_stage_is_gone(tmp_path):
     orphan = stage(tmp_path / "r1.safetensors", "cpu-refine", 1100, str(tmp_path / "gone.safetensors"))
     with pytest.raises(SystemExit, match="gone"):
         td.lineage("meif", orphan)
+
+
+def test_the_tensor_hash_ignores_metadata_and_sees_weights(tmp_path):
+    td = _load_script()
+    path = stage(tmp_path / "m.safetensors", "cpu-hour", 10, "random")
+    bundle = load_model(path, "meif")
+    bundle.meta["provenance"]["hardware"] = "another box"  # what re-shipping changes
+    reshipped = load_model(save_model(tmp_path / "m2.safetensors", bundle), "meif")
+    assert reshipped.sha256 != load_model(path, "meif").sha256
+    assert td.tensors_sha256(reshipped) == td.tensors_sha256(load_model(path, "meif"))
+    with torch.no_grad():
+        next(reshipped.proposal.parameters()).add_(1e-3)
+    assert td.tensors_sha256(reshipped) != td.tensors_sha256(load_model(path, "meif"))
