@@ -94,6 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
                       ("warmup-steps", int)):
         t.add_argument(f"--{name}", type=typ, help="override the preset")
     t.add_argument("--lr-schedule", choices=("constant", "cosine"), help="override the preset")
+    t.add_argument("--holdout", type=int, default=0, metavar="N",
+                   help="leave N of the training pairs out, for choosing between candidates "
+                        "(refusion eval --split holdout --holdout N)")
     t.add_argument("--ablation", choices=[a for a in ABLATIONS if a], help="Table 5 ablation switch")
 
     r = sub.add_parser("resume", help="resume a stopped training run")
@@ -106,7 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--pairs", nargs=2, type=Path, metavar=("DIR_A", "DIR_B"))
     src.add_argument("--manifest", type=Path)
     e.add_argument("--set", dest="set_name")
-    e.add_argument("--split", default="test", choices=("train", "test"))
+    e.add_argument("--split", default="test", choices=("train", "test", "holdout"),
+                   help="holdout: the pairs that 'refusion train --holdout N' left out of the train split (or of --pairs)")
+    e.add_argument("--holdout", type=int, default=0, metavar="N", help="with --split holdout")
     e.add_argument("--weights", type=Path, nargs="+", help="models (default: the task's default weights)")
     e.add_argument("--baselines", action="store_true", help="also average, Laplacian pyramid (and Mertens for meif)")
     e.add_argument("--limit", type=int, help="only the first N pairs")

@@ -104,13 +104,17 @@ def _bar_to(bar, done: int, total: int) -> None:
 
 
 def cmd_train(args) -> int:
-    from .data import pairs_from_dirs, pairs_from_manifest
+    from .data import holdout, pairs_from_dirs, pairs_from_manifest
     from .settings import TrainSettings
     from .trainer import CKPT_FILE, Trainer
 
     if args.manifest and not args.set_name:
         raise InputError("--manifest needs --set NAME (for example --set roadscene)")
     pairs = pairs_from_dirs(*args.pairs) if args.pairs else pairs_from_manifest(args.manifest, args.set_name)
+    if args.holdout:
+        pairs, val = holdout(pairs, args.holdout)
+        print(f"holding out {len(val)} pairs for validation (refusion eval --split holdout --holdout "
+              f"{args.holdout}); training on {len(pairs)}", file=sys.stderr)
     if (args.out / CKPT_FILE).exists():
         raise RunError(f"{args.out} already holds a run; continue it with 'refusion resume {args.out}' "
                        "or choose another --out")
@@ -164,13 +168,20 @@ def _losses(ev) -> str:
 def cmd_eval(args) -> int:
     import json
 
-    from .data import pairs_from_dirs, pairs_from_manifest
+    from .data import holdout, pairs_from_dirs, pairs_from_manifest
     from .evaluation import baseline_method, evaluate, markdown_table, model_method
 
     if args.manifest and not args.set_name:
         raise InputError("--manifest needs --set NAME (for example --set roadscene)")
-    pairs = (pairs_from_dirs(*args.pairs) if args.pairs
-             else pairs_from_manifest(args.manifest, args.set_name, args.split))[: args.limit]
+    if (args.split == "holdout") != bool(args.holdout):
+        raise InputError("--split holdout and --holdout N go together: N the number of pairs that "
+                         "'refusion train --holdout N' left out of the same training pairs")
+    if args.split == "holdout":
+        train = pairs_from_dirs(*args.pairs) if args.pairs else pairs_from_manifest(args.manifest, args.set_name)
+        pairs = holdout(train, args.holdout)[1][: args.limit]
+    else:
+        pairs = (pairs_from_dirs(*args.pairs) if args.pairs
+                 else pairs_from_manifest(args.manifest, args.set_name, args.split))[: args.limit]
     methods = [model_method(w, args.task, args.device) for w in (args.weights or [None])] \
         if args.weights else [model_method(None, args.task, args.device, name="default")]
     if args.baselines:

@@ -49,6 +49,21 @@ def pairs_from_manifest(manifest: str | os.PathLike, name: str, split: str = "tr
     return pairs
 
 
+def holdout(pairs: list[Pair], n: int) -> tuple[list[Pair], list[Pair]]:
+    """Split ``pairs`` into (training, validation) with ``n`` validation pairs spread evenly over the list
+    (indices floor((i + 1/2)·len/n)), so that choosing between trained candidates can be done on pairs that
+    training never saw, without touching a test split. Deterministic: the same pairs and ``n`` always give
+    the same split, so ``refusion train --holdout N`` and ``refusion eval --split holdout --holdout N`` agree.
+    At least 2 pairs stay for training (the meta-train and meta-test halves)."""
+    if n == 0:
+        return list(pairs), []
+    if not 0 < n <= len(pairs) - 2:
+        raise InputError(f"--holdout {n}: choose from 1 to {len(pairs) - 2} for these {len(pairs)} pairs "
+                         "(at least 2 must stay for training)")
+    val = {int((i + 0.5) * len(pairs) / n) for i in range(n)}
+    return ([p for i, p in enumerate(pairs) if i not in val], [p for i, p in enumerate(pairs) if i in val])
+
+
 def load_luminance_pair(pa: Path, pb: Path, max_side: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Read a registered pair -> two float32 (H, W) luminance images in [0, 1].
 

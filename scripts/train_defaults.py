@@ -3,13 +3,15 @@ the project's own trainer, copy the result to resources/weights/<task>.safetenso
 card (resources/weights/<task>.md) with metrics on the test split.
 
     OMP_NUM_THREADS=1 python scripts/train_defaults.py [--tasks ivif mif mfif meif] [--preset cpu-hour]
-                                     [--epochs N] [--refine K] [--runs runs/defaults]
+                                     [--epochs N] [--refine K] [--holdout N] [--runs runs/defaults]
                                      [--cards-only | --ship-only] [--reuse-eval]
 
 A run that already exists is resumed (or, when complete, reused). With ``--epochs`` larger than the run's,
 a finished run is extended: the trainer's schedule has a constant learning rate and draws each epoch's
 split and crops from its own saved RNG state, so N epochs reached in two sittings are the same training
-as N epochs in one. ``--refine K`` then runs K `cpu-refine` stages in a chain (runs/<task>.refine1, ...;
+as N epochs in one. ``--holdout N`` leaves N train pairs out of new runs (the same N pairs each time), so
+that candidates can be compared on pairs no run saw (``refusion eval --split holdout --holdout N``) instead
+of on the test split. ``--refine K`` then runs K `cpu-refine` stages in a chain (runs/<task>.refine1, ...;
 each starts from the previous stage's model, warms the learning rate up and decays it to 0 by a cosine)
 and ships the last. The model card lists every stage, read back through each model's recorded ``init``.
 Training never sees the test split.
@@ -37,7 +39,8 @@ from refusion_core.paths import shared_dir  # noqa: E402
 SETS = {"ivif": "ivif/roadscene", "mif": "mif/harvard", "mfif": "mfif/mfifb", "meif": "meif/mefb"}
 
 
-def train(task: str, preset: str, run: Path, manifest: Path, device: str = "auto", epochs: int | None = None) -> None:
+def train(task: str, preset: str, run: Path, manifest: Path, device: str = "auto", epochs: int | None = None,
+          holdout: int = 0) -> None:
     if (run / "checkpoint.pt").exists():
         info = json.loads((run / "run.json").read_text())
         if epochs and epochs > info["settings"]["epochs"]:  # extend a finished (or stopped) run
@@ -46,15 +49,15 @@ def train(task: str, preset: str, run: Path, manifest: Path, device: str = "auto
         cmd = ["resume", str(run)]
     else:
         cmd = ["train", "--task", task, "--manifest", str(manifest), "--set", SETS[task], "--preset", preset,
-               "--out", str(run)] + (["--epochs", str(epochs)] if epochs else [])
+               "--out", str(run), "--holdout", str(holdout)] + (["--epochs", str(epochs)] if epochs else [])
     subprocess.run([sys.executable, "-m", "refusion_core.cli", *cmd, "--device", device], check=True)
 
 
-def refine(task: str, init: Path, run: Path, manifest: Path, device: str = "auto") -> None:
+def refine(task: str, init: Path, run: Path, manifest: Path, device: str = "auto", holdout: int = 0) -> None:
     """One `cpu-refine` stage from ``init``; resumed (or reused, when finished) if ``run`` exists."""
     cmd = (["resume", str(run)] if (run / "checkpoint.pt").exists() else
            ["train", "--task", task, "--manifest", str(manifest), "--set", SETS[task], "--preset", "cpu-refine",
-            "--init", str(init), "--out", str(run)])
+            "--init", str(init), "--out", str(run), "--holdout", str(holdout)])
     subprocess.run([sys.executable, "-m", "refusion_core.cli", *cmd, "--device", device], check=True)
 
 
@@ -89,9 +92,12 @@ def hardware() -> str:
 def ship(task: str, run: Path, manifest: Path) -> Path:
     bundle = load_model(run / "model.safetensors", task)
     n_train = len(pairs_from_manifest(manifest, SETS[task], "train"))
+    used = len(json.loads((run / "run.json").read_text())["pairs"])
+    held = (f"{used} of its {n_train} pairs; {n_train - used} held out for validation, "
+            f"refusion eval --split holdout --holdout {n_train - used}") if used < n_train else f"{n_train} pairs"
     bundle.meta["provenance"] = {**bundle.meta.get("provenance", {}), "hardware": hardware(),
-                                 "data": f"{SETS[task]}, train split ({n_train} pairs) of shared/datasets/manifest.json",
-                                 "script": "scripts/train_defaults.py",
+                                 "data": f"{SETS[task]}, train split ({held}) of shared/datasets/manifest.json",
+                                 "script": "scripts/train_defaults.py", "holdout": n_train - used,
                                  "lineage": lineage(task, run / "model.safetensors")}
     return save_model(REPO / "resources" / "weights" / f"{task}.safetensors", bundle)
 
@@ -141,7 +147,8 @@ def card(task: str, weights: Path, manifest: Path, released: Path | None, reuse_
     total_wall = sum(g["wall_time_s"] or 0 for g in stages)
     refine_k = sum(g["preset"] == "cpu-refine" for g in stages)
     reproduce = (f"OMP_NUM_THREADS=1 python scripts/train_defaults.py --tasks {task} --epochs {base['epochs']}"
-                 + (f" --refine {refine_k}" if refine_k else ""))
+                 + (f" --refine {refine_k}" if refine_k else "")
+                 + (f" --holdout {prov['holdout']}" if prov.get("holdout") else ""))
     text = f"""# Model card: `{task}.safetensors`
 
 ReFusion F + R + P for **{task}**, trained from random initialisation by this project's own trainer
@@ -179,6 +186,8 @@ def main() -> int:
     ap.add_argument("--preset", default="cpu-hour")
     ap.add_argument("--epochs", type=int, help="override the preset's epochs (extends an existing run)")
     ap.add_argument("--refine", type=int, default=0, metavar="K", help="then K chained cpu-refine stages")
+    ap.add_argument("--holdout", type=int, default=0, metavar="N",
+                    help="new runs leave N train pairs out, to choose between candidates on them")
     ap.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     ap.add_argument("--runs", type=Path, default=REPO / "runs" / "defaults")
     ap.add_argument("--cards-only", action="store_true", help="only (re)write the model cards")
@@ -195,11 +204,11 @@ def main() -> int:
         if not args.cards_only:
             last = args.runs / task
             if not args.ship_only:
-                train(task, args.preset, last, manifest, args.device, args.epochs)
+                train(task, args.preset, last, manifest, args.device, args.epochs, args.holdout)
             for k in range(1, args.refine + 1):
                 run = args.runs / f"{task}.refine{k}"
                 if not args.ship_only:
-                    refine(task, last / "model.safetensors", run, manifest, args.device)
+                    refine(task, last / "model.safetensors", run, manifest, args.device, args.holdout)
                 last = run
             ship(task, last, manifest)
         released = shared / "anchors" / "refusion_official" / f"ReFusion_{task.upper()}.pth"

@@ -1,11 +1,14 @@
 """The CLI as a user runs it: outputs, one-line errors with exit status 2, nothing half-written."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
 
 from refusion_core.checkpoint import new_bundle, save_model
 from refusion_core.cli import main
+from refusion_core.errors import InputError
 from refusion_core.imageio import read_image, write_image
 
 
@@ -78,6 +81,37 @@ def test_train_then_resume(pair_dirs, tmp_path, capsys):
     assert main(["resume", str(run), "--device", "cpu"]) == 0  # already complete: nothing to do, still fine
     capsys.readouterr()
     assert main(["resume", str(tmp_path)]) == 2 and "not a training run" in error_line(capsys)
+
+
+def test_holdout_is_deterministic_disjoint_and_bounded():
+    from refusion_core.data import holdout
+
+    pairs = [(Path(f"a{i}"), Path(f"b{i}")) for i in range(171)]
+    train, val = holdout(pairs, 16)
+    assert len(val) == 16 and len(train) == 155 and not set(train) & set(val)
+    assert set(train) | set(val) == set(pairs) and holdout(pairs, 16) == (train, val)
+    assert holdout(pairs, 0) == (pairs, [])
+    with pytest.raises(InputError, match="at least 2 must stay"):
+        holdout(pairs[:4], 3)
+
+
+def test_train_holds_out_what_eval_then_measures(pair_dirs, tmp_path, capsys):
+    import json
+
+    run = tmp_path / "run"
+    assert main(["train", "--task", "mfif", "--pairs", *map(str, pair_dirs), "--out", str(run), "--device", "cpu",
+                 "--preset", "quick", "--epochs", "1", "--meta-steps", "1", "--fuse-steps", "1", "--crop", "24",
+                 "--holdout", "1"]) == 0
+    trained = {Path(a).stem for a, _ in json.loads((run / "run.json").read_text())["pairs"]}
+    out = tmp_path / "val.json"
+    assert main(["eval", "--task", "mfif", "--pairs", *map(str, pair_dirs), "--split", "holdout", "--holdout", "1",
+                 "--weights", str(run / "model.safetensors"), "--json", str(out), "--device", "cpu"]) == 0
+    held = set(json.loads(out.read_text())["pairs"])  # the pairs' stems
+    assert len(trained) == 3 and len(held) == 1 and not trained & held
+    capsys.readouterr()
+    assert main(["eval", "--task", "mfif", "--pairs", *map(str, pair_dirs), "--split", "holdout",
+                 "--json", str(out)]) == 2
+    assert "go together" in error_line(capsys)
 
 
 def test_train_from_manifest_uses_only_the_train_split(shared_dir, tmp_path):

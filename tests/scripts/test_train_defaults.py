@@ -68,3 +68,21 @@ def test_the_tensor_hash_ignores_metadata_and_sees_weights(tmp_path):
     with torch.no_grad():
         next(reshipped.proposal.parameters()).add_(1e-3)
     assert td.tensors_sha256(reshipped) != td.tensors_sha256(load_model(path, "meif"))
+
+
+def test_shipping_records_the_held_out_pairs(tmp_path, monkeypatch):
+    import json
+
+    td = _load_script()
+    manifest = tmp_path / "manifest.json"
+    entries = [{"a": f"a/{i}.png", "b": f"b/{i}.png", "split": "train"} for i in range(5)]
+    manifest.write_text(json.dumps({"mfif/mfifb": {"pairs": entries + [dict(entries[0], split="test")]}}))
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "run.json").write_text(json.dumps({"pairs": [[e["a"], e["b"]] for e in entries[:3]]}))
+    stage(run / "model.safetensors", "cpu-hour", 10, "random")
+    monkeypatch.setattr(td, "REPO", tmp_path)  # ship into tmp_path/resources/weights, not the repository
+    (tmp_path / "resources" / "weights").mkdir(parents=True)
+    prov = load_model(td.ship("mfif", run, manifest), "mfif").meta["provenance"]
+    assert prov["holdout"] == 2 and "3 of its 5 pairs" in prov["data"]
+    assert [s["steps"] for s in prov["lineage"]] == [10]
