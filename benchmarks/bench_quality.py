@@ -61,12 +61,13 @@ tests/refusion_core/test_learned_maps.py; the one time a test-split figure decid
   16 train pairs (SD 33.1 → 34.8, SF 9.85 → 10.1) but lowered all six on the test split (SD 31.4 → 27.9,
   SF 8.40 → 8.05, SCD 1.51 → 1.40), which the model card's evaluation showed; the 14-epoch model stays. Train
   pairs the model has seen are no guide to held-out ones: choosing between candidates needs a validation
-  part of the train split that training does not see (not done yet; every shipped model so far trained on its
-  whole train split).
+  part of the train split that training does not see. `scripts/train_defaults.py --holdout N` (and
+  `refusion train --holdout N`, `refusion eval --split holdout --holdout N`) now provide it; every shipped model
+  so far was trained on its whole train split.
 What would close the gap, in order of expected effect: (1) the `paper` preset on a GPU (under an hour per task;
 `python scripts/train_defaults.py --preset paper` on a machine with CUDA), where F has the steps to learn
-more than an average; (2) a larger meta batch for P, whose content-dependent signal is weak and noisy at 4
-crops of 96²; (3) checking every candidate with scripts/check_maps.py and the tests before shipping, as done
+more than an average, with `--holdout 16` to choose between its epochs; (2) a larger meta batch for P,
+whose content-dependent signal is weak and noisy at 4 crops of 96²; (3) checking every candidate with scripts/check_maps.py and the tests before shipping, as done
 here.
 """
 
