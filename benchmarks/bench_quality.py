@@ -66,8 +66,9 @@ tests/refusion_core/test_learned_maps.py; the one time a test-split figure decid
   so far was trained on its whole train split.
 What would close the gap, in order of expected effect: (1) the `paper` preset on a GPU (under an hour per task;
 `python scripts/train_defaults.py --preset paper` on a machine with CUDA), where F has the steps to learn
-more than an average, with `--holdout 16` to choose between its epochs; (2) a larger meta batch for P,
-whose content-dependent signal is weak and noisy at 4 crops of 96²; (3) checking every candidate with scripts/check_maps.py and the tests before shipping, as done
+more than an average, with `--holdout 16` to choose its length (extend with `--epochs`, compare on the
+hold-out); (2) a larger meta batch for P, whose content-dependent signal is weak and noisy at 4 crops of 96²;
+(3) checking every candidate with scripts/check_maps.py and the tests before shipping, as done
 here.
 """
 
