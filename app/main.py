@@ -26,7 +26,21 @@ def make_application(argv: list[str]):  # noqa: ANN201 - QApplication
     app.setOrganizationName(ORGANIZATION)
     app.setApplicationName(APPLICATION)
     app.setApplicationDisplayName("ReFusion Studio")
+    gui_thread_garbage_collection(app)
     return app
+
+
+def gui_thread_garbage_collection(app) -> None:  # noqa: ANN001 - QApplication
+    """Collect reference cycles only in the GUI thread, on a timer (pyqtgraph's GarbageCollector).
+
+    Python's cyclic collector runs in whichever thread happens to allocate when a threshold is crossed. In a
+    worker thread it can destroy Qt objects (a closed dialog, a window that is gone) away from the thread that
+    owns them, which crashes Qt: the test suite hit exactly this, a segmentation fault inside a volume-loading
+    worker. Automatic collection is switched off and done every half second in the GUI thread instead."""
+    if getattr(app, "_refusion_gc", None) is None:
+        from pyqtgraph.util.garbage_collector import GarbageCollector
+
+        app._refusion_gc = GarbageCollector(interval=0.5)
 
 
 def isolate_for_screenshots() -> None:

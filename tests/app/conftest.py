@@ -41,6 +41,22 @@ class Dialogs:
         return "\n".join(f"{t}: {x}" for t, x in self.shown)
 
 
+@pytest.fixture(scope="package", autouse=True)
+def gui_thread_gc(qapp):
+    """As the app does (app.main.gui_thread_garbage_collection): cycles are collected in the GUI thread only,
+    never in a worker. Automatic collection comes back for the tests after these."""
+    import gc
+
+    from app.main import gui_thread_garbage_collection
+
+    gui_thread_garbage_collection(qapp)
+    yield
+    qapp._refusion_gc.timer.stop()
+    qapp._refusion_gc = None
+    gc.enable()
+    gc.collect()
+
+
 @pytest.fixture(autouse=True)
 def isolated(tmp_path, monkeypatch):
     """Settings and the user data folder live in the test's tmp folder."""

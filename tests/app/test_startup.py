@@ -89,3 +89,26 @@ def test_device_probe_runs_after_showing(window, qtbot):
     window.show()
     qtbot.waitUntil(lambda: window.state.device_info.startswith("Device: "), timeout=60000)
     assert "CPU" in window.state.device_info or "CUDA" in window.state.device_info
+
+
+def test_cycles_are_collected_in_the_gui_thread_only(tmp_path):
+    """Automatic collection is off (a worker thread must never destroy Qt objects); a GUI-thread timer collects."""
+    code = ("import gc, sys, threading, time\n"
+            "from app.main import make_application\n"
+            "qapp = make_application(sys.argv[:1])\n"
+            "gone = []\n"
+            "class Node:\n"
+            "    def __del__(self): gone.append(threading.current_thread().name)\n"
+            "def cycles():\n"
+            "    for _ in range(2000):\n"
+            "        a, b = Node(), Node(); a.other, b.other = b, a\n"
+            "t = threading.Thread(target=cycles, name='worker'); t.start(); t.join()\n"
+            "print(gc.isenabled(), len(gone))\n"
+            "end = time.time() + 1.5\n"
+            "while time.time() < end: qapp.processEvents(); time.sleep(0.02)\n"
+            "print(len(gone), set(gone))\n")
+    proc = run_python(code, tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    first, second = proc.stdout.splitlines()
+    assert first == "False 0"  # nothing collected in the worker thread
+    assert second == "4000 {'MainThread'}"  # all of it later, in the GUI thread
