@@ -35,8 +35,9 @@ def gui_thread_garbage_collection(app) -> None:  # noqa: ANN001 - QApplication
 
     Python's cyclic collector runs in whichever thread happens to allocate when a threshold is crossed. In a
     worker thread it can destroy Qt objects (a closed dialog, a window that is gone) away from the thread that
-    owns them, which crashes Qt: the test suite hit exactly this, a segmentation fault inside a volume-loading
-    worker. Automatic collection is switched off and done every half second in the GUI thread instead."""
+    owns them, which crashes Qt (the likely cause of a segmentation fault the test suite hit inside a
+    volume-loading worker). Automatic collection is switched off and done every half second in the GUI thread
+    instead."""
     if getattr(app, "_refusion_gc", None) is None:
         from pyqtgraph.util.garbage_collector import GarbageCollector
 
