@@ -16,6 +16,7 @@ import math
 import cv2
 import numpy as np
 
+from refusion_core.colour import split_ycrcb
 from refusion_core.errors import InputError
 
 GAMMA = 2.2
@@ -175,8 +176,7 @@ def exposure_regions(under: np.ndarray, over: np.ndarray) -> tuple[np.ndarray, n
         clipped; ``crushed`` where ``under`` is crushed and ``over`` is not clipped. These are the
         regions where the paper's Fig. 11 has the gradient weight v on the other, well-exposed source.
     """
-    y = lambda x: _as_image(x) if np.ndim(x) == 2 else _as_image(x) @ np.array([0.299, 0.587, 0.114], np.float32)  # noqa: E731
-    yu, yo = y(under), y(over)
+    yu, yo = split_ycrcb(_as_image(under))[0], split_ycrcb(_as_image(over))[0]
     blown = clipped_mask(yo, which="high") & ~clipped_mask(yu)
     crushed = clipped_mask(yu, which="low") & ~clipped_mask(yo)
     return blown, crushed

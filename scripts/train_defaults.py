@@ -40,7 +40,8 @@ SETS = {"ivif": "ivif/roadscene", "mif": "mif/harvard", "mfif": "mfif/mfifb", "m
 
 
 def train(task: str, preset: str, run: Path, manifest: Path, device: str = "auto", epochs: int | None = None,
-          holdout: int = 0) -> None:
+          holdout: int = 0, init: Path | None = None) -> None:
+    """Train ``run`` (from ``init`` when given), resume it, or extend a finished one to ``epochs``."""
     if (run / "checkpoint.pt").exists():
         info = json.loads((run / "run.json").read_text())
         if epochs and epochs > info["settings"]["epochs"]:  # extend a finished (or stopped) run
@@ -48,17 +49,20 @@ def train(task: str, preset: str, run: Path, manifest: Path, device: str = "auto
             (run / "run.json").write_text(json.dumps(info, indent=1))
         cmd = ["resume", str(run)]
     else:
-        cmd = ["train", "--task", task, "--manifest", str(manifest), "--set", SETS[task], "--preset", preset,
-               "--out", str(run), "--holdout", str(holdout)] + (["--epochs", str(epochs)] if epochs else [])
+        cmd = (["train", "--task", task, "--manifest", str(manifest), "--set", SETS[task], "--preset", preset,
+                "--out", str(run), "--holdout", str(holdout)] + (["--epochs", str(epochs)] if epochs else [])
+               + (["--init", str(init)] if init else []))
     subprocess.run([sys.executable, "-m", "refusion_core.cli", *cmd, "--device", device], check=True)
 
 
-def refine(task: str, init: Path, run: Path, manifest: Path, device: str = "auto", holdout: int = 0) -> None:
-    """One `cpu-refine` stage from ``init``; resumed (or reused, when finished) if ``run`` exists."""
-    cmd = (["resume", str(run)] if (run / "checkpoint.pt").exists() else
-           ["train", "--task", task, "--manifest", str(manifest), "--set", SETS[task], "--preset", "cpu-refine",
-            "--init", str(init), "--out", str(run), "--holdout", str(holdout)])
-    subprocess.run([sys.executable, "-m", "refusion_core.cli", *cmd, "--device", device], check=True)
+def stage_record(meta: dict) -> dict:
+    """One training stage, as the model card lists it, from a model's metadata."""
+    prov, st = meta.get("provenance", {}), meta.get("settings", {})
+    return {"preset": st.get("preset_name") or "cpu-hour", "epochs": st.get("epochs"),
+            "meta_steps": st.get("meta_steps"), "fuse_steps": st.get("fuse_steps"),
+            "lr_schedule": st.get("lr_schedule", "constant"), "steps": meta.get("steps"),
+            "wall_time_s": prov.get("wall_time_s"), "hardware": prov.get("hardware") or hardware(),
+            "date": prov.get("date")}
 
 
 def lineage(task: str, model: Path) -> list[dict]:
@@ -67,12 +71,8 @@ def lineage(task: str, model: Path) -> list[dict]:
     stages, path = [], Path(model)
     while True:
         meta = load_model(path, task).meta
-        prov, st = meta.get("provenance", {}), meta.get("settings", {})
-        stages.insert(0, {"preset": st.get("preset_name") or "cpu-hour", "epochs": st.get("epochs"),
-                          "meta_steps": st.get("meta_steps"), "fuse_steps": st.get("fuse_steps"),
-                          "lr_schedule": st.get("lr_schedule", "constant"), "steps": meta.get("steps"),
-                          "wall_time_s": prov.get("wall_time_s"), "hardware": prov.get("hardware") or hardware(),
-                          "date": prov.get("date")})
+        prov = meta.get("provenance", {})
+        stages.insert(0, stage_record(meta))
         if prov.get("lineage"):  # a shipped model already lists the stages before it
             return prov["lineage"][:-1] + stages
         init = prov.get("init", "random")
@@ -132,11 +132,7 @@ def card(task: str, weights: Path, manifest: Path, released: Path | None, reuse_
         cache.parent.mkdir(exist_ok=True)
         cache.write_text(json.dumps(res, indent=1))
     prov = meta["provenance"]
-    stages = prov.get("lineage") or [{"preset": s.get("preset_name") or "cpu-hour", "epochs": s["epochs"],
-                                       "meta_steps": s["meta_steps"], "fuse_steps": s["fuse_steps"],
-                                       "lr_schedule": s.get("lr_schedule", "constant"), "steps": meta["steps"],
-                                       "wall_time_s": prov.get("wall_time_s"), "hardware": prov.get("hardware"),
-                                       "date": prov.get("date")}]
+    stages = prov.get("lineage") or [stage_record(meta)]
     base = stages[0]
     schedule = "\n".join(
         f"  {i}. `{g['preset']}` from {'random initialisation' if i == 1 else f'stage {i - 1}'}: {g['epochs']} epochs × "
@@ -208,7 +204,8 @@ def main() -> int:
             for k in range(1, args.refine + 1):
                 run = args.runs / f"{task}.refine{k}"
                 if not args.ship_only:
-                    refine(task, last / "model.safetensors", run, manifest, args.device, args.holdout)
+                    train(task, "cpu-refine", run, manifest, args.device, holdout=args.holdout,
+                          init=last / "model.safetensors")
                 last = run
             ship(task, last, manifest)
         released = shared / "anchors" / "refusion_official" / f"ReFusion_{task.upper()}.pth"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +24,21 @@ def shared_dir() -> Path:
     if d is None:
         pytest.skip("../shared (benchmark data, released checkpoints) is not beside the checkout")
     return d
+
+
+@pytest.fixture(scope="session")
+def repo_module():
+    """``repo_module("scripts", "make_samples")`` -> scripts/make_samples.py as a module, loaded once by path
+    (scripts/ is no package, and ``packaging`` is also a PyPI package's name)."""
+    def load(folder: str, name: str):
+        key = f"refusion_{folder}_{name}"
+        if key not in sys.modules:
+            spec = importlib.util.spec_from_file_location(key, REPO / folder / f"{name}.py")
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[key] = module
+            spec.loader.exec_module(module)
+        return sys.modules[key]
+    return load
 
 
 @pytest.fixture(scope="session")

@@ -4,9 +4,7 @@ PT on one grid)."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import cv2
@@ -20,26 +18,16 @@ REPO = Path(__file__).resolve().parents[2]
 SAMPLES = REPO / "resources" / "samples"
 
 
-def _load_script():
-    key = "refusion_scripts_make_samples"  # scripts/ is no package: load the file by path
-    if key not in sys.modules:
-        spec = importlib.util.spec_from_file_location(key, REPO / "scripts" / "make_samples.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[key] = module
-        spec.loader.exec_module(module)
-    return sys.modules[key]
-
-
 @pytest.fixture(scope="module")
 def manifest() -> dict:
     return json.loads((SAMPLES / "manifest.json").read_text(encoding="utf-8"))
 
 
 @pytest.fixture(scope="module")
-def rebuilt(tmp_path_factory) -> tuple[Path, dict]:
+def rebuilt(tmp_path_factory, repo_module) -> tuple[Path, dict]:
     pytest.importorskip("nibabel")
     out = tmp_path_factory.mktemp("samples")
-    return out, _load_script().build(out)
+    return out, repo_module("scripts", "make_samples").build(out)
 
 
 def test_the_bundled_samples_are_what_the_script_makes(rebuilt, manifest):

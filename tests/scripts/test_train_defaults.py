@@ -3,8 +3,6 @@ each model's recorded ``init`` (and through a shipped model's own lineage when o
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,17 +11,10 @@ import torch
 from refusion_core.checkpoint import load_model, new_bundle, save_model
 from refusion_core.settings import TrainSettings
 
-REPO = Path(__file__).resolve().parents[2]
 
-
-def _load_script():
-    key = "refusion_scripts_train_defaults"  # scripts/ is no package: load the file by path
-    if key not in sys.modules:
-        spec = importlib.util.spec_from_file_location(key, REPO / "scripts" / "train_defaults.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[key] = module
-        spec.loader.exec_module(module)
-    return sys.modules[key]
+@pytest.fixture
+def td(repo_module):
+    return repo_module("scripts", "train_defaults")
 
 
 def stage(path: Path, preset: str, steps: int, init: str, **extra) -> Path:
@@ -33,8 +24,7 @@ def stage(path: Path, preset: str, steps: int, init: str, **extra) -> Path:
     return save_model(path, bundle)
 
 
-def test_lineage_follows_each_models_init(tmp_path):
-    td = _load_script()
+def test_lineage_follows_each_models_init(td, tmp_path):
     base = stage(tmp_path / "base.safetensors", "cpu-hour", 4600, "random", hardware="box A")
     first = stage(tmp_path / "r1.safetensors", "cpu-refine", 1100, str(base))
     stages = td.lineage("meif", first)
@@ -50,15 +40,13 @@ def test_lineage_follows_each_models_init(tmp_path):
     assert [s["steps"] for s in td.lineage("meif", second)] == [4600, 1100, 1100]
 
 
-def test_lineage_says_when_a_stage_is_gone(tmp_path):
-    td = _load_script()
+def test_lineage_says_when_a_stage_is_gone(td, tmp_path):
     orphan = stage(tmp_path / "r1.safetensors", "cpu-refine", 1100, str(tmp_path / "gone.safetensors"))
     with pytest.raises(SystemExit, match="gone"):
         td.lineage("meif", orphan)
 
 
-def test_the_tensor_hash_ignores_metadata_and_sees_weights(tmp_path):
-    td = _load_script()
+def test_the_tensor_hash_ignores_metadata_and_sees_weights(td, tmp_path):
     path = stage(tmp_path / "m.safetensors", "cpu-hour", 10, "random")
     bundle = load_model(path, "meif")
     bundle.meta["provenance"]["hardware"] = "another box"  # what re-shipping changes
@@ -70,10 +58,9 @@ def test_the_tensor_hash_ignores_metadata_and_sees_weights(tmp_path):
     assert td.tensors_sha256(reshipped) != td.tensors_sha256(load_model(path, "meif"))
 
 
-def test_shipping_records_the_held_out_pairs(tmp_path, monkeypatch):
+def test_shipping_records_the_held_out_pairs(td, tmp_path, monkeypatch):
     import json
 
-    td = _load_script()
     manifest = tmp_path / "manifest.json"
     entries = [{"a": f"a/{i}.png", "b": f"b/{i}.png", "split": "train"} for i in range(5)]
     manifest.write_text(json.dumps({"mfif/mfifb": {"pairs": entries + [dict(entries[0], split="test")]}}))
