@@ -40,11 +40,21 @@ def test_the_bundled_samples_are_what_the_script_makes(rebuilt, manifest):
     assert files == sorted(p.relative_to(SAMPLES) for p in SAMPLES.rglob("*") if p.is_file() and p.name != "README.md")
     for rel in files:
         if rel.suffix == ".png":  # same pixels (the PNG bytes may differ with the libpng version)
-            assert np.array_equal(cv2.imread(str(out / rel), cv2.IMREAD_UNCHANGED),
-                                  cv2.imread(str(SAMPLES / rel), cv2.IMREAD_UNCHANGED)), rel
+            assert_same_up_to_rounding(cv2.imread(str(out / rel), cv2.IMREAD_UNCHANGED),
+                                       cv2.imread(str(SAMPLES / rel), cv2.IMREAD_UNCHANGED), rel)
         elif rel.name.endswith(".nii.gz"):
-            assert np.array_equal(np.asanyarray(nib.load(str(out / rel)).dataobj),
-                                  np.asanyarray(nib.load(str(SAMPLES / rel)).dataobj)), rel
+            assert_same_up_to_rounding(np.asanyarray(nib.load(str(out / rel)).dataobj),
+                                       np.asanyarray(nib.load(str(SAMPLES / rel)).dataobj), rel)
+
+
+def assert_same_up_to_rounding(made, shipped, rel):
+    """The same samples, allowing what another numpy / OpenCV release changes: a float that lands on the other
+    side of a rounding step (seen: 2 voxels of 196,608 in head_mr.nii.gz off by 1 with opencv 5.1, numpy 2.4).
+    A changed recipe changes far more than that."""
+    assert made.shape == shipped.shape and made.dtype == shipped.dtype, rel
+    diff = np.abs(made.astype(np.int64) - shipped.astype(np.int64))
+    assert diff.max() <= 1, (rel, int(diff.max()))
+    assert np.count_nonzero(diff) <= max(2, diff.size // 10_000), (rel, np.count_nonzero(diff), diff.size)
 
 
 def test_the_pairs_key_keeps_its_form(manifest):
