@@ -118,8 +118,8 @@ def cmd_train(args) -> int:
     if (args.out / CKPT_FILE).exists():
         raise RunError(f"{args.out} already holds a run; continue it with 'refusion resume {args.out}' "
                        "or choose another --out")
-    overrides = {k: getattr(args, k) for k in ("epochs", "meta_steps", "fuse_steps", "crop", "batch", "seed",
-                                               "inner_lr", "checkpoint_every", "ablation", "lr_schedule",
+    overrides = {k: getattr(args, k) for k in ("epochs", "meta_steps", "fuse_steps", "crop", "batch", "meta_batch",
+                                               "seed", "inner_lr", "checkpoint_every", "ablation", "lr_schedule",
                                                "warmup_steps")
                  if getattr(args, k) is not None}
     try:

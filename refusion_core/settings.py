@@ -10,6 +10,10 @@ Choices the paper leaves open, made here:
   random into two disjoint halves; meta-train batches are crops from the first, meta-test batches from
   the second (so the two subsets are disjoint, as Algorithm 1 asks, even when M batches need more crops
   than there are pairs).
+- ``meta_batch``: crops in each meta-train and each meta-test batch; the paper uses its batch of 4 for both
+  phases, so the default (None) is ``batch``. A larger meta batch averages P's second-order gradient over
+  more content (its per-pixel signal is small and noisy at 4 crops of 96²), at a meta step's cost times
+  ``meta_batch / batch``.
 - ``fuse_steps`` (N) counts iterations of the fusion-and-reconstruction update, on batches from all pairs.
 - The paper gives Adam at a fixed 1e-4 and no schedule, so ``lr_schedule="constant"`` is the default.
   ``"cosine"`` (our choice for short refinement runs that start from trained weights) multiplies the three
@@ -51,6 +55,7 @@ class TrainSettings:
     fuse_steps: int = 1600  # N
     crop: int = 128
     batch: int = 4
+    meta_batch: int | None = None  # crops per meta-train / meta-test batch; None: the same as batch
     lr_f: float = 1e-4
     lr_r: float = 1e-4
     lr_p: float = 1e-4
@@ -75,6 +80,8 @@ class TrainSettings:
         for name in ("epochs", "crop", "batch", "checkpoint_every", "preview_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
+        if self.meta_batch is not None and self.meta_batch < 1:
+            raise ValueError("meta_batch must be at least 1")
         if self.meta_gradient not in ("hvp", "reference"):
             raise ValueError("meta_gradient must be 'hvp' or 'reference'")
         if self.meta_steps < 0 or self.fuse_steps < 0:

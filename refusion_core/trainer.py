@@ -164,13 +164,13 @@ class Trainer:
             for group in opt.param_groups:
                 group["lr"] = base * k
 
-    def _batch(self, indices=None) -> Batch:
-        a, b = self.sampler.batch(self.settings.batch, indices)
+    def _batch(self, indices=None, size: int | None = None) -> Batch:
+        a, b = self.sampler.batch(size or self.settings.batch, indices)
         return Batch(a.to(self.device), b.to(self.device))
 
     def _meta_update(self) -> dict:
         s = self.settings
-        train, test = self._batch(self.split[0]), self._batch(self.split[1])
+        train, test = self._batch(self.split[0], s.meta_batch), self._batch(self.split[1], s.meta_batch)
         reduce = "sum" if s.ablation == "IV" else "max"
         grad_fn = meta_gradient_hvp if s.meta_gradient == "hvp" and forward_ad_works() else meta_gradient
         losses = meta_step(self.fusion, self.recon, self.proposal, self.opt_p, train, test, s.inner_lr,

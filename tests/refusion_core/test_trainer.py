@@ -196,3 +196,26 @@ def test_hvp_falls_back_to_the_reference_gradient_without_forward_ad(pairs, tmp_
     monkeypatch.setattr(trainer_mod, "meta_gradient", lambda *a, **k: calls.append(1) or real(*a, **k))
     tr = Trainer(tiny_settings(epochs=1, meta_steps=1, fuse_steps=0), pairs, tmp_path / "run", device="cpu")
     assert run_all(tr)[-1].kind == "done" and calls == [1]
+
+
+def test_meta_batch_sets_the_crops_of_each_meta_batch(pairs, tmp_path, monkeypatch):
+    """--meta-batch: meta-train and meta-test batches of meta_batch crops; the plain steps keep batch."""
+    import refusion_core.trainer as trainer_module
+
+    sizes = {"meta": [], "fuse": []}
+    real_meta_step, real_fuse_step = trainer_module.meta_step, trainer_module.fuse_recon_step
+
+    def meta_step(fusion, recon, proposal, opt_p, train, test, *args, **kw):
+        sizes["meta"].append((train.ia.shape[0], test.ib.shape[0]))
+        return real_meta_step(fusion, recon, proposal, opt_p, train, test, *args, **kw)
+
+    def fuse_step(fusion, recon, proposal, opt_f, opt_r, batch, *args, **kw):
+        sizes["fuse"].append(batch.ia.shape[0])
+        return real_fuse_step(fusion, recon, proposal, opt_f, opt_r, batch, *args, **kw)
+
+    monkeypatch.setattr(trainer_module, "meta_step", meta_step)
+    monkeypatch.setattr(trainer_module, "fuse_recon_step", fuse_step)
+    run_all(Trainer(tiny_settings(epochs=1, meta_batch=3), pairs, tmp_path / "run", device="cpu"))
+    assert sizes == {"meta": [(3, 3), (3, 3)], "fuse": [2, 2, 2]}
+    with pytest.raises(ValueError, match="meta_batch"):
+        tiny_settings(meta_batch=0)
