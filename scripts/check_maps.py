@@ -4,7 +4,8 @@ so that a candidate model can be checked before it is shipped to resources/weigh
     python scripts/check_maps.py --task meif runs/refine/meif_a/model.safetensors [more.safetensors ...]
 
 meif: mean v_a over the over-exposed source's blown highlights and mean v_b over the under-exposed source's
-crushed shadows (both should exceed 0.5), and the means of v_a and v_b everywhere.
+crushed shadows (both should exceed 0.5), v_a everywhere, and w_a everywhere (the intensity weight: a P that
+drifts toward the under-exposed source gives a darker, flatter fused image).
 mfif: mean v_a over A's sharp half (> 0.6) and over its blurred half, and v_a everywhere.
 The synthetic pairs are made from scikit-image's images, never from the benchmark data.
 """
@@ -30,7 +31,7 @@ def meif(path: Path) -> str:
     maps = Fuser(load_model(path, "meif"), device="cpu").fuse(under, over).maps
     blown, crushed = exposure_regions(under, over)
     return (f"va over blown {maps['va'][blown].mean():.3f}  vb over crushed {maps['vb'][crushed].mean():.3f}  "
-            f"va everywhere {maps['va'].mean():.3f}")
+            f"va everywhere {maps['va'].mean():.3f}  wa everywhere {maps['wa'].mean():.3f}")
 
 
 def mfif(path: Path) -> str:
