@@ -91,7 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     for name, typ in (("epochs", int), ("meta-steps", int), ("fuse-steps", int), ("crop", int),
                       ("batch", int), ("meta-batch", int), ("seed", int), ("inner-lr", float), ("checkpoint-every", int),
-                      ("warmup-steps", int)):
+                      ("warmup-steps", int), ("lr-f", float), ("lr-r", float), ("lr-p", float)):
         t.add_argument(f"--{name}", type=typ, help="override the preset")
     t.add_argument("--lr-schedule", choices=("constant", "cosine"), help="override the preset")
     t.add_argument("--holdout", type=int, default=0, metavar="N",

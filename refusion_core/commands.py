@@ -120,7 +120,7 @@ def cmd_train(args) -> int:
                        "or choose another --out")
     overrides = {k: getattr(args, k) for k in ("epochs", "meta_steps", "fuse_steps", "crop", "batch", "meta_batch",
                                                "seed", "inner_lr", "checkpoint_every", "ablation", "lr_schedule",
-                                               "warmup_steps")
+                                               "warmup_steps", "lr_f", "lr_r", "lr_p")
                  if getattr(args, k) is not None}
     try:
         settings = TrainSettings.preset(args.preset, **overrides)

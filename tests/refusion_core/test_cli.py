@@ -101,8 +101,10 @@ def test_train_holds_out_what_eval_then_measures(pair_dirs, tmp_path, capsys):
     run = tmp_path / "run"
     assert main(["train", "--task", "mfif", "--pairs", *map(str, pair_dirs), "--out", str(run), "--device", "cpu",
                  "--preset", "quick", "--epochs", "1", "--meta-steps", "1", "--fuse-steps", "1", "--crop", "24",
-                 "--holdout", "1"]) == 0
-    trained = {Path(a).stem for a, _ in json.loads((run / "run.json").read_text())["pairs"]}
+                 "--holdout", "1", "--lr-p", "3e-4", "--meta-batch", "3"]) == 0
+    info = json.loads((run / "run.json").read_text())
+    assert (info["settings"]["lr_p"], info["settings"]["meta_batch"], info["settings"]["lr_f"]) == (3e-4, 3, 2e-4)
+    trained = {Path(a).stem for a, _ in info["pairs"]}
     out = tmp_path / "val.json"
     assert main(["eval", "--task", "mfif", "--pairs", *map(str, pair_dirs), "--split", "holdout", "--holdout", "1",
                  "--weights", str(run / "model.safetensors"), "--json", str(out), "--device", "cpu"]) == 0
