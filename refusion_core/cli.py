@@ -12,7 +12,7 @@ from pathlib import Path
 
 from . import TASKS, __version__
 from .errors import RefusionError
-from .settings import ABLATIONS, PRESETS
+from .settings import ABLATIONS, OVERRIDABLE, PRESETS
 
 
 class _Parser(argparse.ArgumentParser):
@@ -89,10 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--init", type=Path, help="weights to start from (project .safetensors or released .pth)")
     t.add_argument("--out", type=Path, required=True, metavar="RUN_DIR")
     t.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
-    for name, typ in (("epochs", int), ("meta-steps", int), ("fuse-steps", int), ("crop", int),
-                      ("batch", int), ("meta-batch", int), ("seed", int), ("inner-lr", float), ("checkpoint-every", int),
-                      ("warmup-steps", int), ("lr-f", float), ("lr-r", float), ("lr-p", float)):
-        t.add_argument(f"--{name}", type=typ, help="override the preset")
+    for name, typ in OVERRIDABLE.items():
+        t.add_argument(f"--{name.replace('_', '-')}", type=typ, help="override the preset")
     t.add_argument("--lr-schedule", choices=("constant", "cosine"), help="override the preset")
     t.add_argument("--holdout", type=int, default=0, metavar="N",
                    help="leave N of the training pairs out, for choosing between candidates "

@@ -105,7 +105,7 @@ def _bar_to(bar, done: int, total: int) -> None:
 
 def cmd_train(args) -> int:
     from .data import holdout, pairs_from_dirs, pairs_from_manifest
-    from .settings import TrainSettings
+    from .settings import OVERRIDABLE, TrainSettings
     from .trainer import CKPT_FILE, Trainer
 
     if args.manifest and not args.set_name:
@@ -118,10 +118,7 @@ def cmd_train(args) -> int:
     if (args.out / CKPT_FILE).exists():
         raise RunError(f"{args.out} already holds a run; continue it with 'refusion resume {args.out}' "
                        "or choose another --out")
-    overrides = {k: getattr(args, k) for k in ("epochs", "meta_steps", "fuse_steps", "crop", "batch", "meta_batch",
-                                               "seed", "inner_lr", "checkpoint_every", "ablation", "lr_schedule",
-                                               "warmup_steps", "lr_f", "lr_r", "lr_p")
-                 if getattr(args, k) is not None}
+    overrides = {k: getattr(args, k) for k in (*OVERRIDABLE, "ablation", "lr_schedule") if getattr(args, k) is not None}
     try:
         settings = TrainSettings.preset(args.preset, **overrides)
     except ValueError as err:

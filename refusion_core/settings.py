@@ -124,6 +124,14 @@ class TrainSettings:
         return cls(**{**PRESETS[name], "preset_name": name, **overrides})
 
 
+# The numeric settings that ``refusion train`` can set over a preset (``--meta-batch`` for ``meta_batch``, ...),
+# with their types; one list for the parser and for the command.
+OVERRIDABLE: dict[str, type] = {
+    "epochs": int, "meta_steps": int, "fuse_steps": int, "crop": int, "batch": int, "meta_batch": int,
+    "seed": int, "inner_lr": float, "checkpoint_every": int, "warmup_steps": int,
+    "lr_f": float, "lr_r": float, "lr_p": float,
+}
+
 PRESETS: dict[str, dict] = {
     # The paper's schedule: 50 × (600 + 1600) steps at 128×128, batch 4 (GPU days on a CPU).
     "paper": {},
