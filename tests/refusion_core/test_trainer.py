@@ -102,7 +102,10 @@ def test_trainer_sets_the_scheduled_learning_rates(pairs, tmp_path):
         if ev.kind == "step":
             seen.append((tr.opt_f.param_groups[0]["lr"], tr.opt_p.param_groups[0]["lr"]))
     expected = [(2e-3 * s.lr_factor(i), 1e-3 * s.lr_factor(i)) for i in range(s.total_steps)]
-    assert seen == pytest.approx(expected)
+    assert len(seen) == len(expected)
+    # pytest.approx takes flat sequences only (pytest 9 rejects a list of tuples): compare F's and P's rates apart
+    assert [f for f, _ in seen] == pytest.approx([f for f, _ in expected])
+    assert [p for _, p in seen] == pytest.approx([p for _, p in expected])
     assert seen[0][0] == pytest.approx(1e-3) and seen[-1][0] < seen[2][0]
 
 
