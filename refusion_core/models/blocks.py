@@ -53,15 +53,26 @@ def channel_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, tempera
     # q̂ k̂ᵀ = (q kᵀ) / (‖q‖ ‖k‖ᵀ), as F.normalize then matmul (same eps), but summed accurately: over a
     # megapixel one float32 sum of H·W products drifts by ~1e-5 relative (the output by ~6e-4), while sums
     # of blocks of SUM_BLOCK pixels, then over the blocks, stay at float32 round-off at any image size.
-    eps = 1e-12
-    norm_q = (q * q).sum(-1).sqrt().clamp_min(eps)  # torch.sum is pairwise; vector_norm is not
-    norm_k = (k * k).sum(-1).sqrt().clamp_min(eps)
-    attn = blocked_gram(q, k) / (norm_q.unsqueeze(-1) * norm_k.unsqueeze(-2)) * temperature  # (B, heads, D/h, D/h)
+    # q̂ = q / ‖q‖, with a row whose norm is below eps taken as the zero row, constant: the same values as
+    # F.normalize up to float round-off wherever ‖q‖ > 1e-12, but a zero row (a fresh F on an all-black crop:
+    # no conv bias, LayerNorm bias 0) gets gradient 0. With F.normalize's max(‖q‖, eps) it got 0·∞ = NaN in
+    # the backward, and in the meta step's second-order pass an inner gradient of ~1e12 that sent F' off to
+    # saturation and gave P an all-zero meta-gradient (tests/refusion_core/test_meta.py).
+    inv_q, inv_k = _inverse_norm(q), _inverse_norm(k)  # (B, heads, D/h), (torch.sum is pairwise; vector_norm is not)
+    attn = blocked_gram(q, k) * inv_q.unsqueeze(-1) * inv_k.unsqueeze(-2) * temperature  # (B, heads, D/h, D/h)
     out = attn.softmax(dim=-1) @ v  # (B, heads, D/h, H*W)
     return out.reshape(b, d, h, w)
 
 
 SUM_BLOCK = 4096
+NORM_EPS = 1e-12
+
+
+def _inverse_norm(x: torch.Tensor) -> torch.Tensor:
+    """1 / ‖x‖ over the last axis, (..., N) -> (...); 0 (constant, no gradient) where ‖x‖ ≤ NORM_EPS."""
+    sq = (x * x).sum(-1)
+    ok = sq > NORM_EPS * NORM_EPS
+    return torch.where(ok, 1.0 / sq.clamp_min(NORM_EPS * NORM_EPS).sqrt(), torch.zeros_like(sq))
 
 
 def blocked_gram(q: torch.Tensor, k: torch.Tensor, block: int = SUM_BLOCK) -> torch.Tensor:

@@ -101,3 +101,18 @@ def test_meta_gradient_scales_with_the_inner_step():
     n1 = sum(float(g.norm() ** 2) for g in g1.values()) ** 0.5
     n2 = sum(float(g.norm() ** 2) for g in g2.values()) ** 0.5
     assert n2 / n1 == pytest.approx(2.0, rel=1e-2)
+
+
+def test_an_all_black_crop_gives_finite_gradients():
+    """A fresh F (no conv bias, LayerNorm bias 0) maps an all-black source to all-zero attention queries;
+    their norm must not turn the backward or the meta step's second-order pass into NaN."""
+    torch.manual_seed(0)
+    f, r, p = FusionNet(), ReconstructionNet(), LossProposalNet(zero_init=False)
+    other = torch.rand(2, 1, 16, 16)
+    black = torch.cat([torch.zeros(1, 1, 16, 16), torch.rand(1, 1, 16, 16)])  # the first crop all black
+    fused = f(torch.cat([black, other], dim=1))
+    fused.mean().backward()
+    assert all(torch.isfinite(q.grad).all() for q in f.parameters())
+    grads, losses = meta_gradient(f, r, p, Batch(black, other), Batch(other, black), INNER_LR)
+    assert all(torch.isfinite(g).all() for g in grads.values()) and any(g.abs().max() > 0 for g in grads.values())
+    assert all(v == v for v in losses.values())  # no NaN loss
