@@ -283,7 +283,7 @@ class Trainer:
 
     def load_checkpoint(self, path) -> None:
         try:
-            state = torch.load(path, map_location=self.device, weights_only=False)
+            state = torch.load(path, map_location=self.device, weights_only=True)  # tensors and plain data only: no code runs from a run folder
         except Exception as err:
             raise RunError(f"Cannot read checkpoint {path}: {type(err).__name__}") from None
         for k, m in self._modules().items():
