@@ -75,10 +75,12 @@ def new_bundle(task: str | None = None, seed: int | None = None) -> ModelBundle:
     return ModelBundle(FusionNet(), ReconstructionNet(), LossProposalNet(), meta)
 
 
-def arch_meta() -> dict:
+def arch_meta(proposal: LossProposalNet | None = None) -> dict:
+    """Each module's version and widths; P's version is that of ``proposal`` (default: a new P's)."""
+    p_version = proposal.arch_version if proposal is not None else proposal_mod.ARCH_VERSION
     return {"fusion": {"version": fusion_mod.ARCH_VERSION, "dim": 16, "heads": 8},
             "reconstruction": {"version": recon_mod.ARCH_VERSION, "dim": 16, "heads": 8, "blocks": 1},
-            "proposal": {"version": proposal_mod.ARCH_VERSION, "dim": 16, "heads": 8}}
+            "proposal": {"version": p_version, "dim": 16, "heads": 8}}
 
 
 def file_sha256(path: Path) -> str:
@@ -97,6 +99,8 @@ def save_model(path: str | os.PathLike, bundle: ModelBundle, **meta_updates) -> 
     tensors = {f"{prefix}.{k}": v.detach().cpu().contiguous()
                for prefix, m in bundle.modules().items() for k, v in m.state_dict().items()}
     meta = {**bundle.meta, **meta_updates, "format": FORMAT, "format_version": FORMAT_VERSION}
+    if bundle.proposal is not None:  # P's version from the tensors, whatever the bundle's metadata said
+        meta["arch"] = {**meta.get("arch", {}), **arch_meta(bundle.proposal)}
     meta.setdefault("arch", arch_meta())
     atomic_write_bytes(path, save(tensors, metadata={"refusion": json.dumps(meta, default=str)}))
     return path
@@ -140,7 +144,9 @@ def _load_safetensors(path: Path, task: str) -> ModelBundle:
         bundle.reconstruction = ReconstructionNet()
         _load_into(bundle.reconstruction, groups["reconstruction"], path, "R")
     if groups["proposal"]:
-        bundle.proposal = LossProposalNet()
+        # refusion-p-1 has a 4-logit head, p-2 (swap-equivariant) a 2-logit one: the tensor says which
+        head = groups["proposal"].get("project_out.weight")
+        bundle.proposal = LossProposalNet(symmetric=head is None or head.shape[0] == 2)
         _load_into(bundle.proposal, groups["proposal"], path, "P")
     return bundle
 

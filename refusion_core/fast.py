@@ -253,7 +253,7 @@ class ProposalOut:
         return self.block.finish(total)
 
     def steps(self, mix) -> list:
-        return self.block.steps(mix) + [(1, lambda x: k.proposal_head(x, self.w))]  # -> (1, h, w, 4)
+        return self.block.steps(mix) + [(1, lambda x: k.proposal_head(x, self.w))]  # -> (1, h, w, 4 or 2)
 
 
 def _with_sobel(x: torch.Tensor) -> torch.Tensor:
@@ -269,5 +269,15 @@ def fusion_stages(f: FusionNet) -> list:
 
 
 def proposal_stages(p: LossProposalNet) -> list:
-    """P as two stages; its stream between them is C wide."""
+    """P as two stages; its stream between them is C wide. Their output is the four maps for P refusion-p-1,
+    and for a swap-equivariant P (p-2) the two logits of the first source: run them also on the swapped pair
+    and combine with :func:`symmetric_maps`."""
     return [ProposalIn(p), ProposalOut(p)]
+
+
+def symmetric_maps(la: torch.Tensor, lb: torch.Tensor) -> torch.Tensor:
+    """A swap-equivariant P's maps from its logits on [Ia, Ib] (la) and on [Ib, Ia] (lb), each (2, H, W) =
+    [w-logit, v-logit] -> (4, H, W) = wa, wb, va, vb (refusion_core.models.loss_proposal)."""
+    w = torch.stack([la[0], lb[0]]).softmax(0)
+    v = torch.stack([la[1], lb[1]]).softmax(0)
+    return torch.cat([w, v])

@@ -100,6 +100,9 @@ def conv3_sigmoid(x: Tensor, w: Tensor) -> Tensor:
 
 
 def proposal_head(x: Tensor, w: Tensor) -> Tensor:
-    """conv3 -> the two pairwise softmaxes: (1, h, w, C) -> (1, h, w, 4) = wa, wb, va, vb."""
+    """conv3 -> the two pairwise softmaxes: (1, h, w, C) -> (1, h, w, 4) = wa, wb, va, vb (P refusion-p-1).
+    A swap-equivariant P (refusion-p-2, a 2-logit head) stops at its logits: (1, h, w, 2)."""
     logits = conv3(x, w)
+    if logits.shape[-1] == 2:
+        return logits
     return torch.cat([logits[..., 0:2].softmax(-1), logits[..., 2:4].softmax(-1)], -1)

@@ -23,7 +23,7 @@ import torch
 from .checkpoint import ModelBundle
 from .colour import fuse_chroma, merge_ycrcb, split_ycrcb
 from .devices import resolve_device
-from .fast import fusion_stages, proposal_stages
+from .fast import fusion_stages, proposal_stages, symmetric_maps
 from .imageio import check_pair, from_float, to_float
 from .models import MAP_NAMES
 from .tiling import Ticker, TilePlan, default_plan, evaluate, job_count, stream_bytes
@@ -110,17 +110,22 @@ class Fuser:
     def _fast(self, ya, yb, p, progress):
         h, w = ya.shape
         x = torch.from_numpy(np.stack([ya, yb], axis=-1)[None]).to(self.device, torch.float32)  # (1, H, W, 2)
-        nets = [(fusion_stages(self.bundle.fusion), 1, 2 * self.bundle.fusion.dim)]
-        if p is not None:
-            nets.append((proposal_stages(p), len(MAP_NAMES), p.dim))
+        nets = [(fusion_stages(self.bundle.fusion), 1, 2 * self.bundle.fusion.dim, x)]
+        if p is not None and p.symmetric:  # logits of [Ia, Ib] and of [Ib, Ia], combined below
+            nets += [(proposal_stages(p), 2, p.dim, x), (proposal_stages(p), 2, p.dim, x.flip(-1))]
+        elif p is not None:
+            nets.append((proposal_stages(p), len(MAP_NAMES), p.dim, x))
         mode = self.schedule(h, w)
         plan = self.plan or default_plan(self.device, mode, h)
-        ticker = Ticker(sum(job_count(len(s), h, plan) for s, _, _ in nets), progress)
+        ticker = Ticker(sum(job_count(len(s), h, plan) for s, _, _, _ in nets), progress)
         outs = []
-        for stages, c_out, c_stream in nets:
+        for stages, c_out, c_stream, src in nets:
             out = torch.empty((c_out, h, w), dtype=torch.float32, device=self.device)
-            evaluate(stages, x, out, plan, mode, ticker, c_stream, PRECISIONS[self.precision])
-            outs.append(out.cpu().numpy())
+            evaluate(stages, src, out, plan, mode, ticker, c_stream, PRECISIONS[self.precision])
+            outs.append(out)
+        if p is not None and p.symmetric:
+            outs[1:] = [symmetric_maps(outs[1], outs[2])]
+        outs = [o.cpu().numpy() for o in outs]
         return outs[0][0], (outs[1] if p is not None else None)
 
 

@@ -24,6 +24,11 @@ Choices the paper leaves open, made here:
   step counter alone, so a resumed run follows the same curve; extending a finished cosine run
   (more epochs) stretches its curve, so extend constant-rate runs only.
 
+- ``adam_eps_p``: Adam's ε for P, 1e-12 instead of torch's 1e-8 (the paper gives none). P's meta-gradient is
+  a second-order term scaled by η and averaged over pixels: 1e-9 to 1e-7 per entry at η = 1e-2 (measured with
+  scripts/diagnose_meta.py), at or below 1e-8, so the default ε damped P's deeper layers instead of letting
+  Adam normalise their steps. F's and R's first-order gradients are far above ε and keep the default.
+
 Ablations (Table 5): ``"I"`` fixed w = v = 1/2 (P unused); ``"II"`` no meta-learning: P is trained jointly
 and directly by Adam on Lf in the N phase (no M phase); ``"III"`` no fusion-and-reconstruction update:
 the N phase is skipped and the inner updates are kept (F ← F', R ← R') so F still learns; ``"IV"`` sum
@@ -62,6 +67,7 @@ class TrainSettings:
     alpha1: float = 1.0
     alpha2: float = 1.0
     inner_lr: float = 1e-2
+    adam_eps_p: float = 1e-12  # Adam's ε for P (see the module docstring)
     first_order: bool = False  # diagnostic only: P then gets no gradient at all
     meta_gradient: str = "hvp"  # "hvp" (one Hessian-vector product, faster) or "reference"; same value
     ablation: str | None = None
@@ -128,7 +134,7 @@ class TrainSettings:
 # with their types; one list for the parser and for the command.
 OVERRIDABLE: dict[str, type] = {
     "epochs": int, "meta_steps": int, "fuse_steps": int, "crop": int, "batch": int, "meta_batch": int,
-    "seed": int, "inner_lr": float, "checkpoint_every": int, "warmup_steps": int,
+    "seed": int, "inner_lr": float, "adam_eps_p": float, "checkpoint_every": int, "warmup_steps": int,
     "lr_f": float, "lr_r": float, "lr_p": float,
 }
 

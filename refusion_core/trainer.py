@@ -69,7 +69,7 @@ class Trainer:
         s = settings
         self.opt_f = torch.optim.Adam(self.fusion.parameters(), lr=s.lr_f)
         self.opt_r = torch.optim.Adam(self.recon.parameters(), lr=s.lr_r)
-        self.opt_p = torch.optim.Adam(self.proposal.parameters(), lr=s.lr_p)
+        self.opt_p = torch.optim.Adam(self.proposal.parameters(), lr=s.lr_p, eps=s.adam_eps_p)
         self.sgd_f = torch.optim.SGD(self.fusion.parameters(), lr=s.inner_lr)  # ablation III
         self.sgd_r = torch.optim.SGD(self.recon.parameters(), lr=s.inner_lr)
         data = [load_luminance_pair(a, b, s.max_side) for a, b in self.pairs] if _load_pairs else []

@@ -133,4 +133,4 @@ def test_info(weights, capsys):
     assert "torch" in out and "default weights" in out
     assert main(["info", str(weights)]) == 0
     out = capsys.readouterr().out
-    assert "59,856" in out and "7,856" in out and "4,792" in out
+    assert "59,856" in out and "7,856" in out and "4,504" in out  # P refusion-p-2 (swap-equivariant)

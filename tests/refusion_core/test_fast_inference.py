@@ -62,7 +62,7 @@ def test_fast_fuser_equals_the_reference(bundle, pair, reference, budget):
 def test_progress_reaches_the_total_in_steps(bundle, pair):
     seen = []
     Fuser(bundle, "cpu", plan=SMALL).fuse(*pair, progress=lambda d, t: seen.append((d, t)))
-    total = (6 + 2) * 4  # F's and P's stages × 4 strips of 16 rows
+    total = (6 + 2 + 2) * 4  # F's stages, P's on [A, B] and on [B, A] (swap-equivariant P), × 4 strips of 16 rows
     assert seen == [(d, total) for d in range(1, total + 1)]
 
 

@@ -58,7 +58,7 @@ def test_project_format_round_trip(tmp_path):
     path = save_model(tmp_path / "m.safetensors", b, steps=7)
     b2 = load_model(path)
     assert b2.meta["task"] == "mfif" and b2.meta["steps"] == 7 and b2.sha256
-    assert b2.parameter_counts() == {"fusion": 59_856, "reconstruction": 7_856, "proposal": 4_792}
+    assert b2.parameter_counts() == {"fusion": 59_856, "reconstruction": 7_856, "proposal": 4_504}  # P refusion-p-2
     for k, m in b.modules().items():
         for (n, p), (n2, p2) in zip(m.state_dict().items(), b2.modules()[k].state_dict().items()):
             assert n == n2 and torch.equal(p, p2)
@@ -81,3 +81,31 @@ def test_missing_default_weights_say_so(monkeypatch, tmp_path):
     monkeypatch.setenv("REFUSION_RESOURCES", str(tmp_path))
     with pytest.raises(WeightsError, match="No default weights"):
         load_model(None, task="meif")
+
+
+def test_proposal_is_swap_equivariant():
+    """P refusion-p-2: exchanging the sources exchanges the maps, so no input is preferred for its position."""
+    torch.manual_seed(0)
+    p = LossProposalNet(zero_init=False)
+    a, b = torch.rand(2, 1, 24, 24), torch.rand(2, 1, 24, 24)
+    maps, swapped = p(a, b), p(b, a)
+    assert torch.allclose(swapped, maps[:, [1, 0, 3, 2]], atol=1e-6)
+    assert (maps[:, 2] - 0.5).abs().max() > 0.01  # and it is not trivially 1/2
+    same = p(a, a)
+    assert torch.allclose(same, torch.full_like(same, 0.5), atol=1e-6)  # identical sources: no preference
+    old = LossProposalNet(zero_init=False, symmetric=False)
+    assert not torch.allclose(old(b, a), old(a, b)[:, [1, 0, 3, 2]], atol=1e-3)  # p-1 has no such constraint
+
+
+@pytest.mark.parametrize("symmetric", [True, False])
+def test_both_proposal_designs_round_trip(tmp_path, symmetric):
+    """Models with P refusion-p-1 (the earlier shipped weights) still load as p-1, and p-2 as p-2."""
+    torch.manual_seed(1)
+    bundle = new_bundle("mfif", seed=1)
+    bundle.proposal = LossProposalNet(zero_init=False, symmetric=symmetric)
+    path = save_model(tmp_path / "m.safetensors", bundle)
+    back = load_model(path, "mfif")
+    assert back.proposal.symmetric is symmetric
+    assert back.meta["arch"]["proposal"]["version"] == ("refusion-p-2" if symmetric else "refusion-p-1")
+    a, b = torch.rand(1, 1, 16, 16), torch.rand(1, 1, 16, 16)
+    assert torch.equal(back.proposal(a, b), bundle.proposal.eval()(a, b))

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from refusion_core.fast import fusion_stages, proposal_stages
+from refusion_core.fast import fusion_stages, proposal_stages, symmetric_maps
 from refusion_core.models import FusionNet, LossProposalNet
 from refusion_core.tiling import Ticker, TilePlan, evaluate, job_count, stream_bytes
 
@@ -55,12 +55,20 @@ def test_fusion_equals_the_whole_image_module(nets, image, mode, plan):
 
 
 @pytest.mark.parametrize("mode", ["checkpoint", "recompute"])
-def test_proposal_equals_the_whole_image_module(nets, image, mode):
+@pytest.mark.parametrize("symmetric", [True, False])
+def test_proposal_equals_the_whole_image_module(nets, image, mode, symmetric):
     _, p = nets
+    if not symmetric:
+        torch.manual_seed(0)
+        p = perturbed(LossProposalNet(zero_init=False, symmetric=False), seed=1)
     x, xn = image
     with torch.inference_mode():
         ref = p(x[:, :1], x[:, 1:])[0]
-    out = run(proposal_stages(p), xn, 4, p.dim, TilePlan(7, 24, 2), mode)
+    if symmetric:  # the stages give the logits of one order of the sources; both orders make the maps
+        out = symmetric_maps(*(run(proposal_stages(p), src, 2, p.dim, TilePlan(7, 24, 2), mode)
+                               for src in (xn, xn.flip(-1))))
+    else:
+        out = run(proposal_stages(p), xn, 4, p.dim, TilePlan(7, 24, 2), mode)
     torch.testing.assert_close(out, ref, atol=2e-6, rtol=0)
     assert float((ref[0] - 0.5).abs().max()) > 1e-3  # the maps are not trivially 1/2
 
