@@ -174,9 +174,54 @@ def evaluate_holdout(task: str) -> dict:
     return res
 
 
+def maps_check(task: str, path: Path) -> tuple[bool, str]:
+    """scripts/check_maps.py's criteria where the task has them (mfif, meif), as (passes, the figures)."""
+    if task not in ("mfif", "meif"):
+        return True, "no map criterion for this task"
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("check_maps", REPO / "scripts" / "check_maps.py")
+    check = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(check)
+    return check.passes(task, path)
+
+
+def ship(task: str) -> int:
+    """Replace resources/weights/<task>.safetensors by the campaign's model when the hold-out says it is better
+    (at least 4 of the 6 paper metrics at least as good as the shipped default's) and its maps pass."""
+    from refusion_core.checkpoint import load_model, save_model
+    from refusion_core.evaluation import wins
+    res = evaluate_holdout(task)
+    names, hib = res["paper_metrics"], res["higher_is_better"]
+    won = wins(res["methods"]["campaign"]["mean"], res["methods"]["default (shipped)"]["mean"], names, hib)
+    model = RUNS / f"{task}.safetensors"
+    ok_maps, figures = maps_check(task, model)
+    print(f"campaign {task}: {won}/{len(names)} paper metrics at least as good as the default on the hold-out; "
+          f"maps: {figures}")
+    if won < 4 or not ok_maps:
+        print(f"campaign {task}: not shipped")
+        return 1
+    bundle = load_model(model, task)
+    shipped = load_model(None, task).meta.get("provenance", {})
+    stages = read_json(CAMPAIGN / task / "stages.json", [])
+    plan = read_json(CAMPAIGN / task / "plan.json")
+    bundle.meta["provenance"] = {
+        **bundle.meta.get("provenance", {}), "script": "scripts/campaign.py", "holdout": plan["holdout"],
+        "data": f"{SETS[task]}, train split less {plan['holdout']} hold-out pairs, of shared/datasets/manifest.json",
+        "lineage": shipped.get("lineage", []) + [{
+            "preset": f"campaign ({len(stages)} stage(s))", "epochs": bundle.meta["settings"]["epochs"],
+            "meta_steps": bundle.meta["settings"]["meta_steps"], "fuse_steps": bundle.meta["settings"]["fuse_steps"],
+            "lr_schedule": "constant", "steps": bundle.meta["steps"],
+            "wall_time_s": sum(st["wall_s"] for st in stages), "cpu_time_s": sum(st["cpu_s"] for st in stages),
+            "hardware": stages[-1]["hardware"] if stages else None, "date": time.strftime("%Y-%m-%d %H:%M:%S")}]}
+    save_model(REPO / "resources" / "weights" / f"{task}.safetensors", bundle)
+    print(f"campaign {task}: shipped to resources/weights/{task}.safetensors; write its card with "
+          f"'python scripts/train_defaults.py --tasks {task} --cards-only'")
+    return 0
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("command", choices=("init", "stage", "eval", "_worker"))
+    ap.add_argument("command", choices=("init", "stage", "eval", "ship", "_worker"))
     ap.add_argument("--tasks", nargs="+", default=list(SETS), choices=list(SETS))
     ap.add_argument("--task", choices=list(SETS), help=argparse.SUPPRESS)
     ap.add_argument("--minutes", type=float, default=90.0, help="length of the stage (each task)")
@@ -193,6 +238,8 @@ def main(argv=None) -> int:
     elif args.command == "eval":
         for t in args.tasks:
             evaluate_holdout(t)
+    elif args.command == "ship":
+        return max(ship(t) for t in args.tasks)
     return 0
 
 
