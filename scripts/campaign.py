@@ -20,7 +20,16 @@ default (``ship``: better than the default on at least 4 of the task's 6 paper m
 
 ``stage`` runs each task in its own process with ``--threads`` torch threads (default 1: on a 2-core machine
 two tasks at once use the cores better than one task on two threads) and stops each at ``--minutes``,
-between steps, writing the state. ``--device cuda`` runs the same on a GPU.
+between steps, writing the state.
+
+On a machine with a CUDA GPU, ``stage --schedule paper --device auto`` trains all four tasks at once (four
+processes sharing the GPU) with the paper's schedule (50 × (600 + 1600) steps at 128², Adam at 1e-4) under
+bf16 autocast, continuing the same committed state; then ``eval`` and ``ship`` as on the CPU, and
+``python scripts/train_defaults.py --cards-only`` writes the cards. Without a usable GPU, ``--schedule paper``
+falls back to each task's CPU plan and says so (tests/scripts/test_campaign.py). Choice: autocast covers the
+meta step too; its second-order term is small but bf16 keeps float32's exponent range, so it does not underflow.
+Compiling the steps (torch.compile) is not done yet: the meta step's forward-mode product and create_graph
+need measuring on a GPU first.
 """
 
 from __future__ import annotations
@@ -42,6 +51,9 @@ CAMPAIGN = REPO / "campaign"
 RUNS = REPO / "runs" / "campaign"
 SETS = {"ivif": "ivif/roadscene", "mif": "mif/harvard", "mfif": "mfif/mfifb", "meif": "meif/mefb"}
 HOLDOUT = 16
+
+PAPER = dict(epochs=50, meta_steps=600, fuse_steps=1600, crop=128, batch=4, lr_f=1e-4, lr_r=1e-4, lr_p=1e-4,
+             checkpoint_every=500)  # PAPER.md, Algorithm 1's settings; GPU only
 
 # Stage-1 schedule, chosen from the diagnostic (refusion_core/meta_signal.py), not yet from quality-per-CPU-hour
 # curves: F and R continue from the shipped default (hundreds to thousands of steps of training), P starts fresh
@@ -85,14 +97,21 @@ def write_json(path: Path, data) -> None:
 def init(task: str) -> None:
     plan_file = CAMPAIGN / task / "plan.json"
     if plan_file.exists():
-        print(f"campaign: {plan_file.relative_to(REPO)} exists; keeping it")
+        print(f"campaign: {plan_file} exists; keeping it")
         return
     write_json(plan_file, {"task": task, "set": SETS[task], **PLANS[task], "created": time.strftime("%Y-%m-%d")})
-    print(f"campaign: wrote {plan_file.relative_to(REPO)}")
+    print(f"campaign: wrote {plan_file}")
 
 
-def make_trainer(task: str, device: str):
-    """The task's trainer, from the committed state when there is one, else from the plan's init."""
+def set_root(root: Path) -> None:
+    """Keep the campaign's files under ``root`` (campaign/ and runs/campaign/) instead of the repository."""
+    global CAMPAIGN, RUNS
+    CAMPAIGN, RUNS = root / "campaign", root / "runs" / "campaign"
+
+
+def make_trainer(task: str, device: str, schedule: str = "plan"):
+    """The task's trainer, from the committed state when there is one, else from the plan's init.
+    ``schedule`` "paper" replaces the plan's settings by the paper's (PAPER)."""
     from refusion_core.checkpoint import load_model
     from refusion_core.models import LossProposalNet
     from refusion_core.settings import TrainSettings
@@ -101,7 +120,8 @@ def make_trainer(task: str, device: str):
     plan = read_json(CAMPAIGN / task / "plan.json")
     if plan is None:
         raise SystemExit(f"campaign: no plan for {task}; run 'campaign.py init --tasks {task}' first")
-    settings = TrainSettings(**plan["settings"], preset_name=f"campaign-{task}")
+    overrides = PAPER if schedule == "paper" else {}
+    settings = TrainSettings(**{**plan["settings"], **overrides}, preset_name=f"campaign-{task}-{schedule}")
     pairs, _ = split_pairs(task, plan["holdout"])
     start = load_model(REPO / plan["init"], task)
     if "proposal" not in plan["init_modules"]:
@@ -114,39 +134,54 @@ def make_trainer(task: str, device: str):
     return trainer
 
 
+def resolve_device_type(device: str) -> str:
+    from refusion_core.devices import resolve_device
+    return resolve_device(device).type
+
+
 def cpu_seconds() -> float:
     t = os.times()
     return t.user + t.system
 
 
-def worker(task: str, minutes: float, device: str) -> int:
+def worker(task: str, minutes: float, device: str, schedule: str) -> int:
     """One stage of one task: train until ``minutes`` have passed, then save the state and the record."""
-    trainer = make_trainer(task, device)
+    import contextlib
+
+    import torch
+    if schedule == "paper" and resolve_device_type(device) != "cuda":
+        print(f"[{task}] no usable CUDA GPU: the paper's schedule is GPU work; running the CPU plan instead", flush=True)
+        schedule = "plan"
+    trainer = make_trainer(task, device, schedule)
+    amp = torch.autocast("cuda", dtype=torch.bfloat16) if trainer.device.type == "cuda" else contextlib.nullcontext()
     first, t0, c0 = trainer.step, time.monotonic(), cpu_seconds()
     last_print = t0
-    for ev in trainer.run():
-        now = time.monotonic()
-        if ev.kind == "step" and now - last_print > 60:
-            print(f"[{task}] step {ev.step}  {ev.stage}  lf {ev.lf}  lr {ev.lr}  outer {ev.outer_lr}", flush=True)
-            last_print = now
-        if now - t0 > minutes * 60 and not trainer.stop_requested:
-            trainer.request_stop()
+    with amp:  # the generator's steps run inside the context (autocast state is per thread)
+        for ev in trainer.run():
+            now = time.monotonic()
+            if ev.kind == "step" and now - last_print > 60:
+                print(f"[{task}] step {ev.step}  {ev.stage}  lf {ev.lf}  lr {ev.lr}  outer {ev.outer_lr}", flush=True)
+                last_print = now
+            if now - t0 > minutes * 60 and not trainer.stop_requested:
+                trainer.request_stop()
     RUNS.joinpath(task).mkdir(parents=True, exist_ok=True)
     shutil.copyfile(RUNS / task / "checkpoint.pt", CAMPAIGN / task / "state.pt")
     stages = read_json(CAMPAIGN / task / "stages.json", [])
     stages.append({"stage": len(stages) + 1, "steps": [first, trainer.step], "wall_s": round(time.monotonic() - t0),
                    "cpu_s": round(cpu_seconds() - c0), "threads": __import__("torch").get_num_threads(),
-                   "device": str(trainer.device), "hardware": f"{platform.machine()}, {os.cpu_count()} cores",
+                   "device": str(trainer.device), "schedule": schedule,
+                   "amp": "bf16" if trainer.device.type == "cuda" else None, "hardware": f"{platform.machine()}, {os.cpu_count()} cores",
                    "date": time.strftime("%Y-%m-%d %H:%M")})
     write_json(CAMPAIGN / task / "stages.json", stages)
     print(f"[{task}] stage {len(stages)}: steps {first} -> {trainer.step}; state in campaign/{task}/state.pt")
     return 0
 
 
-def stage(tasks: list[str], minutes: float, threads: int, device: str) -> int:
+def stage(tasks: list[str], minutes: float, threads: int, device: str, schedule: str) -> int:
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+    root = ["--root", str(CAMPAIGN.parent)]
     procs = [subprocess.Popen([sys.executable, __file__, "_worker", "--task", t, "--minutes", str(minutes),
-                               "--device", device], env=env) for t in tasks]
+                               "--device", device, "--schedule", schedule, *root], env=env) for t in tasks]
     return max(p.wait() for p in procs)
 
 
@@ -227,14 +262,18 @@ def main(argv=None) -> int:
     ap.add_argument("--minutes", type=float, default=90.0, help="length of the stage (each task)")
     ap.add_argument("--threads", type=int, default=1, help="torch threads per task")
     ap.add_argument("--device", default="cpu", choices=("auto", "cpu", "cuda"))
+    ap.add_argument("--schedule", default="plan", choices=("plan", "paper"),
+                    help="plan: each task's plan.json; paper: the paper's schedule with bf16 (CUDA; else the plan)")
+    ap.add_argument("--root", type=Path, default=REPO, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    set_root(args.root)
     if args.command == "init":
         for t in args.tasks:
             init(t)
     elif args.command == "stage":
-        return stage(args.tasks, args.minutes, args.threads, args.device)
+        return stage(args.tasks, args.minutes, args.threads, args.device, args.schedule)
     elif args.command == "_worker":
-        return worker(args.task, args.minutes, args.device)
+        return worker(args.task, args.minutes, args.device, args.schedule)
     elif args.command == "eval":
         for t in args.tasks:
             evaluate_holdout(t)

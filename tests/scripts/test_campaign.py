@@ -1,0 +1,41 @@
+"""scripts/campaign.py: a stage continues from the files the previous one left (as committed), and the GPU
+schedule falls back to the CPU plan where no CUDA GPU is usable."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+SCRIPT = REPO / "scripts" / "campaign.py"
+
+
+def campaign(root: Path, *args: str) -> str:
+    proc = subprocess.run([sys.executable, str(SCRIPT), *args, "--root", str(root)], capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return proc.stdout
+
+
+@pytest.mark.slow
+def test_stages_accumulate_and_the_paper_schedule_falls_back_to_the_cpu(shared_dir, tmp_path, repo_module):
+    cp = repo_module("scripts", "campaign")
+    if cp.resolve_device_type("auto") == "cuda":
+        pytest.skip("this machine has a GPU: the fallback is not taken")
+    out = campaign(tmp_path, "init", "--tasks", "mfif")
+    plan = json.loads((tmp_path / "campaign" / "mfif" / "plan.json").read_text())
+    assert plan["holdout"] == 16 and plan["settings"]["crop"] == 96
+    plan["settings"].update(crop=32, meta_steps=1, fuse_steps=1, checkpoint_every=1000)  # small and quick
+    (tmp_path / "campaign" / "mfif" / "plan.json").write_text(json.dumps(plan))
+    out = campaign(tmp_path, "stage", "--tasks", "mfif", "--minutes", "0.01", "--schedule", "paper", "--device", "auto")
+    assert "running the CPU plan instead" in out
+    state = tmp_path / "campaign" / "mfif" / "state.pt"
+    first = json.loads((tmp_path / "campaign" / "mfif" / "stages.json").read_text())
+    assert state.is_file() and state.stat().st_size < 2_000_000  # small enough to commit after each stage
+    assert first[0]["schedule"] == "plan" and first[0]["steps"][0] == 0 and first[0]["steps"][1] >= 1
+    campaign(tmp_path, "stage", "--tasks", "mfif", "--minutes", "0.01")
+    stages = json.loads((tmp_path / "campaign" / "mfif" / "stages.json").read_text())
+    assert len(stages) == 2 and stages[1]["steps"][0] == first[0]["steps"][1]  # went on where stage 1 stopped
+    assert stages[1]["steps"][1] > stages[1]["steps"][0]
