@@ -42,14 +42,18 @@ def channel_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, tempera
     """Transposed (channel) attention of Restormer, global over all pixels.
 
     Args:
-        q, k, v: (B, D, H, W).
+        q, k, v: (B, D, H, W), channels-first or channels-last.
         temperature: (heads, 1, 1).
     Returns:
-        (B, D, H, W): softmax(t · q̂ k̂ᵀ) v per head, q̂, k̂ L2-normalised along pixels.
+        (B, D, H, W) in v's memory format: softmax(t · q̂ k̂ᵀ) v per head, q̂, k̂ L2-normalised along pixels.
+
+    The heads are computed together as one block-diagonal (D, D) attention per image (off-head logits -inf,
+    so softmax gives them exactly 0): every product is then one batched matmul over (B, H·W, D) views, which
+    need no copy in either memory format (a per-head (B, heads, D/heads, H·W) reshape copies a channels-last
+    tensor). The heads× more multiply-adds are few next to the convolutions (D ≤ 32).
     """
     b, d, h, w = q.shape
-    # (B, D, H, W) -> (B, heads, D/heads, H*W)
-    q, k, v = (x.reshape(b, heads, d // heads, h * w) for x in (q, k, v))
+    q, k, v = (_pixels(x) for x in (q, k, v))  # 3 × (B, H*W, D), views
     # q̂ k̂ᵀ = (q kᵀ) / (‖q‖ ‖k‖ᵀ), as F.normalize then matmul (same eps), but summed accurately: over a
     # megapixel one float32 sum of H·W products drifts by ~1e-5 relative (the output by ~6e-4), while sums
     # of blocks of SUM_BLOCK pixels, then over the blocks, stay at float32 round-off at any image size.
@@ -58,36 +62,55 @@ def channel_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, tempera
     # no conv bias, LayerNorm bias 0) gets gradient 0. With F.normalize's max(‖q‖, eps) it got 0·∞ = NaN in
     # the backward, and in the meta step's second-order pass an inner gradient of ~1e12 that sent F' off to
     # saturation and gave P an all-zero meta-gradient (tests/refusion_core/test_meta.py).
-    inv_q, inv_k = _inverse_norm(q), _inverse_norm(k)  # (B, heads, D/h), (torch.sum is pairwise; vector_norm is not)
-    attn = blocked_gram(q, k) * inv_q.unsqueeze(-1) * inv_k.unsqueeze(-2) * temperature  # (B, heads, D/h, D/h)
-    out = attn.softmax(dim=-1) @ v  # (B, heads, D/h, H*W)
-    return out.reshape(b, d, h, w)
+    inv_q, inv_k = _inverse_norm(q), _inverse_norm(k)  # (B, D) each (torch.sum is pairwise; vector_norm is not)
+    t = temperature.reshape(heads, 1).repeat_interleave(d // heads, dim=0)  # (D, 1): row i has its head's t
+    logits = blocked_gram(q, k) * inv_q.unsqueeze(-1) * inv_k.unsqueeze(-2) * t  # (B, D, D)
+    attn = logits.masked_fill(~_same_head(d, heads, q.device), float("-inf")).softmax(dim=-1)
+    out = v @ attn.transpose(1, 2)  # (B, H*W, D)
+    out = out.unflatten(1, (h, w)).permute(0, 3, 1, 2)  # (B, D, H, W), channels-last
+    return out if v.stride(-1) == 1 else out.contiguous()  # v's format: channels-first if v's D stride is not 1
 
 
 SUM_BLOCK = 4096
 NORM_EPS = 1e-12
 
 
+def _pixels(x: torch.Tensor) -> torch.Tensor:
+    """(B, D, H, W) -> (B, H*W, D), a view in both memory formats (and of a channel slice of either)."""
+    return x.permute(0, 2, 3, 1).flatten(1, 2)
+
+
+def _same_head(d: int, heads: int, device) -> torch.Tensor:
+    """(D, D) bool, True where channels i and j belong to the same head (heads of D/heads channels)."""
+    head = torch.arange(d, device=device) // (d // heads)
+    return head[:, None] == head[None, :]
+
+
 def _inverse_norm(x: torch.Tensor) -> torch.Tensor:
-    """1 / ‖x‖ over the last axis, (..., N) -> (...); 0 (constant, no gradient) where ‖x‖ ≤ NORM_EPS."""
-    sq = (x * x).sum(-1)
+    """1 / ‖x‖ over the pixel axis, (B, N, D) -> (B, D); 0 (constant, no gradient) where ‖x‖ ≤ NORM_EPS."""
+    sq = (x * x).sum(1)
     ok = sq > NORM_EPS * NORM_EPS
     return torch.where(ok, 1.0 / sq.clamp_min(NORM_EPS * NORM_EPS).sqrt(), torch.zeros_like(sq))
 
 
 def blocked_gram(q: torch.Tensor, k: torch.Tensor, block: int = SUM_BLOCK) -> torch.Tensor:
-    """q kᵀ over the last axis (..., D, N) x (..., E, N) -> (..., D, E), summed per block of ``block``
-    elements and then over the blocks (two-level summation: float32 error independent of N)."""
-    n = q.shape[-1]
-    m = n // block * block
-    if m <= block:
-        return q @ k.transpose(-2, -1)
-    qb = q[..., :m].unflatten(-1, (m // block, block)).transpose(-3, -2)  # (..., N/block, D, block)
-    kb = k[..., :m].unflatten(-1, (m // block, block)).transpose(-3, -2)
-    gram = (qb @ kb.transpose(-2, -1)).sum(-3)
-    if m < n:
-        gram = gram + q[..., m:] @ k[..., m:].transpose(-2, -1)
-    return gram
+    """qᵀ k over the pixel axis, (B, N, D) x (B, N, E) -> (B, D, E), summed per block of at most ``block``
+    pixels and then over the blocks (two-level summation: float32 error independent of N).
+
+    The N pixels are cut into n = ⌈N / block⌉ equal blocks, so the cut is a view (96² = 3 × 3072,
+    128² = 4 × 4096); where n does not divide N, both are zero-padded to a multiple of n (zeros add
+    nothing). A ragged last block would be a slice, whose backward writes a zero tensor of the full size.
+    """
+    n = q.shape[1]
+    if n <= block:
+        return q.transpose(1, 2) @ k
+    blocks = -(-n // block)
+    pad = -n % blocks
+    if pad:
+        q, k = (fn.pad(x, (0, 0, 0, pad)) for x in (q, k))  # (B, N + pad, D)
+    qb = q.unflatten(1, (blocks, -1))  # (B, blocks, N/blocks, D)
+    kb = k.unflatten(1, (blocks, -1))
+    return (qb.transpose(-2, -1) @ kb).sum(1)
 
 
 class MDTA(nn.Module):
