@@ -6,16 +6,26 @@ All images are (B, 1, H, W) luminance in [0, 1]; losses are means over pixels an
 from __future__ import annotations
 
 import torch
-from kornia.filters import sobel
+import torch.nn.functional as fn
+
+# kornia's normalised Sobel kernels (kornia.filters.spatial_gradient, each divided by 8): (2, 1, 3, 3), x then y
+SOBEL_KERNELS = torch.tensor([[[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]],
+                              [[-1.0, -2.0, -1.0], [0.0, 0.0, 0.0], [1.0, 2.0, 1.0]]])[:, None] / 8
 
 
 def sobel_magnitude(x: torch.Tensor) -> torch.Tensor:
     """∇x: Sobel gradient magnitude, (B, C, H, W) -> (B, C, H, W).
 
-    kornia's normalised 3×3 Sobel kernels (each divided by 8), replicate border padding, and
-    magnitude sqrt(gx² + gy² + 1e-6); the small epsilon keeps the derivative finite on flat regions.
+    kornia.filters.sobel(x, normalized=True, eps=1e-6), the same operations without its per-call checks and
+    kernel construction: the normalised 3×3 Sobel kernels (each divided by 8) as one convolution with two
+    output channels over every channel, replicate border padding, and magnitude sqrt(gx² + gy² + 1e-6); the
+    small epsilon keeps the derivative finite on flat regions. The losses call it once on several images
+    concatenated along C (fewer, larger operations: cheaper on a CPU).
     """
-    return sobel(x, normalized=True, eps=1e-6)
+    b, c, h, w = x.shape
+    padded = fn.pad(x.reshape(b * c, 1, h, w), [1, 1, 1, 1], mode="replicate")
+    g = fn.conv2d(padded, SOBEL_KERNELS.to(x), padding=0)  # (B*C, 2, H, W): gx, gy
+    return torch.sqrt(g[:, 0] * g[:, 0] + g[:, 1] * g[:, 1] + 1e-6).reshape(b, c, h, w)
 
 
 def fusion_loss(fused: torch.Tensor, ia: torch.Tensor, ib: torch.Tensor, maps: torch.Tensor,
@@ -29,7 +39,7 @@ def fusion_loss(fused: torch.Tensor, ia: torch.Tensor, ib: torch.Tensor, maps: t
         (Lf, {"int": Lf_int, "grad": Lf_grad}), scalars.
     """
     wa, wb, va, vb = maps.split(1, dim=1)
-    gf, ga, gb = sobel_magnitude(fused), sobel_magnitude(ia), sobel_magnitude(ib)
+    gf, ga, gb = sobel_magnitude(torch.cat([fused, ia, ib], dim=1)).split(1, dim=1)  # 3 × (B, 1, H, W)
     l_int = (wa * (ia - fused) ** 2 + wb * (ib - fused) ** 2).mean()
     l_grad = (va * (ga - gf) ** 2 + vb * (gb - gf) ** 2).mean()
     return l_int + alpha1 * l_grad, {"int": l_int, "grad": l_grad}
@@ -51,7 +61,7 @@ def reconstruction_loss(rec_a: torch.Tensor, rec_b: torch.Tensor, ia: torch.Tens
         raise ValueError(f"reduce must be 'max' or 'sum', not {reduce!r}")
     combine = torch.maximum if reduce == "max" else torch.add
     e_int = combine((ia - rec_a) ** 2, (ib - rec_b) ** 2)
-    e_grad = combine((sobel_magnitude(ia) - sobel_magnitude(rec_a)) ** 2,
-                     (sobel_magnitude(ib) - sobel_magnitude(rec_b)) ** 2)
+    ga, gra, gb, grb = sobel_magnitude(torch.cat([ia, rec_a, ib, rec_b], dim=1)).split(1, dim=1)  # 4 × (B, 1, H, W)
+    e_grad = combine((ga - gra) ** 2, (gb - grb) ** 2)
     l_int, l_grad = e_int.mean(), e_grad.mean()
     return l_int + alpha2 * l_grad, {"int": l_int, "grad": l_grad}
