@@ -65,7 +65,7 @@ class Trainer:
         self.recon = bundle.reconstruction or ReconstructionNet()
         self.proposal = bundle.proposal or LossProposalNet()
         for m in (self.fusion, self.recon, self.proposal):
-            m.to(self.device).train()
+            m.to(self.device, memory_format=torch.channels_last).train()  # faster convs (docs/BENCHMARKS.md)
         s = settings
         self.opt_f = torch.optim.Adam(self.fusion.parameters(), lr=s.lr_f)
         self.opt_r = torch.optim.Adam(self.recon.parameters(), lr=s.lr_r)
