@@ -122,6 +122,9 @@ def verdict(res: dict) -> str:
     return f"ours is at least as good as the released checkpoint on {n} of {len(names)} paper metrics ({goal} the 4-of-6 goal)"
 
 
+KEPT_MARKER = "<!-- The sections below are written by hand; bench_quality.py keeps them when it rewrites this file. -->"
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tasks", nargs="+", default=list(SETS), choices=list(SETS))
@@ -156,7 +159,10 @@ def main() -> int:
               "../shared/datasets (never used for training). Metrics on the Y channel, 0..255, of each method's "
               "saved output; raw network output, no stretching; ↑ higher is better, ↓ lower; best in bold.\n"
               "The released checkpoints are the authors' F, read from ../shared at run time (never shipped).\n")
-    args.out.write_text(header + "\n" + "\n".join(sections) + "\n" + GAP)
+    kept = ""  # the hand-written sections after KEPT_MARKER (diagnostics, throughput, the campaign) survive
+    if args.out.exists() and KEPT_MARKER in args.out.read_text():
+        kept = "\n" + KEPT_MARKER + args.out.read_text().split(KEPT_MARKER, 1)[1]
+    args.out.write_text(header + "\n" + "\n".join(sections) + "\n" + GAP + kept)
     print(f"\nwritten {args.out}")
     return 0
 
