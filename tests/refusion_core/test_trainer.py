@@ -222,3 +222,26 @@ def test_meta_batch_sets_the_crops_of_each_meta_batch(pairs, tmp_path, monkeypat
     assert sizes == {"meta": [(3, 3), (3, 3)], "fuse": [2, 2, 2]}
     with pytest.raises(ValueError, match="meta_batch"):
         tiny_settings(meta_batch=0)
+
+
+class _Payload:
+    """Unpickling this runs code: it writes a file (a crafted checkpoint.pt in a shared run folder)."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_resume_runs_no_code_from_a_crafted_checkpoint(pairs, tmp_path):
+    run = tmp_path / "run"
+    tr = Trainer(tiny_settings(epochs=1), pairs, run, device="cpu")
+    run_all(tr)
+    marker = tmp_path / "pwned"
+    state = torch.load(run / "checkpoint.pt", weights_only=True)
+    state["counters"]["payload"] = _Payload(marker)
+    torch.save(state, run / "checkpoint.pt")
+    with pytest.raises(RunError, match="Cannot read checkpoint"):
+        Trainer.resume(run, device="cpu")
+    assert not marker.exists()  # weights_only refused the object: nothing ran
