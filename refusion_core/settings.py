@@ -108,8 +108,20 @@ class TrainSettings:
         return 0.5 * (1.0 + math.cos(math.pi * t))
 
     @property
+    def phase_steps(self) -> tuple[int, int]:
+        """(meta steps, fusion-and-reconstruction steps) per epoch after the ablation switch: I, II and V have
+        no meta phase, III no N phase. The one owner of the run's length: the trainer, its ETA and the
+        learning-rate schedule all read it (the schedule once counted the skipped phase, so under an ablation
+        the cosine never reached 0: ``cpu-refine --ablation I`` ended near 18 % of the peak rate)."""
+        if self.ablation in ("I", "II", "V"):
+            return 0, self.fuse_steps
+        if self.ablation == "III":
+            return self.meta_steps, 0
+        return self.meta_steps, self.fuse_steps
+
+    @property
     def steps_per_epoch(self) -> int:
-        return self.meta_steps + self.fuse_steps
+        return sum(self.phase_steps)
 
     @property
     def total_steps(self) -> int:

@@ -84,17 +84,12 @@ class Trainer:
     # ----- the schedule -------------------------------------------------------------------------
     @property
     def phase_steps(self) -> tuple[int, int]:
-        """(meta steps, fusion-and-reconstruction steps) per epoch, after the ablation switch."""
-        s, ab = self.settings, self.settings.ablation
-        if ab in ("I", "II", "V"):
-            return 0, s.fuse_steps
-        if ab == "III":
-            return s.meta_steps, 0
-        return s.meta_steps, s.fuse_steps
+        """(meta steps, fusion-and-reconstruction steps) per epoch, after the ablation switch (the settings')."""
+        return self.settings.phase_steps
 
     @property
     def total_steps(self) -> int:
-        return self.settings.epochs * sum(self.phase_steps)
+        return self.settings.total_steps
 
     # ----- control (thread-safe) ----------------------------------------------------------------
     def request_pause(self) -> None:

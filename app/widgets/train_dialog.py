@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFormLayout, QLabel, QSpinBox,
                                QVBoxLayout, QWidget)
 
@@ -53,8 +55,9 @@ class TrainDialog(QDialog):
         self._update_total()
 
     def _update_total(self) -> None:
-        v = {k: s.value() for k, s in self.spins.items()}
-        self.steps.setText(f"{v['epochs'] * (v['meta_steps'] + v['fuse_steps'])} steps in all.")
+        settings = dataclasses.replace(engine.train_settings(self.preset.currentText()),
+                                       **{k: s.value() for k, s in self.spins.items()})
+        self.steps.setText(f"{settings.total_steps} steps in all.")
 
     def request(self) -> TrainRequest:
         base = engine.train_settings(self.preset.currentText())

@@ -245,3 +245,19 @@ def test_resume_runs_no_code_from_a_crafted_checkpoint(pairs, tmp_path):
     with pytest.raises(RunError, match="Cannot read checkpoint"):
         Trainer.resume(run, device="cpu")
     assert not marker.exists()  # weights_only refused the object: nothing ran
+
+
+@pytest.mark.parametrize("ablation", [None, "I", "II", "III", "IV", "V"])
+def test_the_cosine_schedule_ends_near_zero_under_every_ablation(pairs, tmp_path, ablation):
+    """One owner of the run's length: the trainer's steps and the schedule's span agree, whatever phase an
+    ablation skips (the schedule once counted the skipped phase and ended far above 0)."""
+    s = TrainSettings.preset("cpu-refine", ablation=ablation)
+    m, n = s.phase_steps
+    assert s.total_steps == s.epochs * (m + n) and m + n > 0
+    assert s.lr_factor(s.total_steps - 1) < 0.01 and s.lr_factor(s.total_steps // 2) > 0.4
+    tr = Trainer(tiny_settings(epochs=1, lr_schedule="cosine", warmup_steps=1, ablation=ablation), pairs,
+                 tmp_path / "run", device="cpu")
+    rates = [tr.opt_f.param_groups[0]["lr"] for ev in tr.run() if ev.kind == "step"]
+    assert len(rates) == tr.total_steps == tr.settings.total_steps
+    assert rates == pytest.approx([1e-3 * tr.settings.lr_factor(i) for i in range(len(rates))])
+    assert rates[-1] == min(rates) and tr.settings.lr_factor(tr.total_steps) == 0.0  # the cosine ends with the run
