@@ -142,6 +142,12 @@ def main(argv: list[str] | None = None) -> int:
     except MemoryError:
         print("refusion: error: out of memory; try a smaller image or the CPU", file=sys.stderr)
         return 2
+    except RuntimeError as err:  # torch.OutOfMemoryError (CUDA) is a RuntimeError; anything else is a bug
+        if "out of memory" not in str(err).lower():
+            raise
+        print("refusion: error: the GPU ran out of memory; use a smaller --crop or --batch (training) or a smaller "
+              "image, close other GPU programs, or run with --device cpu", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -136,9 +136,22 @@ def cmd_resume(args) -> int:
     return drive(trainer)
 
 
+STOP_SIGNALS = tuple(getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, n))
+
+
 def drive(trainer) -> int:
-    """Run a trainer with a progress bar; Ctrl-C stops it cleanly (checkpoint + model saved)."""
-    previous = signal.signal(signal.SIGINT, lambda *_: trainer.request_stop())
+    """Run a trainer with a progress bar. Ctrl-C, SIGTERM (docker stop, a cluster's pre-emption) and SIGHUP
+    (logout) stop it between steps, cleanly: checkpoint and model are written. Returns 0 when the schedule
+    finished, 128 + the signal's number when a signal stopped it (130 for Ctrl-C, 143 for SIGTERM), and says
+    how to resume."""
+    received: list[int] = []
+
+    def stop(signum, _frame):
+        received.append(signum)
+        trainer.request_stop()
+
+    previous = {sig: signal.signal(sig, stop) for sig in STOP_SIGNALS}
+    stopped = False
     try:
         with tqdm(total=trainer.total_steps, initial=trainer.step, unit="step", desc="training",
                   dynamic_ncols=True) as bar:
@@ -148,9 +161,15 @@ def drive(trainer) -> int:
                     bar.set_postfix_str(_losses(ev), refresh=False)
                 elif ev.kind in ("stopped", "done"):
                     bar.write(f"{ev.kind}: {ev.message}")
+                    stopped = ev.kind == "stopped"
     finally:
-        signal.signal(signal.SIGINT, previous)
-    return 0
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if not stopped:
+        return 0
+    print(f"refusion: training stopped by {signal.Signals(received[0]).name if received else 'request'}; "
+          f"continue with: refusion resume {trainer.run_dir}", file=sys.stderr)
+    return 128 + (received[0] if received else signal.SIGINT)
 
 
 def _losses(ev) -> str:

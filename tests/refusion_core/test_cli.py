@@ -134,3 +134,58 @@ def test_info(weights, capsys):
     assert main(["info", str(weights)]) == 0
     out = capsys.readouterr().out
     assert "59,856" in out and "7,856" in out and "4,504" in out  # P refusion-p-2 (swap-equivariant)
+
+
+class _SignalledTrainer:
+    """Stands in for a Trainer: sends itself ``signum`` at its third step and stops as a trainer does."""
+
+    total_steps, step = 5, 0
+
+    def __init__(self, signum, run_dir):
+        self.signum, self.run_dir, self.stop = signum, run_dir, False
+
+    def request_stop(self):
+        self.stop = True
+
+    def run(self):
+        import os
+        from refusion_core.events import TrainEvent
+        for i in range(self.total_steps):
+            if i == 2:
+                os.kill(os.getpid(), self.signum)
+            if self.stop:
+                yield TrainEvent("stopped", step=i, total_steps=5, message="model saved")
+                return
+            yield TrainEvent("step", step=i + 1, total_steps=5, stage="fuse", lf=0.1, lr=0.1)
+        yield TrainEvent("done", step=5, total_steps=5, message="model saved")
+
+
+@pytest.mark.parametrize("name, code", [("SIGINT", 130), ("SIGTERM", 143), ("SIGHUP", 129)])
+def test_a_signal_stops_training_cleanly_with_its_exit_code(tmp_path, capsys, name, code):
+    import signal
+    from refusion_core.commands import drive
+    signum = getattr(signal, name)
+    before = signal.getsignal(signum)
+    assert drive(_SignalledTrainer(signum, tmp_path / "run")) == code
+    err = capsys.readouterr().err
+    assert f"stopped by {name}" in err and f"refusion resume {tmp_path / 'run'}" in err
+    assert signal.getsignal(signum) == before  # the handler is given back
+
+
+def test_cuda_out_of_memory_is_one_clear_line(monkeypatch, capsys):
+    from refusion_core import commands
+
+    def oom(args):
+        raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(commands, "cmd_info", oom)
+    assert main(["info"]) == 2
+    assert "--device cpu" in error_line(capsys)
+
+
+def test_python_m_refusion_core_is_the_cli():
+    import subprocess
+    import sys
+    from refusion_core import __version__
+    out = subprocess.run([sys.executable, "-m", "refusion_core", "--version"], capture_output=True, text=True)
+    assert out.returncode == 0 and __version__ in out.stdout

@@ -1,0 +1,7 @@
+"""``python -m refusion_core``: the ``refusion`` command line (refusion_core.cli)."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())
