@@ -17,6 +17,8 @@ default (``ship``: better than the default on at least 4 of the task's 6 paper m
     python scripts/campaign.py stage --tasks mfif ivif --minutes 90 # one stage, tasks in parallel
     python scripts/campaign.py eval  --tasks mfif ivif              # hold-out table, recorded in stages.json
     python scripts/campaign.py ship  --tasks mfif                   # replace the default if the hold-out says so
+    python scripts/campaign.py compare --tasks mfif --candidates plan paper-ratio crop-64 --minutes 40 --slices 4
+                                       # quality per CPU hour of candidate schedules, on the hold-out
 
 ``stage`` runs each task in its own process with ``--threads`` torch threads (default 1: on a 2-core machine
 two tasks at once use the cores better than one task on two threads) and stops each at ``--minutes``,
@@ -193,14 +195,18 @@ def current_model(task: str) -> Path:
     return out
 
 
-def evaluate_holdout(task: str) -> dict:
+def evaluate_holdout(task: str, references: bool = True, quiet: bool = False) -> dict:
+    """The campaign model on the hold-out (and, with ``references``, the shipped default and the Laplacian
+    pyramid); the means are recorded in the last stage's record."""
     from refusion_core.evaluation import baseline_method, evaluate, markdown_table, model_method
     plan = read_json(CAMPAIGN / task / "plan.json")
     _, val = split_pairs(task, plan["holdout"])
-    methods = [model_method(current_model(task), task, "cpu", name="campaign"),
-               model_method(None, task, "cpu", name="default (shipped)"), baseline_method("laplacian")]
+    methods = [model_method(current_model(task), task, "cpu", name="campaign")]
+    if references:
+        methods += [model_method(None, task, "cpu", name="default (shipped)"), baseline_method("laplacian")]
     res = evaluate(methods, val, task)
-    print(markdown_table(res, res["paper_metrics"], reference="default (shipped)"))
+    if not quiet:
+        print(markdown_table(res, res["paper_metrics"], reference="default (shipped)" if references else None))
     stages = read_json(CAMPAIGN / task / "stages.json", [])
     if stages:
         stages[-1]["holdout"] = {name: {n: round(m["mean"][n], 4) for n in res["paper_metrics"]}
@@ -254,9 +260,69 @@ def ship(task: str) -> int:
     return 0
 
 
+# Candidate schedules for ``compare``: overrides of the task's plan, each trained from the same committed state.
+CANDIDATES = {
+    "plan": {},
+    "paper-ratio": dict(meta_steps=30, fuse_steps=80),  # 27 % meta steps, as Algorithm 1's 600 : 1600
+    "meta-60": dict(meta_steps=60, fuse_steps=40),
+    "crop-64": dict(crop=64),
+    "lr-p-3e-4": dict(lr_p=3e-4),
+    "meta-batch-8": dict(meta_batch=8),
+}
+
+
+def compare(task: str, names: list[str], minutes: float, slices: int, threads: int) -> int:
+    """Quality per CPU hour: each candidate trains from the task's committed state for ``minutes`` in ``slices``
+    slices (candidates in parallel, ``threads`` each), and is measured on the hold-out after every slice.
+    Nothing is written under campaign/: the candidates live in runs/compare/<task>/<name>/."""
+    from refusion_core.evaluation import baseline_method, evaluate, markdown_table, model_method, wins
+    base_plan = read_json(CAMPAIGN / task / "plan.json")
+    if base_plan is None:
+        raise SystemExit(f"campaign: no plan for {task}")
+    home = CAMPAIGN.parent
+    roots = {}
+    for name in names:
+        root = REPO / "runs" / "compare" / task / name
+        shutil.rmtree(root, ignore_errors=True)
+        plan = {**base_plan, "settings": {**base_plan["settings"], **CANDIDATES[name]}, "candidate": name}
+        write_json(root / "campaign" / task / "plan.json", plan)
+        if (CAMPAIGN / task / "state.pt").exists():
+            shutil.copyfile(CAMPAIGN / task / "state.pt", root / "campaign" / task / "state.pt")
+        roots[name] = root
+    _, val = split_pairs(task, base_plan["holdout"])
+    refs = evaluate([model_method(None, task, "cpu", name="default (shipped)"), baseline_method("laplacian")], val, task)
+    names_m, hib = refs["paper_metrics"], refs["higher_is_better"]
+    default = refs["methods"]["default (shipped)"]["mean"]
+    rows = []
+    parallel = max(1, (os.cpu_count() or 1) // threads)
+    for k in range(1, slices + 1):
+        for i in range(0, len(names), parallel):
+            group = names[i:i + parallel]
+            procs = [subprocess.Popen([sys.executable, __file__, "stage", "--tasks", task, "--minutes",
+                                       str(minutes / slices), "--threads", str(threads), "--root", str(roots[n])])
+                     for n in group]
+            if any(p.wait() for p in procs):
+                raise SystemExit("campaign: a candidate's stage failed")
+        for name in names:
+            set_root(roots[name])
+            res = evaluate_holdout(task, references=False, quiet=True)
+            stages = read_json(CAMPAIGN / task / "stages.json", [])
+            cpu_min = sum(st["cpu_s"] for st in stages) / 60
+            mean = res["methods"]["campaign"]["mean"]
+            rows.append((name, k, cpu_min, stages[-1]["steps"][1], mean, wins(mean, default, names_m, hib)))
+    set_root(home)
+    print(f"\n{task}: hold-out ({len(val)} pairs), paper metrics; reference rows:\n")
+    print(markdown_table(refs, names_m))
+    print(f"\n| candidate | slice | CPU min | step | {' | '.join(names_m)} | wins vs default |\n|" + "---|" * (len(names_m) + 5))
+    for name, k, cpu_min, step, mean, won in rows:
+        print(f"| {name} | {k} | {cpu_min:.0f} | {step} | " + " | ".join(f"{mean[n]:.4g}" for n in names_m)
+              + f" | {won}/{len(names_m)} |")
+    return 0
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("command", choices=("init", "stage", "eval", "ship", "_worker"))
+    ap.add_argument("command", choices=("init", "stage", "eval", "ship", "compare", "_worker"))
     ap.add_argument("--tasks", nargs="+", default=list(SETS), choices=list(SETS))
     ap.add_argument("--task", choices=list(SETS), help=argparse.SUPPRESS)
     ap.add_argument("--minutes", type=float, default=90.0, help="length of the stage (each task)")
@@ -264,6 +330,9 @@ def main(argv=None) -> int:
     ap.add_argument("--device", default="cpu", choices=("auto", "cpu", "cuda"))
     ap.add_argument("--schedule", default="plan", choices=("plan", "paper"),
                     help="plan: each task's plan.json; paper: the paper's schedule with bf16 (CUDA; else the plan)")
+    ap.add_argument("--candidates", nargs="+", choices=list(CANDIDATES), default=["plan", "paper-ratio"],
+                    help="compare: the schedules to compare (CANDIDATES)")
+    ap.add_argument("--slices", type=int, default=3, help="compare: hold-out measurements per candidate")
     ap.add_argument("--root", type=Path, default=REPO, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     set_root(args.root)
@@ -279,6 +348,8 @@ def main(argv=None) -> int:
             evaluate_holdout(t)
     elif args.command == "ship":
         return max(ship(t) for t in args.tasks)
+    elif args.command == "compare":
+        return max(compare(t, args.candidates, args.minutes, args.slices, args.threads) for t in args.tasks)
     return 0
 
 
