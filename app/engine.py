@@ -21,6 +21,19 @@ _lock = threading.Lock()
 _bundles: dict[tuple, object] = {}
 
 
+def start_logging(verbosity: int = 0):
+    """The application's log file (refusion_core.logs): ``refusion-studio.log`` in the user log folder, where
+    a windowed executable's tracebacks go. Returns its path, or None when it cannot be written."""
+    from refusion_core.logs import setup_logging
+    return setup_logging(verbosity, name="refusion-studio")
+
+
+def log_exception(exc: BaseException) -> None:
+    """Write an uncaught exception, with its traceback, to the log file."""
+    from refusion_core.logs import get_logger
+    get_logger("app").error("uncaught %s", type(exc).__name__, exc_info=(type(exc), exc, exc.__traceback__))
+
+
 def torch_loaded() -> bool:
     return "torch" in sys.modules
 

@@ -67,7 +67,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.screenshot:
         isolate_for_screenshots()
     qapp = make_application(sys.argv[:1])
+    from app import engine
 
+    engine.start_logging()
     from app.errors import install_excepthook
     from app.main_window import MainWindow
 

@@ -26,6 +26,8 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="refusion", description="ReFusion image fusion engine")
     p.add_argument("--version", action="version", version=f"refusion {__version__}")
+    p.add_argument("-v", "--verbose", action="count", default=0, help="say more on stderr (-vv: debug)")
+    p.add_argument("-q", "--quiet", action="store_true", help="errors only on stderr (the log file keeps all)")
     sub = p.add_subparsers(dest="command", required=True)
 
     f = sub.add_parser("fuse", help="fuse two or more registered images",
@@ -130,10 +132,15 @@ def _model_args(p: argparse.ArgumentParser, task: str = "ivif") -> None:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from . import commands
+    from .logs import get_logger, setup_logging
 
+    log_file = setup_logging(-1 if args.quiet else args.verbose)
+    log = get_logger(__name__)
+    log.debug("refusion %s: %s (log file %s)", __version__, " ".join(sys.argv if argv is None else argv), log_file)
     try:
         return getattr(commands, f"cmd_{args.command.replace('-', '_')}")(args)
     except RefusionError as err:
+        log.debug("user error", exc_info=True)
         print(f"refusion: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

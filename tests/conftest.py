@@ -5,12 +5,16 @@ from __future__ import annotations
 import importlib.util
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+
+# the CLI and the app log to a file in the user log folder: keep the tests' logs out of the real one
+os.environ.setdefault("REFUSION_LOG_DIR", tempfile.mkdtemp(prefix="refusion-test-logs-"))
 
 
 def _shared() -> Path | None:

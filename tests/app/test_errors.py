@@ -57,6 +57,23 @@ def test_excepthook_routes_to_the_handler(qtbot, dialogs, monkeypatch):
     assert dialogs.titles() == ["Something went wrong"] and "KeyError" in dialogs.text()
 
 
+def test_uncaught_errors_reach_the_log_file(qtbot, dialogs, monkeypatch, tmp_path):
+    """A windowed executable has no terminal: the traceback must be in the application's log file."""
+    from app import engine
+    monkeypatch.setenv("REFUSION_LOG_DIR", str(tmp_path))
+    monkeypatch.setattr(sys, "excepthook", sys.excepthook)
+    import threading
+    monkeypatch.setattr(threading, "excepthook", threading.excepthook)
+    assert engine.start_logging() == tmp_path / "refusion-studio.log"
+    install_excepthook(ErrorHandler())
+    try:
+        raise ValueError("a bug in a slot")
+    except ValueError:
+        sys.excepthook(*sys.exc_info())
+    log = (tmp_path / "refusion-studio.log").read_text()
+    assert "ValueError: a bug in a slot" in log and "Traceback" in log
+
+
 def test_cuda_oom_during_fuse_is_a_dialog(window, images, monkeypatch, wait_idle, dialogs):
     from app import engine
 

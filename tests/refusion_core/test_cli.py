@@ -189,3 +189,16 @@ def test_python_m_refusion_core_is_the_cli():
     from refusion_core import __version__
     out = subprocess.run([sys.executable, "-m", "refusion_core", "--version"], capture_output=True, text=True)
     assert out.returncode == 0 and __version__ in out.stdout
+
+
+def test_the_log_file_keeps_the_details_stderr_one_line(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("REFUSION_LOG_DIR", str(tmp_path / "logs"))
+    assert main(["-v", "fuse", str(tmp_path / "missing_a.png"), str(tmp_path / "missing_b.png"),
+                 "-o", str(tmp_path / "out.png"), "--task", "ivif"]) == 2
+    assert "missing_a.png" in error_line(capsys)  # still one line on stderr
+    log = (tmp_path / "logs" / "refusion.log").read_text()
+    assert "fuse" in log and "Traceback" in log and "missing_a.png" in log  # the details are in the file
+    import logging
+    assert logging.getLogger("refusion").handlers[0].level == logging.INFO  # -v
+    main(["-q", "info"])
+    assert logging.getLogger("refusion").handlers[0].level == logging.ERROR  # -q
