@@ -1,7 +1,8 @@
 """Where things live: bundled resources, the user's data folder, the shared folder beside the checkout.
 
-Resources are looked up, in order, in ``$REFUSION_RESOURCES``, the PyInstaller bundle (``sys._MEIPASS``)
-and the ``resources/`` folder beside the package (an editable install or a source checkout).
+Resources are looked up, in order, in ``$REFUSION_RESOURCES``, the PyInstaller bundle (``sys._MEIPASS``),
+the ``resources/`` folder beside the package (an editable install or a source checkout) and
+``<prefix>/share/refusion-studio/resources`` (a wheel: pyproject's data-files put it there).
 """
 
 from __future__ import annotations
@@ -21,7 +22,14 @@ def resources_dir() -> Path:
     bundle = getattr(sys, "_MEIPASS", None)
     if bundle:
         return Path(bundle) / "resources"
-    return Path(__file__).resolve().parent.parent / "resources"
+    beside = Path(__file__).resolve().parent.parent / "resources"
+    if beside.is_dir():
+        return beside
+    for prefix in (sys.prefix, sys.base_prefix):
+        installed = Path(prefix) / "share" / "refusion-studio" / "resources"
+        if installed.is_dir():
+            return installed
+    return beside
 
 
 def default_weights_path(task: str) -> Path:
