@@ -13,7 +13,8 @@ from tqdm import tqdm
 from . import TASKS, __version__
 from .errors import InputError, RefusionError, RunError
 from .commands_imaging import cmd_align, cmd_fuse_volume  # noqa: F401  (dispatched by name)
-from .imageio import IMAGE_SUFFIXES, atomic_write_bytes, check_pair, from_float, read_image_exif, write_image
+from .imageio import (IMAGE_SUFFIXES, atomic_write_bytes, check_not_an_input, check_pair, from_float, read_image_exif,
+                      write_image)
 
 
 def cmd_fuse(args) -> int:
@@ -24,6 +25,7 @@ def cmd_fuse(args) -> int:
 
     paths, names = args.images, [p.name for p in args.images]
     check_out_suffix(args.out)
+    check_not_an_input(args.out, paths)
     if len(paths) < 2:
         raise InputError("fuse needs at least two images")
     if args.maps and len(paths) > 2:

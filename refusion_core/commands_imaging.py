@@ -9,7 +9,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from .errors import InputError
-from .imageio import atomic_write_bytes, read_image_exif, write_image
+from .imageio import atomic_write_bytes, check_not_an_input, read_image_exif, write_image
 
 TRANSFORMS_FILE = "transforms.json"
 
@@ -48,10 +48,8 @@ def _output_paths(ref: Path, moving: list[Path], out: Path, crop: bool) -> list[
     if len({p.name for p in written}) != len(written):
         raise InputError("Two of the images to write have the same file name; rename one or align them "
                          "into separate folders")
-    inputs = {p.resolve() for p in [ref, *moving] if p.exists()}
     for p in written:
-        if p.resolve() in inputs:
-            raise InputError(f"Writing {p} would overwrite an input; choose another output folder")
+        check_not_an_input(p, [ref, *moving])
     return paths
 
 
@@ -105,6 +103,7 @@ def cmd_fuse_volume(args) -> int:
 
     if not args.out.name.lower().endswith(NIFTI_SUFFIXES):
         raise InputError(f"Cannot write {args.out.name}: use a .nii or .nii.gz file name")
+    check_not_an_input(args.out, [args.a, args.b])
     win_a, win_b = parse_window(args.window_a) if args.window_a else None, \
         parse_window(args.window_b) if args.window_b else None
     vol_a, vol_b = read_volume(args.a), read_volume(args.b)

@@ -194,3 +194,19 @@ def check_pair(a: np.ndarray, b: np.ndarray, names: tuple[str, str] = ("A", "B")
         (ha, wa), (hb, wb) = a.shape[:2], b.shape[:2]
         raise InputError(f"{names[0]} is {wa}×{ha} but {names[1]} is {wb}×{hb}; the two images of a pair "
                          "must be registered and the same size")
+
+
+def check_not_an_input(out: Path, inputs) -> None:
+    """Refuse to write ``out`` when it is one of ``inputs``: the same file by any name (a symbolic or hard link,
+    another case on a case-insensitive file system, a relative path), as the OS sees it (os.path.samefile).
+    A source is never overwritten by a result."""
+    out = Path(out)
+    if not out.exists():
+        return
+    for src in inputs:
+        try:
+            same = os.path.samefile(out, src)
+        except OSError:  # an input that does not exist (yet): reading it will say so
+            continue
+        if same:
+            raise InputError(f"Writing {out} would overwrite the input {Path(src).name}; choose another output")

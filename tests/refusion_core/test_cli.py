@@ -202,3 +202,30 @@ def test_the_log_file_keeps_the_details_stderr_one_line(tmp_path, monkeypatch, c
     assert logging.getLogger("refusion").handlers[0].level == logging.INFO  # -v
     main(["-q", "info"])
     assert logging.getLogger("refusion").handlers[0].level == logging.ERROR  # -q
+
+
+@pytest.mark.parametrize("how", ["same path", "relative path", "symbolic link", "hard link"])
+def test_fuse_never_overwrites_a_source(pair_dirs, tmp_path, capsys, monkeypatch, how):
+    import os
+    a, b = pair_dirs[0] / "p0.png", pair_dirs[1] / "p0.png"
+    before = a.read_bytes()
+    out = a
+    if how == "relative path":
+        monkeypatch.chdir(a.parent.parent)
+        out = Path(a.parent.name) / ".." / a.parent.name / a.name
+    elif how == "symbolic link":
+        out = tmp_path / "link.png"
+        os.symlink(a, out)
+    elif how == "hard link":
+        out = tmp_path / "hard.png"
+        os.link(a, out)
+    assert main(["fuse", str(a), str(b), "-o", str(out), "--task", "ivif", "--device", "cpu"]) == 2
+    assert "would overwrite the input p0.png" in error_line(capsys)
+    assert a.read_bytes() == before
+
+
+def test_fuse_volume_never_overwrites_a_source(tmp_path, capsys):
+    a = tmp_path / "a.nii.gz"
+    a.write_bytes(b"not read: refused before")
+    assert main(["fuse-volume", str(a), str(tmp_path / "b.nii.gz"), "-o", str(a), "--task", "mif"]) == 2
+    assert "would overwrite the input a.nii.gz" in error_line(capsys)

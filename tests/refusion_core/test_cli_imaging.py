@@ -131,7 +131,7 @@ def test_align_errors_are_one_line_and_write_nothing(misaligned, tmp_path, capsy
     assert main(["align", str(ref), str(moving[0]), str(noise), "-o", str(out)]) == 2
     assert "noise.png" in error_line(capsys)
     assert main(["align", str(ref), str(moving[0]), "-o", str(ref.parent)]) == 2
-    assert "would overwrite an input" in error_line(capsys)
+    assert "would overwrite the input" in error_line(capsys)
     assert not out.exists()
 
 
