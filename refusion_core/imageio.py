@@ -57,18 +57,55 @@ def read_image_exif(path: str | os.PathLike) -> tuple[np.ndarray, bytes | None]:
     return _normalise(img), (_exif.bare(exif) if exif else None)
 
 
+MAX_PIXELS = 200_000_000
+"""The largest image read, in pixels (width × height), checked from the file's header before decoding: a
+100-megapixel photograph passes, a 875 KB PNG that declares 30000 × 30000 (2 GB to decode) does not.
+``$REFUSION_MAX_PIXELS`` changes it."""
+
+
+def max_pixels() -> int:
+    try:
+        return int(os.environ.get("REFUSION_MAX_PIXELS", MAX_PIXELS))
+    except ValueError:
+        raise InputError("REFUSION_MAX_PIXELS must be a whole number of pixels") from None
+
+
 def _file_bytes(path: Path) -> np.ndarray:
     if not path.exists():
         raise InputError(f"File not found: {path}")
     if path.is_dir():
         raise InputError(f"Expected an image file but {path} is a folder")
+    if not path.is_file():  # reading a named pipe or a device could block for ever or never end
+        raise InputError(f"{path} is not a regular file (a pipe or a device?); give an image file")
     try:
         data = np.fromfile(path, dtype=np.uint8)
     except OSError as err:
         raise InputError(f"Cannot read {path}: {err.strerror or err}") from None
     if data.size == 0:
         raise InputError(f"{path.name} is empty (0 bytes), not an image")
+    _check_declared_size(data, path)
     return data
+
+
+def _check_declared_size(data: np.ndarray, path: Path) -> None:
+    """Refuse an image whose header declares more than max_pixels() pixels, before any decoding (Pillow reads
+    the header alone). Formats Pillow does not know are left to the decoder."""
+    import io
+
+    from PIL import Image
+
+    limit, previous = max_pixels(), Image.MAX_IMAGE_PIXELS
+    try:
+        Image.MAX_IMAGE_PIXELS = None  # the size is all we read here; the limit is ours
+        with Image.open(io.BytesIO(data.tobytes())) as im:
+            w, h = im.size
+    except Exception:  # not a format Pillow knows, or a damaged header: the decoder will say
+        return
+    finally:
+        Image.MAX_IMAGE_PIXELS = previous
+    if w * h > limit:
+        raise InputError(f"{path.name} declares {w} × {h} pixels ({w * h / 1e6:.0f} megapixels), above the "
+                         f"limit of {limit / 1e6:.0f} megapixels (set REFUSION_MAX_PIXELS to raise it)")
 
 
 def _undecodable(path: Path) -> InputError:

@@ -82,3 +82,38 @@ def test_non_ascii_path_16_bit_colour_and_exif_reader(tmp_path):
     back, exif = read_image_exif(path)
     np.testing.assert_array_equal(back, img)
     assert exif is None
+
+
+def _png_header_only(width: int, height: int) -> bytes:
+    """A PNG whose header declares width × height (8-bit grey) with a tiny, truncated image stream."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 1000))
+            + chunk(b"IEND", b""))
+
+
+def test_an_image_declaring_too_many_pixels_is_refused_before_decoding(tmp_path, monkeypatch):
+    bomb = tmp_path / "bomb.png"
+    bomb.write_bytes(_png_header_only(30000, 30000))
+    with pytest.raises(InputError, match="declares 30000 × 30000 pixels"):
+        read_image(bomb)
+    monkeypatch.setenv("REFUSION_MAX_PIXELS", "1000")
+    small = tmp_path / "small.png"
+    write_image(small, np.zeros((40, 40), np.uint8))
+    with pytest.raises(InputError, match="REFUSION_MAX_PIXELS"):
+        read_image(small)
+    monkeypatch.setenv("REFUSION_MAX_PIXELS", "2000")
+    assert read_image(small).shape == (40, 40)
+
+
+def test_a_named_pipe_is_refused_not_waited_on(tmp_path):
+    import os
+    fifo = tmp_path / "pipe.png"
+    os.mkfifo(fifo)
+    with pytest.raises(InputError, match="not a regular file"):
+        read_image(fifo)  # without the check, reading would block until a writer appeared
