@@ -29,6 +29,7 @@ from .events import TrainEvent
 from .imageio import atomic_write_bytes
 from .meta import Batch, decision_step, fuse_recon_step, meta_gradient, meta_gradient_hvp, meta_step
 from .models import MAP_NAMES, LossProposalNet, ReconstructionNet
+from .runlock import RunLock
 from .settings import TrainSettings
 
 RUN_FILE, CKPT_FILE, MODEL_FILE = "run.json", "checkpoint.pt", "model.safetensors"
@@ -110,6 +111,10 @@ class Trainer:
         """Generator of TrainEvents until the schedule ends or a stop is requested."""
         if self.sampler is None:
             raise RunError("This trainer has no training pairs loaded")
+        with RunLock(self.run_dir):  # one trainer per run folder; stale .part files of a killed run removed
+            yield from self._run()
+
+    def _run(self):
         self._write_run_file()
         yield self._event("start", message=f"training on {len(self.pairs)} pairs, {self.device}")
         while self.step < self.total_steps and not self._stop.is_set():

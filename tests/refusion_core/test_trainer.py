@@ -261,3 +261,20 @@ def test_the_cosine_schedule_ends_near_zero_under_every_ablation(pairs, tmp_path
     assert len(rates) == tr.total_steps == tr.settings.total_steps
     assert rates == pytest.approx([1e-3 * tr.settings.lr_factor(i) for i in range(len(rates))])
     assert rates[-1] == min(rates) and tr.settings.lr_factor(tr.total_steps) == 0.0  # the cosine ends with the run
+
+
+def test_a_run_folder_trains_one_trainer_at_a_time_and_loses_its_stale_parts(pairs, tmp_path):
+    import os
+    run = tmp_path / "run"
+    run.mkdir()
+    stale = run / ".checkpoint.pt.abc123.part"  # what a kill during an atomic write leaves
+    stale.write_bytes(b"half a checkpoint")
+    first = Trainer(tiny_settings(epochs=1), pairs, run, device="cpu").run()
+    assert next(first).kind == "start"
+    assert not stale.exists()
+    second = Trainer(tiny_settings(epochs=1), pairs, run, device="cpu")
+    with pytest.raises(RunError, match=f"already being trained by process {os.getpid()}"):
+        next(second.run())
+    for _ in first:  # the first finishes and lets go of the folder
+        pass
+    assert [ev.kind for ev in second.run()][-1] == "done"
