@@ -91,6 +91,19 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+def tensors_checksum(tensors: dict[str, torch.Tensor]) -> str:
+    """SHA-256 over a model's tensors alone, ``{"<module>.<name>": tensor}``: names and bytes, modules in
+    PREFIXES order, names sorted within each. Saved in the metadata (``tensors_sha256``) and verified on load, so
+    that flipped bytes inside the tensors are caught (safetensors checks the layout, not the values); unlike the
+    file's SHA-256 it survives re-saving the same weights with new metadata."""
+    h = hashlib.sha256()
+    for prefix in PREFIXES:
+        for name in sorted(k for k in tensors if k.startswith(prefix + ".")):
+            h.update(name.encode())
+            h.update(tensors[name].detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
 def save_model(path: str | os.PathLike, bundle: ModelBundle, **meta_updates) -> Path:
     """Write ``bundle`` in the project's format, atomically. Extra keyword args go into the metadata."""
     from safetensors.torch import save
@@ -98,7 +111,8 @@ def save_model(path: str | os.PathLike, bundle: ModelBundle, **meta_updates) -> 
     path = Path(path)
     tensors = {f"{prefix}.{k}": v.detach().cpu().contiguous()
                for prefix, m in bundle.modules().items() for k, v in m.state_dict().items()}
-    meta = {**bundle.meta, **meta_updates, "format": FORMAT, "format_version": FORMAT_VERSION}
+    meta = {**bundle.meta, **meta_updates, "format": FORMAT, "format_version": FORMAT_VERSION,
+            "tensors_sha256": tensors_checksum(tensors)}
     if bundle.proposal is not None:  # P's version from the tensors, whatever the bundle's metadata said
         meta["arch"] = {**meta.get("arch", {}), **arch_meta(bundle.proposal)}
     meta.setdefault("arch", arch_meta())
@@ -135,8 +149,10 @@ def _load_safetensors(path: Path, task: str) -> ModelBundle:
             tensors = {k: fh.get_tensor(k) for k in fh.keys()}
     except Exception as err:  # safetensors raises several types for bad files
         raise WeightsError(f"{path.name} is not a readable model file ({type(err).__name__}: {err})") from None
-    if meta.get("format") != FORMAT:
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise WeightsError(f"{path.name} is a safetensors file but not a ReFusion Studio model")
+    if meta.get("tensors_sha256") not in (None, tensors_checksum(tensors)):  # files before 2026-12 have none
+        raise WeightsError(f"{path.name} is damaged: its tensors do not match the checksum recorded in it")
     bundle = ModelBundle(FusionNet(), meta=meta)
     groups = {p: {k[len(p) + 1:]: v for k, v in tensors.items() if k.startswith(p + ".")} for p in PREFIXES}
     _load_into(bundle.fusion, groups["fusion"], path, "F")
@@ -193,4 +209,7 @@ def _load_into(module: nn.Module, state: dict, path: Path, label: str) -> None:
         detail = (f"missing {missing[:3]}" if missing else f"unexpected {extra[:3]}" if extra
                   else f"shape of {wrong[0]} is {tuple(state[wrong[0]].shape)}, expected {tuple(own[wrong[0]].shape)}")
         raise WeightsError(f"{path.name} does not fit this version's {label} network ({detail})")
+    bad = next((k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()), None)
+    if bad is not None:
+        raise WeightsError(f"{path.name} holds NaN or infinite values in {label} ({bad}); it cannot fuse")
     module.load_state_dict({k: v.float() for k, v in state.items()})

@@ -20,7 +20,6 @@ Training never sees the test split.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import platform
@@ -31,7 +30,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from refusion_core.checkpoint import load_model, save_model  # noqa: E402
+from refusion_core.checkpoint import load_model, save_model, tensors_checksum  # noqa: E402
 from refusion_core.data import pairs_from_manifest  # noqa: E402
 from refusion_core.evaluation import baseline_method, evaluate, markdown_table, model_method  # noqa: E402
 from refusion_core.paths import shared_dir  # noqa: E402
@@ -104,12 +103,8 @@ def ship(task: str, run: Path, manifest: Path) -> Path:
 
 def tensors_sha256(bundle) -> str:
     """SHA-256 over the model's tensors alone (names and values), unlike the file's: it survives re-shipping."""
-    h = hashlib.sha256()
-    for prefix, module in bundle.modules().items():
-        for name, value in sorted(module.state_dict().items()):
-            h.update(f"{prefix}.{name}".encode())
-            h.update(value.detach().cpu().contiguous().numpy().tobytes())
-    return h.hexdigest()
+    return tensors_checksum({f"{prefix}.{name}": value for prefix, module in bundle.modules().items()
+                             for name, value in module.state_dict().items()})
 
 
 def card(task: str, weights: Path, manifest: Path, released: Path | None, reuse_eval: bool = False) -> Path:

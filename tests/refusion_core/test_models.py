@@ -109,3 +109,41 @@ def test_both_proposal_designs_round_trip(tmp_path, symmetric):
     assert back.meta["arch"]["proposal"]["version"] == ("refusion-p-2" if symmetric else "refusion-p-1")
     a, b = torch.rand(1, 1, 16, 16), torch.rand(1, 1, 16, 16)
     assert torch.equal(back.proposal(a, b), bundle.proposal.eval()(a, b))
+
+
+def test_damaged_or_non_finite_weights_are_refused(tmp_path):
+    """Flipped bytes inside the tensors (safetensors checks the layout, not the values), NaN weights and a
+    header that is no object each give one clear WeightsError, never a black or wrong image."""
+    import json as _json
+    from safetensors.torch import save
+    path = save_model(tmp_path / "m.safetensors", new_bundle("ivif", seed=0))
+    assert load_model(path).meta["tensors_sha256"]
+    data = bytearray(path.read_bytes())
+    data[-200:-136] = bytes(b ^ 0xFF for b in data[-200:-136])  # 64 bytes inside the last tensor
+    damaged = tmp_path / "damaged.safetensors"
+    damaged.write_bytes(bytes(data))
+    with pytest.raises(WeightsError, match="damaged"):
+        load_model(damaged)
+    bundle = new_bundle("ivif", seed=0)
+    with torch.no_grad():
+        bundle.fusion.project_out_1.weight[0, 0, 0, 0] = float("nan")
+    with pytest.raises(WeightsError, match="NaN or infinite"):
+        load_model(save_model(tmp_path / "nan.safetensors", bundle))
+    listed = tmp_path / "list.safetensors"
+    listed.write_bytes(save({"fusion.x": torch.zeros(1)}, metadata={"refusion": _json.dumps(["a", "list"])}))
+    with pytest.raises(WeightsError, match="not a ReFusion Studio model"):
+        load_model(listed)
+
+
+def test_files_without_a_checksum_still_load(tmp_path):
+    """Models saved before the checksum existed (the shipped defaults among them) load unchecked."""
+    import json
+
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+    path = save_model(tmp_path / "m.safetensors", new_bundle("mfif", seed=0))
+    with safe_open(str(path), framework="pt") as fh:
+        meta = json.loads(fh.metadata()["refusion"])
+    del meta["tensors_sha256"]
+    save_file(load_file(str(path)), str(tmp_path / "old.safetensors"), metadata={"refusion": json.dumps(meta)})
+    assert load_model(tmp_path / "old.safetensors", "mfif").meta["task"] == "mfif"
