@@ -129,7 +129,14 @@ def _normalise(img: np.ndarray) -> np.ndarray:
 
 
 def _to_uint16(img: np.ndarray) -> np.ndarray:
+    """A float (or 32-bit integer) image -> uint16: [0, 1] data scaled by 65535, anything else stretched from its
+    min to its max. NaN pixels take the minimum; an image with no finite value at all is refused."""
     x = img.astype(np.float64)
+    finite = np.isfinite(x)
+    if not finite.any():
+        raise InputError("The image has no finite pixel value (all NaN or infinite): nothing to fuse")
+    if not finite.all():
+        x = np.where(finite, x, np.nan)  # ±inf would make the stretch meaningless: treat them as missing
     if img.dtype.kind == "f" and np.nanmin(x) >= 0 and np.nanmax(x) <= 1:
         return np.round(np.nan_to_num(x) * 65535).astype(np.uint16)
     lo, hi = np.nanmin(x), np.nanmax(x)

@@ -117,3 +117,17 @@ def test_a_named_pipe_is_refused_not_waited_on(tmp_path):
     os.mkfifo(fifo)
     with pytest.raises(InputError, match="not a regular file"):
         read_image(fifo)  # without the check, reading would block until a writer appeared
+
+
+def test_float_images_without_finite_values_are_refused(tmp_path):
+    import cv2
+    nan = tmp_path / "nan.tif"
+    cv2.imwrite(str(nan), np.full((16, 16), np.nan, np.float32))
+    with pytest.raises(InputError, match="no finite pixel"):
+        read_image(nan)
+    some = tmp_path / "some.tif"
+    x = np.linspace(0, 4, 256, dtype=np.float32).reshape(16, 16)
+    x[0, :4] = [np.nan, np.inf, -np.inf, np.nan]
+    cv2.imwrite(str(some), x)
+    img = read_image(some)
+    assert img.dtype == np.uint16 and img.max() == 65535 and img[0, :4].tolist() == [0, 0, 0, 0]
