@@ -223,6 +223,25 @@ def make_trainer(settings, pairs: list[tuple[Path, Path]], run_dir: Path, task: 
     return Trainer(settings, [(str(a), str(b)) for a, b in pairs], str(run_dir), task=task, init=init, device=device)
 
 
+def train_threads() -> int:
+    """``REFUSION_TRAIN_THREADS`` when it is a positive whole number, else all cores but one. A bad value is
+    logged and ignored: it must not stop training from starting."""
+    default = max(1, (os.cpu_count() or 2) - 1)
+    raw = os.environ.get("REFUSION_TRAIN_THREADS", "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+        if value < 1:
+            raise ValueError(raw)
+        return value
+    except ValueError:
+        from refusion_core.logs import get_logger
+        get_logger("app").warning("REFUSION_TRAIN_THREADS=%r is not a positive whole number; using %d threads",
+                                  raw, default)
+        return default
+
+
 @contextlib.contextmanager
 def leave_a_core_for_the_window():
     """Run PyTorch on all cores but one while training, so the window keeps a core to itself.
@@ -233,8 +252,7 @@ def leave_a_core_for_the_window():
     import torch
 
     before = torch.get_num_threads()
-    wanted = int(os.environ.get("REFUSION_TRAIN_THREADS", 0)) or max(1, (os.cpu_count() or 2) - 1)
-    torch.set_num_threads(min(before, wanted))
+    torch.set_num_threads(min(before, train_threads()))
     try:
         yield
     finally:

@@ -2,6 +2,8 @@
 
 import sys
 
+import pytest
+
 from refusion_core.errors import InputError, WeightsError
 
 from app.errors import CUDA_OOM, ErrorHandler, describe, install_excepthook
@@ -97,3 +99,11 @@ def test_broken_cuda_probe_falls_back_to_cpu(monkeypatch):
 
     monkeypatch.setattr(devices, "cuda_usable", broken)
     assert engine.probe_device().startswith("CPU (CUDA present but unusable")
+
+
+@pytest.mark.parametrize("raw, expected", [("3", 3), ("abc", None), ("0", None), ("-2", None), ("", None)])
+def test_a_bad_train_threads_setting_falls_back_to_the_default(monkeypatch, raw, expected):
+    import os
+    from app import engine
+    monkeypatch.setenv("REFUSION_TRAIN_THREADS", raw)
+    assert engine.train_threads() == (expected or max(1, (os.cpu_count() or 2) - 1))
