@@ -11,21 +11,12 @@ from __future__ import annotations
 
 import logging
 import logging.handlers
-import os
 from pathlib import Path
 
-from .paths import APP_AUTHOR, APP_NAME
+from .paths import user_log_dir
 
 LOGGER = "refusion"
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-
-
-def log_dir() -> Path:
-    env = os.environ.get("REFUSION_LOG_DIR")
-    if env:
-        return Path(env)
-    import platformdirs
-    return Path(platformdirs.user_log_dir(APP_NAME, APP_AUTHOR))
 
 
 def setup_logging(verbosity: int = 0, name: str = "refusion") -> Path | None:
@@ -41,7 +32,7 @@ def setup_logging(verbosity: int = 0, name: str = "refusion") -> Path | None:
     console.setLevel({-1: logging.ERROR, 0: logging.WARNING, 1: logging.INFO}.get(verbosity, logging.DEBUG))
     console.setFormatter(logging.Formatter("%(name)s: %(message)s"))
     logger.addHandler(console)
-    path = log_dir() / f"{name}.log"
+    path = user_log_dir() / f"{name}.log"
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         handler = logging.handlers.RotatingFileHandler(path, maxBytes=1 << 20, backupCount=3, encoding="utf-8")

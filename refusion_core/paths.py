@@ -36,14 +36,24 @@ def default_weights_path(task: str) -> Path:
     return resources_dir() / "weights" / f"{task}.safetensors"
 
 
-def user_data_dir() -> Path:
-    """Per-user data (fine-tuned models, runs); platformdirs picks the platform's convention."""
-    env = os.environ.get("REFUSION_USER_DATA")
+def _user_dir(env_var: str, kind: str) -> Path:
+    """``$env_var`` when set, else platformdirs' per-user folder of ``kind`` ("data", "log") for the app."""
+    env = os.environ.get(env_var)
     if env:
         return Path(env)
     import platformdirs
 
-    return Path(platformdirs.user_data_dir(APP_NAME, APP_AUTHOR))
+    return Path(getattr(platformdirs, f"user_{kind}_dir")(APP_NAME, APP_AUTHOR))
+
+
+def user_data_dir() -> Path:
+    """Per-user data (fine-tuned models, runs); platformdirs picks the platform's convention."""
+    return _user_dir("REFUSION_USER_DATA", "data")
+
+
+def user_log_dir() -> Path:
+    """Where the CLI and the app write their log files (refusion_core.logs)."""
+    return _user_dir("REFUSION_LOG_DIR", "log")
 
 
 def user_models_dir() -> Path:
