@@ -23,11 +23,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from refusion_core.data import pairs_from_manifest  # noqa: E402
+from refusion_core.data import BENCHMARK_SETS as SETS, pairs_from_manifest  # noqa: E402
 from refusion_core.evaluation import baseline_method, evaluate, markdown_table, model_method, wins  # noqa: E402
 from refusion_core.paths import default_weights_path, shared_dir  # noqa: E402
 
-SETS = {"ivif": "ivif/roadscene", "mif": "mif/harvard", "mfif": "mfif/mfifb", "meif": "meif/mefb"}
 OURS, RELEASED = "ours (default)", "released (authors)"
 GAP = """## Where ours falls short, and what would close the gap
 

@@ -17,6 +17,9 @@ from .imageio import IMAGE_SUFFIXES, check_pair, read_image, to_float
 
 Pair = tuple[Path, Path]
 
+# The benchmark set of each task in ../shared/datasets/manifest.json (training, evaluation and benchmarks use it)
+BENCHMARK_SETS = {"ivif": "ivif/roadscene", "mif": "mif/harvard", "mfif": "mfif/mfifb", "meif": "meif/mefb"}
+
 
 def pairs_from_dirs(dir_a: str | os.PathLike, dir_b: str | os.PathLike) -> list[Pair]:
     """Pairs of images in two folders with the same file stem, sorted by stem."""

@@ -25,9 +25,8 @@ from kornia.filters import sobel
 
 from . import fast_kernels as k
 from .models import FusionNet, LossProposalNet
-from .models.blocks import RestormerBlock
+from .models.blocks import NORM_EPS, RestormerBlock
 
-NORM_EPS = 1e-12  # F.normalize's clamp of the L2 norm
 CHUNK = 32  # gated channels per chunk of a feed-forward
 
 

@@ -77,27 +77,25 @@ def _file_bytes(path: Path) -> np.ndarray:
         raise InputError(f"Expected an image file but {path} is a folder")
     if not path.is_file():  # reading a named pipe or a device could block for ever or never end
         raise InputError(f"{path} is not a regular file (a pipe or a device?); give an image file")
+    _check_declared_size(path)  # before the file is read into memory and decoded
     try:
         data = np.fromfile(path, dtype=np.uint8)
     except OSError as err:
         raise InputError(f"Cannot read {path}: {err.strerror or err}") from None
     if data.size == 0:
         raise InputError(f"{path.name} is empty (0 bytes), not an image")
-    _check_declared_size(data, path)
     return data
 
 
-def _check_declared_size(data: np.ndarray, path: Path) -> None:
-    """Refuse an image whose header declares more than max_pixels() pixels, before any decoding (Pillow reads
-    the header alone). Formats Pillow does not know are left to the decoder."""
-    import io
-
+def _check_declared_size(path: Path) -> None:
+    """Refuse an image whose header declares more than max_pixels() pixels, before any decoding (Pillow opens
+    the file lazily and reads the header alone). Formats Pillow does not know are left to the decoder."""
     from PIL import Image
 
     limit, previous = max_pixels(), Image.MAX_IMAGE_PIXELS
     try:
         Image.MAX_IMAGE_PIXELS = None  # the size is all we read here; the limit is ours
-        with Image.open(io.BytesIO(data.tobytes())) as im:
+        with Image.open(path) as im:
             w, h = im.size
     except Exception:  # not a format Pillow knows, or a damaged header: the decoder will say
         return

@@ -49,9 +49,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from refusion_core.data import BENCHMARK_SETS as SETS  # noqa: E402
+
 CAMPAIGN = REPO / "campaign"
 RUNS = REPO / "runs" / "campaign"
-SETS = {"ivif": "ivif/roadscene", "mif": "mif/harvard", "mfif": "mfif/mfifb", "meif": "meif/mefb"}
 HOLDOUT = 16
 
 PAPER = dict(epochs=50, meta_steps=600, fuse_steps=1600, crop=128, batch=4, lr_f=1e-4, lr_r=1e-4, lr_p=1e-4,
@@ -166,7 +167,6 @@ def worker(task: str, minutes: float, device: str, schedule: str) -> int:
                 last_print = now
             if now - t0 > minutes * 60 and not trainer.stop_requested:
                 trainer.request_stop()
-    RUNS.joinpath(task).mkdir(parents=True, exist_ok=True)
     shutil.copyfile(RUNS / task / "checkpoint.pt", CAMPAIGN / task / "state.pt")
     stages = read_json(CAMPAIGN / task / "stages.json", [])
     stages.append({"stage": len(stages) + 1, "steps": [first, trainer.step], "wall_s": round(time.monotonic() - t0),

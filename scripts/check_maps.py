@@ -25,13 +25,21 @@ from refusion_core.inference import Fuser  # noqa: E402
 from refusion_core.synthetic import exposure_pair, exposure_regions, multifocus_pair  # noqa: E402
 
 
-def meif(path: Path) -> str:
+def meif_figures(path: Path) -> dict[str, float]:
+    """Mean v_a over the blown highlights, v_b over the crushed shadows, v_a over the unclipped rest, v_a and
+    w_a everywhere, on the synthetic astronaut exposure pair."""
     from skimage import data
     under, over = exposure_pair(data.astronaut().astype(np.float32) / 255, stops=2.0)
     maps = Fuser(load_model(path, "meif"), device="cpu").fuse(under, over).maps
     blown, crushed = exposure_regions(under, over)
-    return (f"va over blown {maps['va'][blown].mean():.3f}  vb over crushed {maps['vb'][crushed].mean():.3f}  "
-            f"va everywhere {maps['va'].mean():.3f}  wa everywhere {maps['wa'].mean():.3f}")
+    va = maps["va"]
+    return {"va_blown": float(va[blown].mean()), "vb_crushed": float(maps["vb"][crushed].mean()),
+            "va_rest": float(va[~(blown | crushed)].mean()), "va": float(va.mean()), "wa": float(maps["wa"].mean())}
+
+
+def _meif_text(f: dict) -> str:
+    return (f"va over blown {f['va_blown']:.3f}  vb over crushed {f['vb_crushed']:.3f}  "
+            f"va everywhere {f['va']:.3f}  wa everywhere {f['wa']:.3f}")
 
 
 def sharp_energy_kept(fused: np.ndarray, a: np.ndarray, b: np.ndarray, margin: int = 16) -> tuple[float, float]:
@@ -45,36 +53,41 @@ def sharp_energy_kept(fused: np.ndarray, a: np.ndarray, b: np.ndarray, margin: i
     return tuple(float(ef[:, h].mean() / max(ea[:, h].mean(), eb[:, h].mean())) for h in halves)
 
 
-def mfif(path: Path) -> str:
+def mfif_figures(path: Path) -> dict[str, float]:
+    """Mean v_a over A's sharp (right) half, its blurred half and everywhere, and the sharp gradient energy
+    kept on each half, on the synthetic camera multi-focus pair."""
     from skimage import data
     img = data.camera().astype(np.float32) / 255
     a, b = multifocus_pair(img, sigma=3.0)  # A sharp on the right
     result = Fuser(load_model(path, "mfif"), device="cpu").fuse(a, b)
-    va = result.maps["va"]
-    w, m = img.shape[1], 16
-    kept = sharp_energy_kept(result.fused_y, a, b)
-    return (f"va over A's sharp half {va[:, w // 2 + m:].mean():.3f}  over its blurred half "
-            f"{va[:, :w // 2 - m].mean():.3f}  everywhere {va.mean():.3f}  sharp energy kept "
-            f"left {kept[0]:.2f} right {kept[1]:.2f}")
+    va, w, m = result.maps["va"], img.shape[1], 16
+    left, right = sharp_energy_kept(result.fused_y, a, b)
+    return {"va_sharp": float(va[:, w // 2 + m:].mean()), "va_blurred": float(va[:, :w // 2 - m].mean()),
+            "va": float(va.mean()), "kept_left": left, "kept_right": right}
+
+
+def _mfif_text(f: dict) -> str:
+    return (f"va over A's sharp half {f['va_sharp']:.3f}  over its blurred half {f['va_blurred']:.3f}  "
+            f"everywhere {f['va']:.3f}  sharp energy kept left {f['kept_left']:.2f} right {f['kept_right']:.2f}")
 
 
 def passes(task: str, path: Path) -> tuple[bool, str]:
     """Whether ``path`` meets the learned-map tests' criteria for ``task`` (tests/refusion_core/test_learned_maps.py),
     and the figures: mfif v_a > 0.6 over A's sharp half and above its blurred half; meif v_a over the blown
-    highlights > 0.5 and above the unclipped rest."""
-    from skimage import data
-    fuser = Fuser(load_model(path, task), device="cpu")
+    highlights > 0.5 and above the unclipped rest. One fusion of the synthetic pair."""
     if task == "mfif":
-        img = data.camera().astype(np.float32) / 255
-        a, b = multifocus_pair(img, sigma=3.0)
-        va, w, m = fuser.fuse(a, b).maps["va"], img.shape[1], 16
-        sharp, blurred = va[:, w // 2 + m:].mean(), va[:, :w // 2 - m].mean()
-        return bool(sharp > 0.6 and sharp > blurred), mfif(path)
-    under, over = exposure_pair(data.astronaut().astype(np.float32) / 255, stops=2.0)
-    maps = fuser.fuse(under, over).maps
-    blown, crushed = exposure_regions(under, over)
-    rest = ~(blown | crushed)
-    return bool(maps["va"][blown].mean() > 0.5 and maps["va"][blown].mean() > maps["va"][rest].mean()), meif(path)
+        f = mfif_figures(path)
+        return f["va_sharp"] > 0.6 and f["va_sharp"] > f["va_blurred"], _mfif_text(f)
+    f = meif_figures(path)
+    return f["va_blown"] > 0.5 and f["va_blown"] > f["va_rest"], _meif_text(f)
+
+
+def meif(path: Path) -> str:
+    return _meif_text(meif_figures(path))
+
+
+def mfif(path: Path) -> str:
+    return _mfif_text(mfif_figures(path))
 
 
 def main() -> int:

@@ -31,11 +31,10 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from refusion_core.checkpoint import load_model, save_model, tensors_checksum  # noqa: E402
-from refusion_core.data import pairs_from_manifest  # noqa: E402
+from refusion_core.data import BENCHMARK_SETS as SETS, pairs_from_manifest  # noqa: E402
 from refusion_core.evaluation import baseline_method, evaluate, markdown_table, model_method  # noqa: E402
 from refusion_core.paths import shared_dir  # noqa: E402
 
-SETS = {"ivif": "ivif/roadscene", "mif": "mif/harvard", "mfif": "mfif/mfifb", "meif": "meif/mefb"}
 
 
 def train(task: str, preset: str, run: Path, manifest: Path, device: str = "auto", epochs: int | None = None,
