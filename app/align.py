@@ -1,6 +1,6 @@
 """Aligning a pair or a stack in the app: settings, worker jobs, previews, writing the result (no widgets).
 
-The engine registers (:mod:`refusion_core.registration`, numpy/OpenCV only, so no torch here); this
+The engine registers (:mod:`refusion_core.registration.align`, numpy/OpenCV only, so no torch here); this
 module is what :class:`app.widgets.align_dialog.AlignDialog` needs around it:
 
 * :func:`load_job`, :func:`estimate_job` and :func:`write_job`, generator jobs for :class:`app.worker.Worker`
@@ -29,13 +29,19 @@ from typing import Iterator, Sequence
 import cv2
 import numpy as np
 
-from refusion_core.commands_imaging import TRANSFORMS_FILE, write_transforms_report
 from refusion_core.errors import InputError
-from refusion_core.imageio import from_float, read_image_exif, to_float, write_image
+from refusion_core.io.images import from_float, read_image_exif, to_float, write_image
+from refusion_core.io.scaling import looks_raw, percentile_stretch
 from refusion_core.paths import user_data_dir
-from refusion_core.registration import AlignedStack, align_stack, estimate_transform, transform_from_points, warp_to
-from refusion_core.scaling import looks_raw, percentile_stretch
-from refusion_core.transforms import MIN_POINTS, MODELS, RegistrationError, Transform, apply_matrix
+from refusion_core.registration.align import (
+    AlignedStack,
+    align_stack,
+    estimate_transform,
+    transform_from_points,
+    warp_to,
+)
+from refusion_core.registration.report import TRANSFORMS_FILE, write_transforms_report
+from refusion_core.registration.transforms import MIN_POINTS, MODELS, RegistrationError, Transform, apply_matrix
 
 __all__ = ["DEFAULT_MODEL", "DISPLAY_SIDE", "METHODS", "MODELS", "POINTS", "PREVIEW_MODES",
            "AlignSettings", "Estimate", "Loaded", "default_out_dir", "display_image", "estimate_frame",

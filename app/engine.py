@@ -40,27 +40,27 @@ def torch_loaded() -> bool:
 
 # ----------------------------------------------------------------------------- images
 def image_suffixes() -> frozenset[str]:
-    from refusion_core.imageio import IMAGE_SUFFIXES
+    from refusion_core.io.images import IMAGE_SUFFIXES
 
     return frozenset(IMAGE_SUFFIXES)
 
 
 def read_image(path: str | Path) -> np.ndarray:
-    from refusion_core.imageio import read_image as _read
+    from refusion_core.io.images import read_image as _read
 
     return _read(path)
 
 
 STRETCH_MODES = ("auto", "none", "percentile")
-"""Input scaling (``refusion_core.scaling.prepare_input``): ``auto`` stretches 16-bit data whose values fill
+"""Input scaling (``refusion_core.io.scaling.prepare_input``): ``auto`` stretches 16-bit data whose values fill
 under a quarter of the range (raw thermal / scientific data) by its 0.5/99.5 percentiles; ``none`` never,
 ``percentile`` always. The CLI's ``--stretch-input`` default is also ``auto``."""
 
 
 def read_sources(paths, stretch: str = "auto") -> list[np.ndarray]:  # noqa: ANN001 - a sequence of paths
     """All images of a pair or a stack, checked to have one size, scaled for fusion by ``stretch``."""
-    from refusion_core.imageio import check_pair
-    from refusion_core.scaling import prepare_input
+    from refusion_core.io.images import check_pair
+    from refusion_core.io.scaling import prepare_input
 
     paths = [Path(p) for p in paths]
     images = [read_image(p) for p in paths]
@@ -76,7 +76,7 @@ def read_pair(a: Path, b: Path, stretch: str = "none") -> tuple[np.ndarray, np.n
 
 def read_exif(path: str | Path) -> bytes | None:
     """The EXIF block of an image file (None if it has none or cannot be read: EXIF is a courtesy)."""
-    from refusion_core.imageio import read_image_exif
+    from refusion_core.io.images import read_image_exif
 
     try:
         return read_image_exif(path)[1]
@@ -85,20 +85,20 @@ def read_exif(path: str | Path) -> bytes | None:
 
 
 def write_image(path: str | Path, array: np.ndarray, bit_depth: int | None = None, exif: bytes | None = None) -> Path:
-    from refusion_core.imageio import write_image as _write
+    from refusion_core.io.images import write_image as _write
 
     return _write(path, array, bit_depth=bit_depth, exif=exif)
 
 
 def to_float(img: np.ndarray) -> np.ndarray:
-    from refusion_core.imageio import to_float as _to_float
+    from refusion_core.io.images import to_float as _to_float
 
     return _to_float(img)
 
 
 def luminance(img: np.ndarray) -> np.ndarray:
     """float32 (H, W) luminance Y in [0, 1] of a grey or RGB image (the channel F fuses)."""
-    from refusion_core.colour import split_ycrcb
+    from refusion_core.fusing.colour import split_ycrcb
 
     return split_ycrcb(to_float(img))[0]
 
@@ -110,8 +110,8 @@ def baseline_names() -> tuple[str, ...]:
 
 def fuse_baseline(name: str, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """A classical method on the luminance, colour carried over by Eq. 15: (image float [0,1], Y)."""
-    from refusion_core.baselines import fuse_baseline as _fuse
-    from refusion_core.colour import fuse_chroma, merge_ycrcb, split_ycrcb
+    from refusion_core.fusing.baselines import fuse_baseline as _fuse
+    from refusion_core.fusing.colour import fuse_chroma, merge_ycrcb, split_ycrcb
 
     ya, ca = split_ycrcb(to_float(a))
     yb, cb = split_ycrcb(to_float(b))
@@ -121,8 +121,8 @@ def fuse_baseline(name: str, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, 
 
 def fuse_baseline_stack(name: str, frames: list[np.ndarray], progress=None) -> tuple[np.ndarray, np.ndarray]:  # noqa: ANN001
     """A classical method over a stack, as a tree of pairwise fusions (like the model): (image, Y)."""
-    from refusion_core.baselines import fuse_baseline as _fuse
-    from refusion_core.stack import fuse_stack as _stack
+    from refusion_core.fusing.baselines import fuse_baseline as _fuse
+    from refusion_core.fusing.stack import fuse_stack as _stack
 
     res = _stack(lambda ya, yb: _fuse(name, ya, yb), frames, progress=progress)
     return res.fused, res.fused_y
@@ -154,7 +154,7 @@ def compute_metrics(a: np.ndarray, b: np.ndarray, fused: np.ndarray, task: str =
 # ----------------------------------------------------------------------------- models
 def load_bundle(path: Path | None, task: str, device: str = "cpu"):  # noqa: ANN201 - ModelBundle
     """A ModelBundle (cached by file, modification time and device). ``path`` None = the task's default."""
-    from refusion_core.checkpoint import load_model
+    from refusion_core.models.checkpoint import load_model
 
     stamp = path.stat().st_mtime_ns if path is not None and path.exists() else None
     key = (str(path), task, device, stamp)
@@ -165,7 +165,7 @@ def load_bundle(path: Path | None, task: str, device: str = "cpu"):  # noqa: ANN
 
 
 def save_bundle(path: Path, bundle, **meta) -> Path:  # noqa: ANN001
-    from refusion_core.checkpoint import save_model
+    from refusion_core.models.checkpoint import save_model
 
     path.parent.mkdir(parents=True, exist_ok=True)
     return save_model(path, bundle, **meta)
@@ -173,7 +173,7 @@ def save_bundle(path: Path, bundle, **meta) -> Path:  # noqa: ANN001
 
 def new_bundle(task: str, seed: int | None = 0):  # noqa: ANN201 - ModelBundle
     """Freshly initialised F, R and P (P starts at w = v = 1/2)."""
-    from refusion_core.checkpoint import new_bundle as _new
+    from refusion_core.models.checkpoint import new_bundle as _new
 
     return _new(task, seed=seed)
 
@@ -186,17 +186,17 @@ def default_weights(task: str) -> Path:
 
 def fuse(bundle, a: np.ndarray, b: np.ndarray, device: str = "auto", progress=None):  # noqa: ANN001, ANN201
     """Run F (and P for the maps) on one pair: a ``FuseResult`` and the device actually used."""
-    from refusion_core.inference import Fuser
+    from refusion_core.fusing.fuser import Fuser
 
     fuser = Fuser(bundle, device=device)
     return fuser.fuse(a, b, progress=progress), str(fuser.device)
 
 
 def fuse_stack(bundle, frames: list[np.ndarray], device: str = "auto", progress=None):  # noqa: ANN001, ANN201
-    """Fuse N >= 2 registered frames with F as a balanced tree of pairs (``refusion_core.stack``; no
+    """Fuse N >= 2 registered frames with F as a balanced tree of pairs (``refusion_core.fusing.stack``; no
     maps: P's maps belong to one pair). Returns a ``StackResult`` and the device used."""
-    from refusion_core.inference import Fuser
-    from refusion_core.stack import fuse_stack as _stack
+    from refusion_core.fusing.fuser import Fuser
+    from refusion_core.fusing.stack import fuse_stack as _stack
 
     fuser = Fuser(bundle, device=device)
     return _stack(fuser, frames, progress=progress), str(fuser.device)
@@ -204,13 +204,13 @@ def fuse_stack(bundle, frames: list[np.ndarray], device: str = "auto", progress=
 
 # ----------------------------------------------------------------------------- training
 def preset_names() -> tuple[str, ...]:
-    from refusion_core.settings import PRESETS
+    from refusion_core.training.settings import PRESETS
 
     return tuple(PRESETS)
 
 
 def train_settings(preset: str, **overrides):  # noqa: ANN201 - TrainSettings
-    from refusion_core.settings import TrainSettings
+    from refusion_core.training.settings import TrainSettings
 
     base = TrainSettings.preset(preset)
     known = {f.name for f in dataclasses.fields(base)}
@@ -218,7 +218,7 @@ def train_settings(preset: str, **overrides):  # noqa: ANN201 - TrainSettings
 
 
 def make_trainer(settings, pairs: list[tuple[Path, Path]], run_dir: Path, task: str, init, device: str):  # noqa: ANN001, ANN201
-    from refusion_core.trainer import Trainer
+    from refusion_core.training.trainer import Trainer
 
     return Trainer(settings, [(str(a), str(b)) for a, b in pairs], str(run_dir), task=task, init=init, device=device)
 
@@ -284,8 +284,8 @@ def warm_up() -> None:
     try:
         import torch
 
-        import refusion_core.inference  # noqa: F401
-        import refusion_core.trainer  # noqa: F401
+        import refusion_core.fusing.fuser  # noqa: F401
+        import refusion_core.training.trainer  # noqa: F401
 
         torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))], lr=1e-3)
     except Exception:  # noqa: BLE001

@@ -81,7 +81,7 @@ def with_metrics(result: Result, a: np.ndarray, b: np.ndarray, task: str) -> Res
 
 def make_stack_result(key: str, catalog: ModelCatalog, task: str, device: str, frames: list[np.ndarray],
                       progress=None) -> Result:  # noqa: ANN001
-    """A stack of N >= 3 frames fused as a balanced tree of pairs (``refusion_core.stack``): no weight
+    """A stack of N >= 3 frames fused as a balanced tree of pairs (``refusion_core.fusing.stack``): no weight
     maps (P's maps weight one pair's loss) and no metrics (the fusion metrics are defined for pairs)."""
     start = time.perf_counter()
     n = len(frames)

@@ -111,15 +111,15 @@ def synthetic_scene(h: int = 256, w: int = 320) -> np.ndarray:
 
 
 def synthetic_pair(folder: Path) -> list[Path]:
-    from refusion_core.synthetic import multifocus_pair
+    from refusion_core.training.synthetic import multifocus_pair
 
     a, b = multifocus_pair(synthetic_scene())
     return [engine.write_image(folder / f"synthetic_{n}.png", img, bit_depth=8) for n, img in (("a", a), ("b", b))]
 
 
 def synthetic_stack(folder: Path, h: int = 256, w: int = 320) -> list[Path]:
-    """Four frames of the synthetic scene, frame i sharp in quadrant i (``refusion_core.synthetic.focus_stack``)."""
-    from refusion_core.synthetic import focus_stack
+    """Four frames of the synthetic scene, frame i sharp in quadrant i (``refusion_core.training.synthetic.focus_stack``)."""
+    from refusion_core.training.synthetic import focus_stack
 
     frames = focus_stack(synthetic_scene(h, w), n=4)
     return [engine.write_image(folder / f"stack_{i + 1}.png", f, bit_depth=8) for i, f in enumerate(frames)]
@@ -128,7 +128,7 @@ def synthetic_stack(folder: Path, h: int = 256, w: int = 320) -> list[Path]:
 def synthetic_misaligned(folder: Path, h: int = 192, w: int = 256) -> list[Path]:
     """A textured scene and the same scene moved by 5 px and 1.5 degrees (borders cut off both)."""
     import cv2
-    from refusion_core.synthetic import similarity_homography
+    from refusion_core.training.synthetic import similarity_homography
 
     pad = 16
     rng = np.random.default_rng(7)
@@ -143,9 +143,9 @@ def synthetic_misaligned(folder: Path, h: int = 192, w: int = 256) -> list[Path]
 
 def synthetic_volumes(folder: Path, slices: int = 6, side: int = 48) -> list[Path]:
     """An MR-like and a PT-like NIfTI volume on one grid: a growing disc, and a smooth hot spot in it.
-    (nibabel writes them: ``refusion_core.medical.write_nifti`` puts ``ReFusion MR;`` in the header's
+    (nibabel writes them: ``refusion_core.medical.volumes.write_nifti`` puts ``ReFusion MR;`` in the header's
     ``descrip``, which its reader does not take for a modality.)"""
-    from refusion_core.medical import nibabel_module
+    from refusion_core.medical.volumes import nibabel_module
 
     nib = nibabel_module()
     z, y, x = np.mgrid[0:slices, 0:side, 0:side].astype(np.float32)

@@ -3,8 +3,8 @@ workers, window/level and colour-map choices, display orientation and the export
 
 **Research use, not diagnosis** (:data:`RESEARCH_NOTE` is shown in the window at all times).
 
-The engine does the work: :func:`refusion_core.medical.read_volume` (DICOM folder or file, NIfTI),
-``check_same_grid``, ``fuse_volumes``, ``write_nifti`` and :mod:`refusion_core.windowing`; the model comes
+The engine does the work: :func:`refusion_core.medical.volumes.read_volume` (DICOM folder or file, NIfTI),
+``check_same_grid``, ``fuse_volumes``, ``write_nifti`` and :mod:`refusion_core.medical.windowing`; the model comes
 from the app's catalog (task ``mif``) through :func:`app.results.resolve_bundle`, like every other fuse in
 the app. Engine parts that need torch are imported inside the worker jobs only.
 
@@ -43,7 +43,7 @@ from pathlib import Path
 
 import numpy as np
 from refusion_core.errors import InputError, WeightsError
-from refusion_core.windowing import WINDOW_PRESETS, Window, apply_window, auto_window, default_window
+from refusion_core.medical.windowing import WINDOW_PRESETS, Window, apply_window, auto_window, default_window
 
 from app import __version__
 
@@ -85,7 +85,7 @@ def levels(win: Window) -> tuple[float, float]:
 class Opened:
     """A volume as the window holds it: where it came from and its precomputed windows."""
 
-    volume: object  # refusion_core.medical.Volume
+    volume: object  # refusion_core.medical.volumes.Volume
     path: Path | None
     auto: Window
     default_mode: str  # a preset name, "auto" or FULL
@@ -98,7 +98,7 @@ class Opened:
 
 def open_volume(path: str | Path) -> Opened:
     """Read a volume (slow: runs in a worker) and compute its auto window once."""
-    from refusion_core.medical import read_volume
+    from refusion_core.medical.volumes import read_volume
 
     vol = read_volume(path)
     return Opened(vol, Path(path), auto_window(vol.data), default_window(vol.modality))
@@ -111,7 +111,7 @@ def fused_opened(volume) -> Opened:  # noqa: ANN001
 def load_job(path_a: str | Path | None, path_b: str | Path | None, current_a: Opened | None):  # noqa: ANN201
     """Worker job: read A and/or B. Returns ``(a, b, problem)``: B is None and ``problem`` says why when
     B is not on A's grid (A is kept: the user can go on with it)."""
-    from refusion_core.medical import check_same_grid
+    from refusion_core.medical.volumes import check_same_grid
 
     total = (path_a is not None) + (path_b is not None)
     a, b, problem = current_a, None, None
@@ -144,7 +144,7 @@ class FusedVolume:
 
 
 def _one_slice(vol, s: int):  # noqa: ANN001, ANN202
-    from refusion_core.medical import Volume
+    from refusion_core.medical.volumes import Volume
 
     return Volume(vol.data[s:s + 1], vol.spacing, vol.affine, vol.modality, vol.units, vol.name)
 
@@ -155,8 +155,8 @@ def fuse_job(catalog, model_key: str, device: str, a: Opened, b: Opened,  # noqa
 
     Yields ``(done, total, text)`` per slice (the worker cancels between slices); returns a FusedVolume.
     """
-    from refusion_core.inference import Fuser
-    from refusion_core.medical import Volume, check_same_grid, fuse_volumes
+    from refusion_core.fusing.fuser import Fuser
+    from refusion_core.medical.volumes import Volume, check_same_grid, fuse_volumes
 
     from app.results import describe_bundle, resolve_bundle
 
@@ -270,8 +270,8 @@ def sidecar(fused: FusedVolume, a: Opened, b: Opened, files: tuple[Path, Path, P
 
 def export_job(files: tuple[Path, Path, Path], fused_volume, picture: np.ndarray, meta: dict):  # noqa: ANN001, ANN201
     """Worker job: write the NIfTI (float32), the PNG and the sidecar, each atomically; returns the paths."""
-    from refusion_core.imageio import atomic_write_bytes
-    from refusion_core.medical import write_nifti
+    from refusion_core.io.images import atomic_write_bytes
+    from refusion_core.medical.volumes import write_nifti
 
     from app import engine
 

@@ -52,7 +52,7 @@ def make_pair(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
     """The bundled IVIF sample pair resized to (h, w): infrared grey, visible RGB, uint8."""
     import cv2
 
-    from refusion_core.imageio import read_image
+    from refusion_core.io.images import read_image
 
     ir = read_image(REPO / "resources" / "samples" / "ivif_ir.png")
     vis = read_image(REPO / "resources" / "samples" / "ivif_vis.png")
@@ -62,7 +62,7 @@ def make_pair(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
 
 def load_bundle():
     """The authors' released IVIF F where ../shared has it (else a seeded random F), a random P."""
-    from refusion_core.checkpoint import load_model, new_bundle
+    from refusion_core.models.checkpoint import load_model, new_bundle
 
     bundle = new_bundle("ivif", seed=0)
     if RELEASED.is_file():
@@ -74,9 +74,9 @@ def child(args) -> dict:
     """One measurement; prints a JSON line."""
     import torch
 
-    from refusion_core.imageio import to_float
-    from refusion_core.inference import Fuser, _luma
-    from refusion_core.tiling import TilePlan
+    from refusion_core.io.images import to_float
+    from refusion_core.fusing.fuser import Fuser, _luma
+    from refusion_core.fusing.tiling import TilePlan
 
     torch.set_num_threads(args.threads)
     h, w = (int(v) for v in args.size.split("x"))

@@ -23,8 +23,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from refusion_core.data import BENCHMARK_SETS as SETS, pairs_from_manifest  # noqa: E402
-from refusion_core.evaluation import baseline_method, evaluate, markdown_table, model_method, wins  # noqa: E402
+from refusion_core.training.data import BENCHMARK_SETS as SETS, pairs_from_manifest  # noqa: E402
+from refusion_core.metrics.evaluation import baseline_method, evaluate, markdown_table, model_method, wins  # noqa: E402
 from refusion_core.paths import default_weights_path, shared_dir  # noqa: E402
 
 OURS, RELEASED = "ours (default)", "released (authors)"
@@ -40,7 +40,7 @@ and VIF than the released checkpoints, similar or better SSIM, Q_CB and Q_NCIE. 
 (resources/weights/<task>.md) lists its stages.
 
 What was tried, and kept or not (candidates were judged on the train split and on the synthetic pairs of
-tests/refusion_core/test_learned_maps.py; the one time a test-split figure decided is said below):
+tests/refusion_core/training/test_learned_maps.py; the one time a test-split figure decided is said below):
 - Longer training helps meif, slowly: from EN 6.36, SD 40.9, SF 8.70, VIF 0.338 at 690 steps to SD 50.0,
   SF 11.2, VIF 0.508 at 4,600 and SD 51.5, SF 11.6, VIF 0.534 after the refine stage. Its P became
   content-dependent (v on the under-exposed source over blown highlights 0.58, 0.53 elsewhere; v on the

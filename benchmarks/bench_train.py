@@ -28,9 +28,9 @@ from pathlib import Path
 
 import torch
 
-from refusion_core.meta import Batch, fuse_recon_step, meta_gradient, meta_gradient_hvp, meta_step
+from refusion_core.training.meta import Batch, fuse_recon_step, meta_gradient, meta_gradient_hvp, meta_step
 from refusion_core.models import FusionNet, LossProposalNet, ReconstructionNet
-from refusion_core.settings import TrainSettings
+from refusion_core.training.settings import TrainSettings
 
 # the last commit before the throughput work of issue 13 (point 2); P is refusion-p-2 there as here
 BASELINE_REV = "4a1ed9f"
@@ -39,7 +39,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def load_baseline(rev: str, into: Path):
     """The package refusion_core/{meta,losses,models} at git ``rev``, imported as ``refusion_baseline``."""
-    paths = ["refusion_core/__init__.py", "refusion_core/meta.py", "refusion_core/losses.py",
+    paths = ["refusion_core/__init__.py", "refusion_core/training/meta.py", "refusion_core/training/losses.py",
              "refusion_core/models"]
     tar = subprocess.run(["git", "archive", rev, *paths], cwd=ROOT, capture_output=True, check=True).stdout
     with tarfile.open(fileobj=io.BytesIO(tar)) as t:
@@ -80,7 +80,7 @@ def bench_crop(crop: int, args, baseline) -> None:
     kinds = {}
     for name, step in path_steps(*baseline, batches, s.inner_lr, False).items():
         kinds[f"baseline {name}"] = step
-    new = path_steps(sys.modules["refusion_core.meta"], sys.modules["refusion_core.models"], batches,
+    new = path_steps(sys.modules["refusion_core.training.meta"], sys.modules["refusion_core.models"], batches,
                      s.inner_lr, not args.channels_first)
     for name, step in new.items():
         kinds[f"new {name}"] = step

@@ -20,8 +20,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_inference import load_bundle, make_pair  # noqa: E402
 
-from refusion_core.imageio import to_float  # noqa: E402
-from refusion_core.inference import Fuser, _luma  # noqa: E402
+from refusion_core.io.images import to_float  # noqa: E402
+from refusion_core.fusing.fuser import Fuser, _luma  # noqa: E402
 
 
 def stats(a: np.ndarray, b: np.ndarray) -> str:

@@ -30,8 +30,8 @@ def compute(size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     sys.path.insert(0, str(Path(__file__).parent))
     from bench_inference import load_bundle, make_pair
 
-    from refusion_core.imageio import to_float
-    from refusion_core.inference import Fuser, _luma
+    from refusion_core.io.images import to_float
+    from refusion_core.fusing.fuser import Fuser, _luma
 
     a, b = make_pair(size, size)
     ya, yb = to_float(a), _luma(b)

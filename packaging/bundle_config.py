@@ -86,7 +86,7 @@ QT_PLUGIN_DROP = [
 STRIP = ["torch/lib/libtorch_cpu.so", "torch/lib/libtorch_python.so", "torch/lib/libc10.so"]
 
 # Modules collected as bytecode *and* .py source. The engine's sources (0.3 MB) ship so that TorchScript
-# and `inspect` work on them: the fast path once scripted refusion_core/fast_kernels.py, and a bytecode-only
+# and `inspect` work on them: the fast path once scripted refusion_core/fusing/kernels.py, and a bytecode-only
 # bundle then failed its self-test ("OSError: Can't get source for conv3"). torch's own hook already does
 # this for torch (41 MiB of sources; `import torch` needs some of them: with bytecode only it fails with
 # "OSError: could not get source code"), so torch is left as its hook says.

@@ -17,7 +17,7 @@ from pathlib import Path
 def main() -> int:
     import refusion_core
     from refusion_core import TASKS
-    from refusion_core.checkpoint import load_model
+    from refusion_core.models.checkpoint import load_model
     from refusion_core.paths import resources_dir
 
     res = resources_dir()

@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
         return self_test()
     program = Path(sys.executable if getattr(sys, "frozen", False) else sys.argv[0]).stem.lower()
     if program in CLI_NAMES or argv[:1] == ["--cli"]:
-        from refusion_core.cli import main as cli_main
+        from refusion_core.cli.main import main as cli_main
 
         return cli_main(argv[1:] if argv[:1] == ["--cli"] else argv)
     from app.main import main as app_main

@@ -1,8 +1,8 @@
-"""``python -m refusion_core``: the ``refusion`` command line (refusion_core.cli)."""
+"""``python -m refusion_core``: the ``refusion`` command line (refusion_core.cli.main)."""
 
 import sys
 
-from .cli import main
+from refusion_core.cli.main import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from .errors import RefusionError
+from refusion_core.errors import RefusionError
 
 
 def cuda_usable() -> bool:

@@ -13,7 +13,7 @@ import logging
 import logging.handlers
 from pathlib import Path
 
-from .paths import user_log_dir
+from refusion_core.paths import user_log_dir
 
 LOGGER = "refusion"
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"

@@ -37,7 +37,7 @@ from typing import TextIO
 
 import numpy as np
 
-from . import TASKS, __version__
+from refusion_core import TASKS, __version__
 
 SUM_TOL = 1e-4
 RANGE_TOL = 1e-6
@@ -68,7 +68,7 @@ def run_selftest(out: TextIO | None = None, device: str = "auto", train: bool = 
 def _environment(say) -> tuple[dict[str, list[dict]], Path]:
     import torch
 
-    from .paths import resources_dir
+    from refusion_core.paths import resources_dir
 
     frozen = "bundle" if getattr(sys, "frozen", False) else "source/installed package"
     say(f"python {platform.python_version()} ({platform.system()} {platform.machine()}, {frozen}), "
@@ -85,9 +85,9 @@ def _environment(say) -> tuple[dict[str, list[dict]], Path]:
 
 
 def _fuser_factory(device: str):
-    from .checkpoint import load_model
-    from .devices import describe_device
-    from .inference import Fuser
+    from refusion_core.devices import describe_device
+    from refusion_core.fusing.fuser import Fuser
+    from refusion_core.models.checkpoint import load_model
 
     def fuser_for(task: str) -> tuple[Fuser, str]:
         bundle = load_model(None, task)
@@ -99,7 +99,7 @@ def _fuser_factory(device: str):
 
 
 def _run_pairs(by_task: dict[str, list[dict]], root: Path, fuser_for, say) -> int:
-    from .errors import WeightsError
+    from refusion_core.errors import WeightsError
 
     failures, missing_weights = 0, False
     for task, entries in by_task.items():
@@ -122,7 +122,7 @@ def _run_pairs(by_task: dict[str, list[dict]], root: Path, fuser_for, say) -> in
 
 
 def _fuse_and_check(fuser, root: Path, entry: dict, say) -> bool:
-    from .imageio import read_image
+    from refusion_core.io.images import read_image
 
     t0 = time.perf_counter()
     try:
@@ -159,8 +159,8 @@ def _real_inputs_check(root: Path, fuser_for, say) -> int:
 
 
 def _check_stack(root: Path, entry: dict, fuser_for) -> str:
-    from .imageio import read_image
-    from .stack import fuse_stack
+    from refusion_core.fusing.stack import fuse_stack
+    from refusion_core.io.images import read_image
 
     frames = [read_image(root / f) for f in entry["frames"]]
     res = fuse_stack(fuser_for(entry["task"])[0], frames)
@@ -173,9 +173,9 @@ def _check_stack(root: Path, entry: dict, fuser_for) -> str:
 
 
 def _check_align(root: Path, entry: dict, fuser_for) -> str:
-    from .imageio import read_image
-    from .registration import estimate_transform
-    from .transforms import apply_matrix
+    from refusion_core.io.images import read_image
+    from refusion_core.registration.align import estimate_transform
+    from refusion_core.registration.transforms import apply_matrix
 
     a, b = read_image(root / entry["a"]), read_image(root / entry["b"])
     t = estimate_transform(a, b, "homography", "features")
@@ -188,8 +188,8 @@ def _check_align(root: Path, entry: dict, fuser_for) -> str:
 
 
 def _check_volumes(root: Path, entry: dict, fuser_for) -> str:
-    from .medical import check_same_grid, read_volume
-    from .windowing import window
+    from refusion_core.medical.volumes import check_same_grid, read_volume
+    from refusion_core.medical.windowing import window
 
     va, vb = read_volume(root / entry["a"]), read_volume(root / entry["b"])
     check_same_grid(va, vb)
@@ -206,7 +206,7 @@ def _check_volumes(root: Path, entry: dict, fuser_for) -> str:
 
 
 def _dicom_reader() -> str:
-    from .dicom import pydicom_module
+    from refusion_core.medical.dicom import pydicom_module
 
     return f"pydicom {pydicom_module().__version__}"
 
@@ -216,8 +216,8 @@ def _train_check(by_task: dict[str, list[dict]], root: Path, device: str, say) -
     crops) in a temporary run folder: the training code path (second-order autograd, torch.func, Adam)."""
     import tempfile
 
-    from .settings import TrainSettings
-    from .trainer import Trainer
+    from refusion_core.training.settings import TrainSettings
+    from refusion_core.training.trainer import Trainer
 
     entries = [e for group in by_task.values() for e in group][:2]  # meta-learning needs two pairs
     if len(entries) < 2:
@@ -246,7 +246,7 @@ def _train_check(by_task: dict[str, list[dict]], root: Path, device: str, say) -
 
 
 def check_result(a: np.ndarray, b: np.ndarray, result, need_maps: bool = True) -> list[str]:
-    """The problems with a :class:`~refusion_core.inference.FuseResult` of inputs ``a``, ``b`` (empty if none)."""
+    """The problems with a :class:`~refusion_core.fusing.fuser.FuseResult` of inputs ``a``, ``b`` (empty if none)."""
     h, w = a.shape[:2]
     grey = a.ndim == 2 and b.ndim == 2
     problems = []

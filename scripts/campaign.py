@@ -10,7 +10,7 @@ Each task's campaign lives in ``campaign/<task>/`` and is committed after every 
   figures of the campaign model, of the shipped default and of the Laplacian pyramid after that stage.
 
 Training reads only the train split of ``../shared/datasets``; the ``holdout`` pairs of it (spread evenly,
-:func:`refusion_core.data.holdout`) are never trained on and decide whether a stage's model replaces the
+:func:`refusion_core.training.data.holdout`) are never trained on and decide whether a stage's model replaces the
 default (``ship``: better than the default on at least 4 of the task's 6 paper metrics on the hold-out).
 
     python scripts/campaign.py init  --tasks mfif ivif              # write plan.json (see PLANS)
@@ -49,7 +49,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from refusion_core.data import BENCHMARK_SETS as SETS  # noqa: E402
+from refusion_core.training.data import BENCHMARK_SETS as SETS  # noqa: E402
 
 CAMPAIGN = REPO / "campaign"
 RUNS = REPO / "runs" / "campaign"
@@ -58,7 +58,7 @@ HOLDOUT = 16
 PAPER = dict(epochs=50, meta_steps=600, fuse_steps=1600, crop=128, batch=4, lr_f=1e-4, lr_r=1e-4, lr_p=1e-4,
              checkpoint_every=500)  # PAPER.md, Algorithm 1's settings; GPU only
 
-# Stage-1 schedule, chosen from the diagnostic (refusion_core/meta_signal.py), not yet from quality-per-CPU-hour
+# Stage-1 schedule, chosen from the diagnostic (refusion_core/training/meta_signal.py), not yet from quality-per-CPU-hour
 # curves: F and R continue from the shipped default (hundreds to thousands of steps of training), P starts fresh
 # as the swap-equivariant refusion-p-2, so the meta share is raised above the paper's 600:1600 (27 %) to 40 %
 # while P learns; crop 96, batch 4; Adam at 2e-4 for F and R (they are trained already) and 1e-3 for P (on
@@ -83,7 +83,7 @@ def shared_manifest() -> Path:
 
 def split_pairs(task: str, holdout_n: int):
     """(training pairs, hold-out pairs) of the task's train split."""
-    from refusion_core.data import holdout, pairs_from_manifest
+    from refusion_core.training.data import holdout, pairs_from_manifest
     return holdout(pairs_from_manifest(shared_manifest(), SETS[task], "train"), holdout_n)
 
 
@@ -92,7 +92,7 @@ def read_json(path: Path, default=None):
 
 
 def write_json(path: Path, data) -> None:
-    from refusion_core.imageio import atomic_write_bytes
+    from refusion_core.io.images import atomic_write_bytes
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(path, (json.dumps(data, indent=1) + "\n").encode())
 
@@ -115,10 +115,10 @@ def set_root(root: Path) -> None:
 def make_trainer(task: str, device: str, schedule: str = "plan"):
     """The task's trainer, from the committed state when there is one, else from the plan's init.
     ``schedule`` "paper" replaces the plan's settings by the paper's (PAPER)."""
-    from refusion_core.checkpoint import load_model
+    from refusion_core.models.checkpoint import load_model
     from refusion_core.models import LossProposalNet
-    from refusion_core.settings import TrainSettings
-    from refusion_core.trainer import Trainer
+    from refusion_core.training.settings import TrainSettings
+    from refusion_core.training.trainer import Trainer
 
     plan = read_json(CAMPAIGN / task / "plan.json")
     if plan is None:
@@ -198,7 +198,7 @@ def current_model(task: str) -> Path:
 def evaluate_holdout(task: str, references: bool = True, quiet: bool = False) -> dict:
     """The campaign model on the hold-out (and, with ``references``, the shipped default and the Laplacian
     pyramid); the means are recorded in the last stage's record."""
-    from refusion_core.evaluation import baseline_method, evaluate, markdown_table, model_method
+    from refusion_core.metrics.evaluation import baseline_method, evaluate, markdown_table, model_method
     plan = read_json(CAMPAIGN / task / "plan.json")
     _, val = split_pairs(task, plan["holdout"])
     methods = [model_method(current_model(task), task, "cpu", name="campaign")]
@@ -229,8 +229,8 @@ def maps_check(task: str, path: Path) -> tuple[bool, str]:
 def ship(task: str) -> int:
     """Replace resources/weights/<task>.safetensors by the campaign's model when the hold-out says it is better
     (at least 4 of the 6 paper metrics at least as good as the shipped default's) and its maps pass."""
-    from refusion_core.checkpoint import load_model, save_model
-    from refusion_core.evaluation import wins
+    from refusion_core.models.checkpoint import load_model, save_model
+    from refusion_core.metrics.evaluation import wins
     res = evaluate_holdout(task)
     names, hib = res["paper_metrics"], res["higher_is_better"]
     won = wins(res["methods"]["campaign"]["mean"], res["methods"]["default (shipped)"]["mean"], names, hib)
@@ -275,7 +275,7 @@ def compare(task: str, names: list[str], minutes: float, slices: int, threads: i
     """Quality per CPU hour: each candidate trains from the task's committed state for ``minutes`` in ``slices``
     slices (candidates in parallel, ``threads`` each), and is measured on the hold-out after every slice.
     Nothing is written under campaign/: the candidates live in runs/compare/<task>/<name>/."""
-    from refusion_core.evaluation import baseline_method, evaluate, markdown_table, model_method, wins
+    from refusion_core.metrics.evaluation import baseline_method, evaluate, markdown_table, model_method, wins
     base_plan = read_json(CAMPAIGN / task / "plan.json")
     if base_plan is None:
         raise SystemExit(f"campaign: no plan for {task}")

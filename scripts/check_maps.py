@@ -1,4 +1,4 @@
-"""Print the learned-map criteria of issue 4 (tests/refusion_core/test_learned_maps.py) for any weights file,
+"""Print the learned-map criteria of issue 4 (tests/refusion_core/training/test_learned_maps.py) for any weights file,
 so that a candidate model can be checked before it is shipped to resources/weights/.
 
     python scripts/check_maps.py --task meif runs/refine/meif_a/model.safetensors [more.safetensors ...]
@@ -20,9 +20,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from refusion_core.checkpoint import load_model  # noqa: E402
-from refusion_core.inference import Fuser  # noqa: E402
-from refusion_core.synthetic import exposure_pair, exposure_regions, multifocus_pair  # noqa: E402
+from refusion_core.models.checkpoint import load_model  # noqa: E402
+from refusion_core.fusing.fuser import Fuser  # noqa: E402
+from refusion_core.training.synthetic import exposure_pair, exposure_regions, multifocus_pair  # noqa: E402
 
 
 def meif_figures(path: Path) -> dict[str, float]:
@@ -44,7 +44,7 @@ def _meif_text(f: dict) -> str:
 
 def sharp_energy_kept(fused: np.ndarray, a: np.ndarray, b: np.ndarray, margin: int = 16) -> tuple[float, float]:
     """Gradient energy of the fused image over the sharper source's, on the left and on the right half
-    (the seam left out): issue 13 asks for at least 0.9 on both (tests/refusion_core/test_stack.py)."""
+    (the seam left out): issue 13 asks for at least 0.9 on both (tests/refusion_core/fusing/test_stack.py)."""
     import cv2
     energy = lambda y: cv2.Sobel(y, cv2.CV_32F, 1, 0) ** 2 + cv2.Sobel(y, cv2.CV_32F, 0, 1) ** 2  # noqa: E731
     w = fused.shape[1]
@@ -72,7 +72,7 @@ def _mfif_text(f: dict) -> str:
 
 
 def passes(task: str, path: Path) -> tuple[bool, str]:
-    """Whether ``path`` meets the learned-map tests' criteria for ``task`` (tests/refusion_core/test_learned_maps.py),
+    """Whether ``path`` meets the learned-map tests' criteria for ``task`` (tests/refusion_core/training/test_learned_maps.py),
     and the figures: mfif v_a > 0.6 over A's sharp half and above its blurred half; meif v_a over the blown
     highlights > 0.5 and above the unclipped rest. One fusion of the synthetic pair."""
     if task == "mfif":

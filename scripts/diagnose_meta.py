@@ -1,5 +1,5 @@
 """Is P's meta-gradient pointing the right way? Measure it on synthetic batches whose answer is known
-(refusion_core/meta_signal.py says what is measured and how to read it).
+(refusion_core/training/meta_signal.py says what is measured and how to read it).
 
     python scripts/diagnose_meta.py --task mfif --draws 60                  # per-pixel signal, fresh F, R, P
     python scripts/diagnose_meta.py --task meif --weights resources/weights/meif.safetensors --draws 60
@@ -20,8 +20,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from refusion_core.checkpoint import load_model, new_bundle  # noqa: E402
-from refusion_core.meta_signal import SyntheticSource, signal_report, train_p_only  # noqa: E402
+from refusion_core.models.checkpoint import load_model, new_bundle  # noqa: E402
+from refusion_core.training.meta_signal import SyntheticSource, signal_report, train_p_only  # noqa: E402
 from refusion_core.models import LossProposalNet, ReconstructionNet  # noqa: E402
 
 SKIMAGE_IMAGES = ("camera", "astronaut", "coffee", "chelsea", "rocket", "brick", "grass", "gravel", "moon",

@@ -1,7 +1,7 @@
 """Build the bundled samples in ``resources/samples/`` from images that ship with scikit-image.
 
 Every sample is SYNTHETIC: it is derived from one public-domain / CC0 photo in ``skimage.data`` (or
-the Shepp-Logan phantom) by ``refusion_core.synthetic`` or by the simple recipes below. No other
+the Shepp-Logan phantom) by ``refusion_core.training.synthetic`` or by the simple recipes below. No other
 data is used and nothing is downloaded. The output is deterministic (fixed seeds, no randomness
 elsewhere), so re-running the script reproduces the same pixels and voxels.
 
@@ -29,7 +29,7 @@ from scipy import ndimage
 from skimage import data
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout without installing
-from refusion_core.synthetic import exposure_pair, focus_stack, multifocus_pair, similarity_homography  # noqa: E402
+from refusion_core.training.synthetic import exposure_pair, focus_stack, multifocus_pair, similarity_homography  # noqa: E402
 
 MAX_SIDE = 512
 SEED = 20240607

@@ -30,9 +30,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from refusion_core.checkpoint import load_model, save_model, tensors_checksum  # noqa: E402
-from refusion_core.data import BENCHMARK_SETS as SETS, pairs_from_manifest  # noqa: E402
-from refusion_core.evaluation import baseline_method, evaluate, markdown_table, model_method  # noqa: E402
+from refusion_core.models.checkpoint import load_model, save_model, tensors_checksum  # noqa: E402
+from refusion_core.training.data import BENCHMARK_SETS as SETS, pairs_from_manifest  # noqa: E402
+from refusion_core.metrics.evaluation import baseline_method, evaluate, markdown_table, model_method  # noqa: E402
 from refusion_core.paths import shared_dir  # noqa: E402
 
 
@@ -50,7 +50,7 @@ def train(task: str, preset: str, run: Path, manifest: Path, device: str = "auto
         cmd = (["train", "--task", task, "--manifest", str(manifest), "--set", SETS[task], "--preset", preset,
                 "--out", str(run), "--holdout", str(holdout)] + (["--epochs", str(epochs)] if epochs else [])
                + (["--init", str(init)] if init else []))
-    subprocess.run([sys.executable, "-m", "refusion_core.cli", *cmd, "--device", device], check=True)
+    subprocess.run([sys.executable, "-m", "refusion_core.cli.main", *cmd, "--device", device], check=True)
 
 
 def stage_record(meta: dict) -> dict:

@@ -66,7 +66,7 @@ def textured(h: int, w: int, seed: int = 0) -> np.ndarray:
 @pytest.fixture
 def pair_dirs(tmp_path) -> tuple[Path, Path]:
     """Two folders with 4 registered pairs (grey A, RGB B), matched by stem."""
-    from refusion_core.imageio import from_float, write_image
+    from refusion_core.io.images import from_float, write_image
 
     da, db = tmp_path / "A", tmp_path / "B"
     for i in range(4):

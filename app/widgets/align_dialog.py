@@ -21,16 +21,44 @@ from pathlib import Path
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QGridLayout, QHBoxLayout, QLabel,
-                               QListWidget, QProgressBar, QPushButton, QTabWidget, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QProgressBar,
+    QPushButton,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
-from app.align import (DEFAULT_MODEL, METHODS, MODELS, POINTS, PREVIEW_MODES, AlignSettings, Estimate, Loaded,
-                       default_out_dir, estimate_job, load_job, overlay, points_problem, suggest_method, write_job)
+from app.align import (
+    DEFAULT_MODEL,
+    METHODS,
+    MODELS,
+    POINTS,
+    PREVIEW_MODES,
+    AlignSettings,
+    Estimate,
+    Loaded,
+    default_out_dir,
+    estimate_job,
+    load_job,
+    overlay,
+    points_problem,
+    suggest_method,
+    write_job,
+)
 from app.errors import ErrorHandler, describe
 from app.pairing import Pair, make_stack
 from app.widgets.point_picker import PointPicker
 from app.worker import Worker
-from refusion_core.commands_imaging import TRANSFORMS_FILE
+from refusion_core.registration.report import TRANSFORMS_FILE
 
 
 class AlignDialog(QDialog):

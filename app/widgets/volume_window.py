@@ -34,7 +34,7 @@ NOTE_STYLE = "background: #ffe066; color: #3a2f00; padding: 5px 8px; font-weight
 
 class VolumeWindow(QMainWindow):
     volumesChanged = Signal()  # A or B opened (or B dropped)
-    fusedChanged = Signal(object)  # the fused refusion_core.medical.Volume, or None
+    fusedChanged = Signal(object)  # the fused refusion_core.medical.volumes.Volume, or None
     exported = Signal(list)  # the written paths
     busyChanged = Signal(bool)
 

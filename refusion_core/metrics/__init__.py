@@ -25,13 +25,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._common import check_triple, matlab_round, normalize1, to_gray255
-from .basic import ag, ce, ei, en, psnr, scd, sd, sf
-from .gradient import qabf
-from .information import mi, mi_vifb_nats, nmi, q_ncie, te
-from .mef import mef_ms_ssim, mef_ssim
-from .perceptual import q_cb, q_cv, vif
-from .structural import qw, ssim, ssim_vifb_sum
+from refusion_core.metrics._common import check_triple, matlab_round, normalize1, to_gray255
+from refusion_core.metrics.basic import ag, ce, ei, en, psnr, scd, sd, sf
+from refusion_core.metrics.gradient import qabf
+from refusion_core.metrics.information import mi, mi_vifb_nats, nmi, q_ncie, te
+from refusion_core.metrics.mef import mef_ms_ssim, mef_ssim
+from refusion_core.metrics.perceptual import q_cb, q_cv, vif
+from refusion_core.metrics.structural import qw, ssim, ssim_vifb_sum
 
 __all__ = [
     "MetricInfo",

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from ._common import check_triple
+from refusion_core.metrics._common import check_triple
 
 __all__ = ["qabf"]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._common import check_triple, matlab_round, normalize1
+from refusion_core.metrics._common import check_triple, matlab_round, normalize1
 
 __all__ = ["mi", "mi_vifb_nats", "nmi", "q_ncie", "te", "joint_histogram256", "mutual_information"]
 

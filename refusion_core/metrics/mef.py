@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 from scipy import ndimage
 
-from ._common import check_triple, gaussian_1d, sep_filter_valid
+from refusion_core.metrics._common import check_triple, gaussian_1d, sep_filter_valid
 
 __all__ = ["mef_ssim", "mef_ms_ssim", "mef_ssim_single_scale"]
 

@@ -11,8 +11,7 @@ import numpy as np
 from scipy import ndimage
 
 from refusion_core.errors import InputError
-
-from ._common import check_triple, gaussian_1d, normalize1, sep_filter_same, sep_filter_valid
+from refusion_core.metrics._common import check_triple, gaussian_1d, normalize1, sep_filter_same, sep_filter_valid
 
 __all__ = ["q_cb", "q_cv", "vif"]
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from ._common import check_triple, gaussian_1d, sep_filter_valid
+from refusion_core.metrics._common import check_triple, gaussian_1d, sep_filter_valid
 
 __all__ = ["ssim", "ssim_map", "qw", "ssim_vifb_sum"]
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as fn
+from kornia.filters import sobel
 from torch import nn
 
 
@@ -61,7 +62,7 @@ def channel_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, tempera
     # F.normalize up to float round-off wherever ‖q‖ > 1e-12, but a zero row (a fresh F on an all-black crop:
     # no conv bias, LayerNorm bias 0) gets gradient 0. With F.normalize's max(‖q‖, eps) it got 0·∞ = NaN in
     # the backward, and in the meta step's second-order pass an inner gradient of ~1e12 that sent F' off to
-    # saturation and gave P an all-zero meta-gradient (tests/refusion_core/test_meta.py).
+    # saturation and gave P an all-zero meta-gradient (tests/refusion_core/training/test_meta.py).
     inv_q, inv_k = _inverse_norm(q), _inverse_norm(k)  # (B, D) each (torch.sum is pairwise; vector_norm is not)
     t = temperature.reshape(heads, 1).repeat_interleave(d // heads, dim=0)  # (D, 1): row i has its head's t
     logits = blocked_gram(q, k) * inv_q.unsqueeze(-1) * inv_k.unsqueeze(-2) * t  # (B, D, D)
@@ -157,3 +158,14 @@ class RestormerBlock(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x + self.attn(self.norm1(x))
         return x + self.ffn(self.norm2(x))
+
+
+def sobel_magnitude(x: torch.Tensor) -> torch.Tensor:
+    """∇x: Sobel gradient magnitude, (B, C, H, W) -> (B, C, H, W), each channel on its own.
+
+    kornia's normalised 3×3 Sobel kernels (each divided by 8), replicate border padding, and
+    magnitude sqrt(gx² + gy² + 1e-6); the small epsilon keeps the derivative finite on flat regions.
+    P (for its inputs) and the losses (:mod:`refusion_core.training.losses`) call it once on several images
+    concatenated along C (fewer, larger operations).
+    """
+    return sobel(x, normalized=True, eps=1e-6)

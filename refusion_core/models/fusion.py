@@ -4,7 +4,7 @@ The function is the one the authors' released checkpoints compute (59,856 parame
 per-source conv3 + two Restormer blocks, the Adaptive Fusion Module (cross attention, concatenation,
 gated refinement), two Restormer blocks at width 2C, conv3 -> leaky ReLU(0.01) -> conv3 -> sigmoid.
 Attribute names follow the released tensor names so their checkpoints load after de-duplication
-(see :mod:`refusion_core.checkpoint`).
+(see :mod:`refusion_core.models.checkpoint`).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as fn
 from torch import nn
 
-from .blocks import RestormerBlock, channel_attention, conv1x1, conv3x3, dwconv3x3
+from refusion_core.models.blocks import RestormerBlock, channel_attention, conv1x1, conv3x3, dwconv3x3
 
 ARCH_VERSION = "refusion-f-1"
 

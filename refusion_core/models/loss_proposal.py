@@ -32,8 +32,7 @@ import torch
 import torch.nn.functional as fn
 from torch import nn
 
-from ..losses import sobel_magnitude
-from .blocks import RestormerBlock, conv3x3
+from refusion_core.models.blocks import RestormerBlock, conv3x3, sobel_magnitude
 
 ARCH_VERSION = "refusion-p-2"  # swap-equivariant; "refusion-p-1" when symmetric=False
 ARCH_VERSIONS = {True: "refusion-p-2", False: "refusion-p-1"}

@@ -15,7 +15,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .blocks import RestormerBlock, conv3x3
+from refusion_core.models.blocks import RestormerBlock, conv3x3
 
 ARCH_VERSION = "refusion-r-1"
 

@@ -100,7 +100,7 @@ def no_default_weights(monkeypatch, tmp_path):
 @pytest.fixture(scope="session")
 def images(tmp_path_factory) -> dict[str, Path]:
     """Files: a grey + colour pair, a 16-bit TIFF pair, two folders, a non-image, a corrupt file..."""
-    from refusion_core.imageio import from_float, write_image
+    from refusion_core.io.images import from_float, write_image
 
     root = tmp_path_factory.mktemp("images")
     grey, colour = texture(H, W, 1), np.dstack([texture(H, W, s) for s in (2, 3, 4)])
@@ -124,7 +124,7 @@ def images(tmp_path_factory) -> dict[str, Path]:
 @pytest.fixture(scope="session")
 def model_file(tmp_path_factory) -> Path:
     """A freshly initialised real model (F, R, P) saved in the project's format."""
-    from refusion_core.checkpoint import new_bundle, save_model
+    from refusion_core.models.checkpoint import new_bundle, save_model
 
     return save_model(tmp_path_factory.mktemp("model") / "tiny.safetensors", new_bundle("ivif", seed=0))
 

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QPointF, Qt
 from PySide6.QtTest import QTest
-from refusion_core.imageio import read_image, write_image
+from refusion_core.io.images import read_image, write_image
 from refusion_core.paths import user_data_dir
-from refusion_core.synthetic import similarity_homography
-from refusion_core.transforms import apply_matrix
+from refusion_core.training.synthetic import similarity_homography
+from refusion_core.registration.transforms import apply_matrix
 
 from app import align
 from app.errors import ErrorHandler

@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 from PySide6.QtWidgets import QMessageBox
-from refusion_core.imageio import read_image
+from refusion_core.io.images import read_image
 
 from app.export import ExportOptions
 

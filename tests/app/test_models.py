@@ -56,7 +56,7 @@ def test_missing_cuda_falls_back_to_auto(window):
 
 
 def test_models_of_another_task_come_last_and_say_so(window, model_file, tmp_path):
-    from refusion_core.checkpoint import load_model, save_model
+    from refusion_core.models.checkpoint import load_model, save_model
     from refusion_core.paths import user_models_dir
 
     from app.catalog import model_task

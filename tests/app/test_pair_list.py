@@ -79,7 +79,7 @@ def test_remove_and_clear(window, images):
 def test_large_files_are_read_in_a_worker(window, images, qtbot, monkeypatch):
     """Above the size limit the sources arrive from a worker; a read the user moved away from is dropped."""
     import numpy as np
-    from refusion_core.imageio import read_image
+    from refusion_core.io.images import read_image
 
     from app.fusion import READING
 

@@ -5,7 +5,7 @@ import json
 
 import numpy as np
 import pytest
-from refusion_core.imageio import from_float, read_image, read_image_exif, write_image
+from refusion_core.io.images import from_float, read_image, read_image_exif, write_image
 
 from app.export import ExportOptions
 from tests.app.conftest import H, W, texture

@@ -64,7 +64,7 @@ def test_synthetic_fallbacks_for_stack_misaligned_and_volumes(tmp_path):
     assert len(screenshot.synthetic_stack(tmp_path, 40, 48)) == 4
     assert all(p.is_file() for p in screenshot.synthetic_misaligned(tmp_path, 96, 128))
     pytest.importorskip("nibabel")
-    from refusion_core.medical import read_volume
+    from refusion_core.medical.volumes import read_volume
 
     mr, pet = (read_volume(p) for p in screenshot.synthetic_volumes(tmp_path, 3, 24))
     assert (mr.modality, pet.modality) == ("MR", "PT") and mr.data.shape == pet.data.shape == (3, 24, 24)

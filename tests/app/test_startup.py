@@ -24,7 +24,7 @@ def test_window_is_built_and_shown_without_torch(tmp_path):
             "qapp = make_application(sys.argv[:1])\n"
             "from app.main_window import MainWindow\n"
             "w = MainWindow(); w.show(); qapp.processEvents()\n"
-            "print('torch' in sys.modules, 'refusion_core.checkpoint' in sys.modules, w.isVisible())\n")
+            "print('torch' in sys.modules, 'refusion_core.models.checkpoint' in sys.modules, w.isVisible())\n")
     proc = run_python(code, tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.split() == ["False", "False", "True"]

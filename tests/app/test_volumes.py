@@ -46,7 +46,7 @@ def phantom(seed: int, slices: int = S) -> np.ndarray:
 def volumes(tmp_path) -> dict[str, Path]:
     """MR + PET pair (same grid), a 3-slice volume (other grid), a SPECT and a broken file."""
     # descrip names the modality as a word followed by more text: a bare b"MR" is not recognised by
-    # refusion_core.medical, which does not strip the field's NUL padding before splitting it
+    # refusion_core.medical.volumes, which does not strip the field's NUL padding before splitting it
     return {"mr": write_nifti(tmp_path / "mr.nii.gz", phantom(1), b"MR phantom"),
             "pet": write_nifti(tmp_path / "pet.nii", phantom(2) / 100, b"PT phantom"),
             "spect": write_nifti(tmp_path / "spect.nii", phantom(3), b"NM phantom"),
@@ -224,9 +224,9 @@ def test_unreadable_file_says_so(qtbot, win, volumes, dialogs):
 
 
 def test_fuse_uses_the_views_windows_and_export_writes_raw_values(qtbot, win, volumes, tmp_path):
-    from refusion_core.checkpoint import load_model
-    from refusion_core.inference import Fuser
-    from refusion_core.medical import fuse_volumes
+    from refusion_core.models.checkpoint import load_model
+    from refusion_core.fusing.fuser import Fuser
+    from refusion_core.medical.volumes import fuse_volumes
 
     open_and_wait(qtbot, win, volumes["mr"], volumes["pet"])
     win.views["A"].set_window(300.0, 600.0)
@@ -257,7 +257,7 @@ def test_fuse_uses_the_views_windows_and_export_writes_raw_values(qtbot, win, vo
     assert img.get_data_dtype() == np.float32
     np.testing.assert_array_equal(np.asarray(img.dataobj).transpose(2, 1, 0), fused.data)
     np.testing.assert_allclose(img.affine, a.affine)
-    from refusion_core.imageio import read_image
+    from refusion_core.io.images import read_image
 
     np.testing.assert_array_equal(read_image(png), win.views["Fused"].picture())
     meta = json.loads(side.read_text(encoding="utf-8"))

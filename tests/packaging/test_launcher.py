@@ -13,10 +13,10 @@ def calls(launcher, monkeypatch):
     """Replace the three destinations by recorders; returns the list of (where, argv) calls."""
     seen = []
     import app.main
-    import refusion_core.cli
+    import refusion_core.cli.main
 
     monkeypatch.setattr(launcher, "self_test", lambda: seen.append(("self-test", None)) or 0)
-    monkeypatch.setattr(refusion_core.cli, "main", lambda argv=None: seen.append(("cli", argv)) or 0)
+    monkeypatch.setattr(refusion_core.cli.main, "main", lambda argv=None: seen.append(("cli", argv)) or 0)
     monkeypatch.setattr(app.main, "main", lambda argv=None: seen.append(("app", argv)) or 0)
     return seen
 

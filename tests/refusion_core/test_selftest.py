@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 
 from refusion_core import TASKS
-from refusion_core.checkpoint import new_bundle, save_model
-from refusion_core.imageio import read_image, write_image
-from refusion_core.inference import FuseResult
+from refusion_core.models.checkpoint import new_bundle, save_model
+from refusion_core.io.images import read_image, write_image
+from refusion_core.fusing.fuser import FuseResult
 from refusion_core.selftest import check_result, run_selftest
 
 SAMPLES = Path(__file__).resolve().parents[2] / "resources" / "samples"

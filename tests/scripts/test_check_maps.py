@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from refusion_core.checkpoint import new_bundle, save_model
+from refusion_core.models.checkpoint import new_bundle, save_model
 
 pytest.importorskip("skimage.data", reason="scikit-image provides the synthetic pairs")
 

@@ -11,8 +11,8 @@ import cv2
 import numpy as np
 import pytest
 
-from refusion_core.imageio import read_image
-from refusion_core.transforms import apply_matrix
+from refusion_core.io.images import read_image
+from refusion_core.registration.transforms import apply_matrix
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLES = REPO / "resources" / "samples"
@@ -78,7 +78,7 @@ def test_each_stack_frame_is_sharp_in_its_own_quadrant(manifest):
 
 
 def test_the_brackets_known_homography_is_what_features_find(manifest):
-    from refusion_core.registration import estimate_transform
+    from refusion_core.registration.align import estimate_transform
 
     (entry,) = manifest["misaligned"]
     a, b = read_image(SAMPLES / entry["a"]), read_image(SAMPLES / entry["b"])
@@ -93,7 +93,7 @@ def test_the_brackets_known_homography_is_what_features_find(manifest):
 
 def test_the_volumes_open_as_mr_and_pt_on_one_grid_and_fuse(manifest):
     pytest.importorskip("nibabel")
-    from refusion_core.medical import check_same_grid, fuse_volumes, read_volume
+    from refusion_core.medical.volumes import check_same_grid, fuse_volumes, read_volume
 
     (entry,) = manifest["volumes"]
     mr, pet = read_volume(SAMPLES / entry["a"]), read_volume(SAMPLES / entry["b"])

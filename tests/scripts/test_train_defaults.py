@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from refusion_core.checkpoint import load_model, new_bundle, save_model
-from refusion_core.settings import TrainSettings
+from refusion_core.models.checkpoint import load_model, new_bundle, save_model
+from refusion_core.training.settings import TrainSettings
 
 
 @pytest.fixture

@@ -1,0 +1,254 @@
+"""Reading and writing images: grey or RGB, 8- or 16-bit, any path (non-ASCII included), atomic writes.
+
+Conventions: arrays are (H, W) grey or (H, W, 3) **RGB**; dtype uint8 or uint16 as stored. Reading goes
+through ``np.fromfile`` + ``cv2.imdecode`` so that paths with non-ASCII characters work on every
+platform; EXIF orientation is applied (OpenCV does this for JPEG, PNG, WebP and TIFF with these flags;
+tested in tests/refusion_core/io/test_exif.py); an alpha channel is dropped;
+a 3-channel image whose channels are all equal is returned as grey; float TIFFs become uint16 (values
+in [0, 1] are scaled by 65535, others are min-max stretched — documented lossy case).
+
+EXIF (:mod:`refusion_core.io.exif`): :func:`read_image_exif` also returns the file's EXIF block;
+``write_image(..., exif=block)`` stores it (Orientation reset to 1, the pixels being upright already) in
+JPEG, PNG and WebP through OpenCV and in TIFF through Pillow; :func:`keeps_exif` says where that works.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from refusion_core.errors import InputError
+from refusion_core.io import exif as _exif
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".pgm", ".ppm", ".pnm")
+EXIF_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff")
+_READ_FLAGS = cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR
+_CV_METADATA = hasattr(cv2, "imdecodeWithMetadata") and hasattr(cv2, "imencodeWithMetadata")
+
+
+def read_image(path: str | os.PathLike) -> np.ndarray:
+    """Read an image file. Returns (H, W) or (H, W, 3) RGB, uint8 or uint16. Raises InputError."""
+    path = Path(path)
+    img = cv2.imdecode(_file_bytes(path), _READ_FLAGS)
+    if img is None:
+        raise _undecodable(path)
+    return _normalise(img)
+
+
+def read_image_exif(path: str | os.PathLike) -> tuple[np.ndarray, bytes | None]:
+    """Like :func:`read_image`, plus the file's EXIF block (bytes in TIFF layout) or None."""
+    path = Path(path)
+    data = _file_bytes(path)
+    exif = None
+    if _CV_METADATA:
+        img, types, meta = cv2.imdecodeWithMetadata(data, _READ_FLAGS)
+        found = [np.asarray(m).tobytes() for t, m in zip(np.ravel(types), meta) if t == cv2.IMAGE_METADATA_EXIF]
+        exif = found[0] if found else None
+    else:
+        img = cv2.imdecode(data, _READ_FLAGS)
+    if img is None or img.size == 0:
+        raise _undecodable(path)
+    if exif is None and _exif.is_tiff(path):
+        exif = _exif.read_tiff_exif(data.tobytes())
+    return _normalise(img), (_exif.bare(exif) if exif else None)
+
+
+MAX_PIXELS = 200_000_000
+"""The largest image read, in pixels (width × height), checked from the file's header before decoding: a
+100-megapixel photograph passes, a 875 KB PNG that declares 30000 × 30000 (2 GB to decode) does not.
+``$REFUSION_MAX_PIXELS`` changes it."""
+
+
+def max_pixels() -> int:
+    try:
+        return int(os.environ.get("REFUSION_MAX_PIXELS", MAX_PIXELS))
+    except ValueError:
+        raise InputError("REFUSION_MAX_PIXELS must be a whole number of pixels") from None
+
+
+def _file_bytes(path: Path) -> np.ndarray:
+    if not path.exists():
+        raise InputError(f"File not found: {path}")
+    if path.is_dir():
+        raise InputError(f"Expected an image file but {path} is a folder")
+    if not path.is_file():  # reading a named pipe or a device could block for ever or never end
+        raise InputError(f"{path} is not a regular file (a pipe or a device?); give an image file")
+    _check_declared_size(path)  # before the file is read into memory and decoded
+    try:
+        data = np.fromfile(path, dtype=np.uint8)
+    except OSError as err:
+        raise InputError(f"Cannot read {path}: {err.strerror or err}") from None
+    if data.size == 0:
+        raise InputError(f"{path.name} is empty (0 bytes), not an image")
+    return data
+
+
+def _check_declared_size(path: Path) -> None:
+    """Refuse an image whose header declares more than max_pixels() pixels, before any decoding (Pillow opens
+    the file lazily and reads the header alone). Formats Pillow does not know are left to the decoder."""
+    from PIL import Image
+
+    limit, previous = max_pixels(), Image.MAX_IMAGE_PIXELS
+    try:
+        Image.MAX_IMAGE_PIXELS = None  # the size is all we read here; the limit is ours
+        with Image.open(path) as im:
+            w, h = im.size
+    except Exception:  # not a format Pillow knows, or a damaged header: the decoder will say
+        return
+    finally:
+        Image.MAX_IMAGE_PIXELS = previous
+    if w * h > limit:
+        raise InputError(f"{path.name} declares {w} × {h} pixels ({w * h / 1e6:.0f} megapixels), above the "
+                         f"limit of {limit / 1e6:.0f} megapixels (set REFUSION_MAX_PIXELS to raise it)")
+
+
+def _undecodable(path: Path) -> InputError:
+    kind = "is corrupt or in an unsupported format" if path.suffix.lower() in IMAGE_SUFFIXES \
+        else "is not an image OpenCV can read"
+    return InputError(f"{path.name} {kind} (supported: {', '.join(IMAGE_SUFFIXES)})")
+
+
+def _normalise(img: np.ndarray) -> np.ndarray:
+    if img.ndim == 3 and img.shape[2] == 4:
+        img = img[:, :, :3]
+    if img.ndim == 3 and img.shape[2] == 1:
+        img = img[:, :, 0]
+    if img.dtype not in (np.uint8, np.uint16):
+        img = _to_uint16(img)
+    if img.ndim == 3:
+        img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+        if np.array_equal(img[..., 0], img[..., 1]) and np.array_equal(img[..., 0], img[..., 2]):
+            img = np.ascontiguousarray(img[..., 0])
+    return img
+
+
+def _to_uint16(img: np.ndarray) -> np.ndarray:
+    """A float (or 32-bit integer) image -> uint16: [0, 1] data scaled by 65535, anything else stretched from its
+    min to its max. NaN pixels take the minimum; an image with no finite value at all is refused."""
+    x = img.astype(np.float64)
+    finite = np.isfinite(x)
+    if not finite.any():
+        raise InputError("The image has no finite pixel value (all NaN or infinite): nothing to fuse")
+    if not finite.all():
+        x = np.where(finite, x, np.nan)  # ±inf would make the stretch meaningless: treat them as missing
+    if img.dtype.kind == "f" and np.nanmin(x) >= 0 and np.nanmax(x) <= 1:
+        return np.round(np.nan_to_num(x) * 65535).astype(np.uint16)
+    lo, hi = np.nanmin(x), np.nanmax(x)
+    return np.round((np.nan_to_num(x, nan=lo) - lo) / max(hi - lo, 1e-12) * 65535).astype(np.uint16)
+
+
+def to_float(img: np.ndarray) -> np.ndarray:
+    """uint8 / uint16 / float image -> float32 in [0, 1] (same shape)."""
+    if img.dtype == np.uint8:
+        return img.astype(np.float32) / 255.0
+    if img.dtype == np.uint16:
+        return img.astype(np.float32) / 65535.0
+    return np.clip(img.astype(np.float32), 0.0, 1.0)
+
+
+def from_float(x: np.ndarray, dtype=np.uint8) -> np.ndarray:
+    """float in [0, 1] -> uint8 or uint16, rounded and clipped."""
+    scale = 255.0 if np.dtype(dtype) == np.uint8 else 65535.0
+    return np.round(np.clip(x, 0.0, 1.0) * scale).astype(dtype)
+
+
+def write_image(path: str | os.PathLike, img: np.ndarray, bit_depth: int | None = None,
+                exif: bytes | None = None) -> Path:
+    """Write an image atomically (a temp file in the same folder, then rename).
+
+    Args:
+        img: (H, W) or (H, W, 3) RGB, uint8, uint16 or float in [0, 1].
+        bit_depth: 8 or 16 to convert; None keeps uint8/uint16 and writes floats as 16-bit.
+        exif: an EXIF block to store (Orientation is reset to 1); ignored where :func:`keeps_exif` is
+            False (BMP, PNM, 16-bit RGB TIFF, TIFF without Pillow). A TIFF with EXIF is uncompressed.
+    JPEG and BMP hold only 8 bits: 16-bit data is converted for them.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in IMAGE_SUFFIXES:
+        raise InputError(f"Cannot write {path.name}: unknown image type (use .png or .tif)")
+    img = _convert_depth(img, bit_depth, eight_bit_only=suffix in (".jpg", ".jpeg", ".bmp", ".webp"))
+    if exif and keeps_exif(path, img):
+        atomic_write_bytes(path, _encode_with_exif(path, img, _exif.reset_orientation(exif)))
+        return path
+    bgr = cv2.cvtColor(img, cv2.COLOR_RGB2BGR) if img.ndim == 3 else img
+    ok, buf = cv2.imencode(suffix, bgr)
+    if not ok:
+        raise InputError(f"OpenCV could not encode {path.name}")
+    atomic_write_bytes(path, buf.tobytes())
+    return path
+
+
+def keeps_exif(path: str | os.PathLike, img: np.ndarray) -> bool:
+    """Whether ``write_image(path, img, exif=...)`` stores the EXIF (depends on format, depth, libraries)."""
+    suffix = Path(path).suffix.lower()
+    if _exif.is_tiff(Path(path)):
+        return _exif.tiff_can_carry(img)
+    return suffix in EXIF_SUFFIXES and _CV_METADATA
+
+
+def _encode_with_exif(path: Path, img: np.ndarray, exif: bytes) -> bytes:
+    if _exif.is_tiff(path):
+        return _exif.encode_tiff_with_exif(img, exif)
+    bgr = cv2.cvtColor(img, cv2.COLOR_RGB2BGR) if img.ndim == 3 else img
+    ok, buf = cv2.imencodeWithMetadata(path.suffix.lower(), bgr, [cv2.IMAGE_METADATA_EXIF],
+                                       [np.frombuffer(exif, np.uint8)])
+    if not ok:
+        raise InputError(f"OpenCV could not encode {path.name}")
+    return buf.tobytes()
+
+
+def _convert_depth(img: np.ndarray, bit_depth: int | None, eight_bit_only: bool) -> np.ndarray:
+    if bit_depth not in (None, 8, 16):
+        raise ValueError("bit_depth must be 8, 16 or None")
+    if eight_bit_only:
+        bit_depth = 8
+    if bit_depth is None:
+        return img if img.dtype in (np.uint8, np.uint16) else from_float(to_float(img), np.uint16)
+    target = np.uint8 if bit_depth == 8 else np.uint16
+    return img if img.dtype == target else from_float(to_float(img), target)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that readers see the old file or the whole new one, never half."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    try:
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a result file should be readable like any other
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def check_pair(a: np.ndarray, b: np.ndarray, names: tuple[str, str] = ("A", "B")) -> None:
+    """Raise InputError naming both sizes if two images differ in size."""
+    if a.shape[:2] != b.shape[:2]:
+        (ha, wa), (hb, wb) = a.shape[:2], b.shape[:2]
+        raise InputError(f"{names[0]} is {wa}×{ha} but {names[1]} is {wb}×{hb}; the two images of a pair "
+                         "must be registered and the same size")
+
+
+def check_not_an_input(out: Path, inputs) -> None:
+    """Refuse to write ``out`` when it is one of ``inputs``: the same file by any name (a symbolic or hard link,
+    another case on a case-insensitive file system, a relative path), as the OS sees it (os.path.samefile).
+    A source is never overwritten by a result."""
+    out = Path(out)
+    if not out.exists():
+        return
+    for src in inputs:
+        try:
+            same = os.path.samefile(out, src)
+        except OSError:  # an input that does not exist (yet): reading it will say so
+            continue
+        if same:
+            raise InputError(f"Writing {out} would overwrite the input {Path(src).name}; choose another output")

@@ -1,0 +1,139 @@
+"""Training pairs: finding them (folders matched by stem, a manifest's train split), loading them as
+luminance, and drawing random crops with a generator whose state can be saved (exact resume)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from refusion_core.errors import InputError
+from refusion_core.fusing.colour import split_ycrcb
+from refusion_core.io.images import IMAGE_SUFFIXES, check_pair, read_image, to_float
+
+Pair = tuple[Path, Path]
+
+# The benchmark set of each task in ../shared/datasets/manifest.json (training, evaluation and benchmarks use it)
+BENCHMARK_SETS = {"ivif": "ivif/roadscene", "mif": "mif/harvard", "mfif": "mfif/mfifb", "meif": "meif/mefb"}
+
+
+def pairs_from_dirs(dir_a: str | os.PathLike, dir_b: str | os.PathLike) -> list[Pair]:
+    """Pairs of images in two folders with the same file stem, sorted by stem."""
+    maps = []
+    for d in (Path(dir_a), Path(dir_b)):
+        if not d.is_dir():
+            raise InputError(f"Folder not found: {d}")
+        maps.append({p.stem: p for p in sorted(d.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES})
+    stems = sorted(set(maps[0]) & set(maps[1]))
+    if not stems:
+        raise InputError(f"No images with matching names in {dir_a} and {dir_b}")
+    return [(maps[0][s], maps[1][s]) for s in stems]
+
+
+def pairs_from_manifest(manifest: str | os.PathLike, name: str, split: str = "train") -> list[Pair]:
+    """The pairs of set ``name`` (e.g. "ivif/roadscene" or "roadscene") in ``split`` of a manifest."""
+    manifest = Path(manifest)
+    try:
+        data = json.loads(manifest.read_text())
+    except (OSError, ValueError) as err:
+        raise InputError(f"Cannot read manifest {manifest}: {err}") from None
+    sets = data.get("sets", data)
+    key = next((k for k in sets if k == name or k.split("/")[-1] == name), None)
+    if key is None:
+        raise InputError(f"Set {name!r} is not in {manifest.name}; it has: {', '.join(sets)}")
+    root = manifest.parent
+    pairs = [(root / p["a"], root / p["b"]) for p in sets[key]["pairs"] if p.get("split") == split]
+    if not pairs:
+        raise InputError(f"Set {name!r} has no pairs in split {split!r}")
+    return pairs
+
+
+def holdout(pairs: list[Pair], n: int) -> tuple[list[Pair], list[Pair]]:
+    """Split ``pairs`` into (training, validation) with ``n`` validation pairs spread evenly over the list
+    (indices floor((i + 1/2)·len/n)), so that choosing between trained candidates can be done on pairs that
+    training never saw, without touching a test split. Deterministic: the same pairs and ``n`` always give
+    the same split, so ``refusion train --holdout N`` and ``refusion eval --split holdout --holdout N`` agree.
+    At least 2 pairs stay for training (the meta-train and meta-test halves)."""
+    if n == 0:
+        return list(pairs), []
+    if not 0 < n <= len(pairs) - 2:
+        raise InputError(f"--holdout {n}: choose from 1 to {len(pairs) - 2} for these {len(pairs)} pairs "
+                         "(at least 2 must stay for training)")
+    val = {int((i + 0.5) * len(pairs) / n) for i in range(n)}
+    return ([p for i, p in enumerate(pairs) if i not in val], [p for i, p in enumerate(pairs) if i in val])
+
+
+def load_luminance_pair(pa: Path, pb: Path, max_side: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Read a registered pair -> two float32 (H, W) luminance images in [0, 1].
+
+    With ``max_side``, pairs whose longer side exceeds it are downscaled (area interpolation) so that
+    training crops see scene structure rather than only pixel-level texture, and so that a folder of
+    large photographs fits in memory.
+    """
+    a, b = read_image(pa), read_image(pb)
+    check_pair(a, b, (pa.name, pb.name))
+    ya, yb = split_ycrcb(to_float(a))[0], split_ycrcb(to_float(b))[0]
+    h, w = ya.shape
+    if max_side and max(h, w) > max_side:
+        size = (max(1, round(w * max_side / max(h, w))), max(1, round(h * max_side / max(h, w))))
+        ya, yb = (cv2.resize(y, size, interpolation=cv2.INTER_AREA) for y in (ya, yb))
+    return ya, yb
+
+
+class CropSampler:
+    """Random crops of size ``crop`` from pairs held in memory as float32 luminance.
+
+    Images smaller than the crop are reflect-padded. All randomness comes from one numpy Generator
+    (``state``/``set_state`` for exact resume).
+    """
+
+    def __init__(self, pairs: list[tuple[np.ndarray, np.ndarray]], crop: int, seed: int = 0):
+        if not pairs:
+            raise InputError("No training pairs")
+        self.pairs, self.crop = pairs, crop
+        self.rng = np.random.default_rng(seed)
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    @property
+    def state(self) -> dict:
+        return self.rng.bit_generator.state
+
+    def set_state(self, state: dict) -> None:
+        self.rng.bit_generator.state = state
+
+    def split(self) -> tuple[np.ndarray, np.ndarray]:
+        """Two disjoint random halves of the pair indices (meta-train, meta-test)."""
+        perm = self.rng.permutation(len(self.pairs))
+        if len(perm) < 2:
+            raise InputError("Meta-learning needs at least 2 training pairs")
+        half = len(perm) // 2
+        return perm[:half], perm[half:]
+
+    def batch(self, size: int, indices: np.ndarray | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, 1, crop, crop) crops of A and of B from pairs drawn from ``indices`` (default all)."""
+        pool = np.arange(len(self.pairs)) if indices is None else indices
+        chosen = self.rng.choice(pool, size=size, replace=len(pool) < size)
+        crops = [self._crop(*self.pairs[i]) for i in chosen]
+        a = torch.from_numpy(np.stack([c[0] for c in crops]))[:, None]  # (B, 1, crop, crop)
+        b = torch.from_numpy(np.stack([c[1] for c in crops]))[:, None]
+        return a, b
+
+    def _crop(self, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        c = self.crop
+        h, w = a.shape
+        if h < c or w < c:
+            pad = ((0, max(0, c - h)), (0, max(0, c - w)))
+            a, b = np.pad(a, pad, mode="reflect"), np.pad(b, pad, mode="reflect")
+            h, w = a.shape
+        y = int(self.rng.integers(0, h - c + 1))
+        x = int(self.rng.integers(0, w - c + 1))
+        sa, sb = a[y:y + c, x:x + c], b[y:y + c, x:x + c]
+        if self.rng.random() < 0.5:  # horizontal flip, same for both sources
+            sa, sb = sa[:, ::-1], sb[:, ::-1]
+        return np.ascontiguousarray(sa), np.ascontiguousarray(sb)

@@ -1,0 +1,169 @@
+"""Training settings: everything PAPER.md names, the presets and the ablation switches of Table 5.
+
+Choices the paper leaves open, made here:
+- ``inner_lr`` (ηF', ηR' of the inner update) is not given in the paper. We use plain SGD with
+  ηF' = ηR' = 1e-2 (see :mod:`refusion_core.training.meta`): the outer update is an Adam step, which is
+  invariant to the scale of P's gradient, so η mainly sets how far F' moves from F; 1e-2 moves F by
+  about 0.1 % of its weights per inner step, small enough for the one-step look-ahead to stay local
+  and large enough for P's gradient to stand well above Adam's epsilon.
+- ``meta_steps`` (M) counts iterations, each on one batch. Each epoch the training pairs are split at
+  random into two disjoint halves; meta-train batches are crops from the first, meta-test batches from
+  the second (so the two subsets are disjoint, as Algorithm 1 asks, even when M batches need more crops
+  than there are pairs).
+- ``meta_batch``: crops in each meta-train and each meta-test batch; the paper uses its batch of 4 for both
+  phases, so the default (None) is ``batch``. A larger meta batch averages P's second-order gradient over
+  more content (its per-pixel signal is small and noisy at 4 crops of 96²), at a meta step's cost times
+  ``meta_batch / batch``.
+- ``fuse_steps`` (N) counts iterations of the fusion-and-reconstruction update, on batches from all pairs.
+- The paper gives Adam at a fixed 1e-4 and no schedule, so ``lr_schedule="constant"`` is the default.
+  ``"cosine"`` (our choice for short refinement runs that start from trained weights) multiplies the three
+  Adam learning rates by a linear warm-up over ``warmup_steps`` (fresh Adam moments after ``--init``)
+  and then by 0.5·(1 + cos(π·t)), t going from 0 to 1 over the rest of the run, so the run ends at
+  learning rate 0 instead of wherever a constant-rate random walk happens to be. The inner step ηF' is
+  not scheduled: it is part of the meta-objective, not of an optimiser. The factor is a function of the
+  step counter alone, so a resumed run follows the same curve; extending a finished cosine run
+  (more epochs) stretches its curve, so extend constant-rate runs only.
+
+- ``adam_eps_p``: Adam's ε for P, 1e-12 instead of torch's 1e-8 (the paper gives none). P's meta-gradient is
+  a second-order term scaled by η and averaged over pixels: 1e-9 to 1e-7 per entry at η = 1e-2 (measured with
+  scripts/diagnose_meta.py), at or below 1e-8, so the default ε damped P's deeper layers instead of letting
+  Adam normalise their steps. F's and R's first-order gradients are far above ε and keep the default.
+
+Ablations (Table 5): ``"I"`` fixed w = v = 1/2 (P unused); ``"II"`` no meta-learning: P is trained jointly
+and directly by Adam on Lf in the N phase (no M phase); ``"III"`` no fusion-and-reconstruction update:
+the N phase is skipped and the inner updates are kept (F ← F', R ← R') so F still learns; ``"IV"`` sum
+instead of max in Lr; ``"V"`` decision map If = wa·Ia + wb·Ib (F unused, P trained by Lr through R).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+
+ABLATIONS = {
+    None: "full method",
+    "I": "fixed w = v = 1/2",
+    "II": "no meta-learning (P trained directly on Lf)",
+    "III": "no fusion-and-reconstruction update",
+    "IV": "sum instead of max in Lr",
+    "V": "decision map If = wa·Ia + wb·Ib",
+}
+
+
+@dataclass
+class TrainSettings:
+    """Algorithm 1's settings. Defaults are the paper's values."""
+
+    epochs: int = 50  # L
+    meta_steps: int = 600  # M
+    fuse_steps: int = 1600  # N
+    crop: int = 128
+    batch: int = 4
+    meta_batch: int | None = None  # crops per meta-train / meta-test batch; None: the same as batch
+    lr_f: float = 1e-4
+    lr_r: float = 1e-4
+    lr_p: float = 1e-4
+    alpha1: float = 1.0
+    alpha2: float = 1.0
+    inner_lr: float = 1e-2
+    adam_eps_p: float = 1e-12  # Adam's ε for P (see the module docstring)
+    first_order: bool = False  # diagnostic only: P then gets no gradient at all
+    meta_gradient: str = "hvp"  # "hvp" (one Hessian-vector product, faster) or "reference"; same value
+    ablation: str | None = None
+    seed: int = 0
+    checkpoint_every: int = 200  # K: steps between run checkpoints
+    preview_every: int = 20  # steps between preview maps
+    preview_size: int = 256  # longer side of the preview crop
+    max_side: int | None = 1024  # training images larger than this are downscaled (None: never)
+    lr_schedule: str = "constant"  # "constant" (the paper) or "cosine" (warm-up, then cosine decay to 0)
+    warmup_steps: int = 0  # linear warm-up of the Adam learning rates (cosine schedule only)
+    preset_name: str | None = None  # the preset these settings came from, for the record
+
+    def __post_init__(self) -> None:
+        if self.ablation not in ABLATIONS:
+            raise ValueError(f"unknown ablation {self.ablation!r}; choose one of I, II, III, IV, V")
+        for name in ("epochs", "crop", "batch", "checkpoint_every", "preview_every"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1")
+        if self.meta_batch is not None and self.meta_batch < 1:
+            raise ValueError("meta_batch must be at least 1")
+        if self.meta_gradient not in ("hvp", "reference"):
+            raise ValueError("meta_gradient must be 'hvp' or 'reference'")
+        if self.meta_steps < 0 or self.fuse_steps < 0:
+            raise ValueError("meta_steps and fuse_steps must not be negative")
+        if self.lr_schedule not in ("constant", "cosine"):
+            raise ValueError("lr_schedule must be 'constant' or 'cosine'")
+        if self.warmup_steps < 0:
+            raise ValueError("warmup_steps must not be negative")
+
+    def lr_factor(self, step: int) -> float:
+        """The factor on lr_f, lr_r and lr_p at (0-based) ``step``; see the module docstring."""
+        if self.lr_schedule == "constant":
+            return 1.0
+        if step < self.warmup_steps:
+            return (step + 1) / self.warmup_steps
+        span = max(self.total_steps - self.warmup_steps, 1)
+        t = min(max((step - self.warmup_steps) / span, 0.0), 1.0)
+        return 0.5 * (1.0 + math.cos(math.pi * t))
+
+    @property
+    def phase_steps(self) -> tuple[int, int]:
+        """(meta steps, fusion-and-reconstruction steps) per epoch after the ablation switch: I, II and V have
+        no meta phase, III no N phase. The one owner of the run's length: the trainer, its ETA and the
+        learning-rate schedule all read it (the schedule once counted the skipped phase, so under an ablation
+        the cosine never reached 0: ``cpu-refine --ablation I`` ended near 18 % of the peak rate)."""
+        if self.ablation in ("I", "II", "V"):
+            return 0, self.fuse_steps
+        if self.ablation == "III":
+            return self.meta_steps, 0
+        return self.meta_steps, self.fuse_steps
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return sum(self.phase_steps)
+
+    @property
+    def total_steps(self) -> int:
+        return self.epochs * self.steps_per_epoch
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainSettings":
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+    @classmethod
+    def preset(cls, name: str, **overrides) -> "TrainSettings":
+        if name not in PRESETS:
+            raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
+        return cls(**{**PRESETS[name], "preset_name": name, **overrides})
+
+
+# The numeric settings that ``refusion train`` can set over a preset (``--meta-batch`` for ``meta_batch``, ...),
+# with their types; one list for the parser and for the command.
+OVERRIDABLE: dict[str, type] = {
+    "epochs": int, "meta_steps": int, "fuse_steps": int, "crop": int, "batch": int, "meta_batch": int,
+    "seed": int, "inner_lr": float, "adam_eps_p": float, "checkpoint_every": int, "warmup_steps": int,
+    "lr_f": float, "lr_r": float, "lr_p": float,
+}
+
+PRESETS: dict[str, dict] = {
+    # The paper's schedule: 50 × (600 + 1600) steps at 128×128, batch 4 (GPU days on a CPU).
+    "paper": {},
+    # Fine-tunes visibly in a few minutes on a laptop CPU: 3 epochs of 10 meta + 30 plain steps at 64×64.
+    "quick": dict(epochs=3, meta_steps=10, fuse_steps=30, crop=64, batch=4, lr_f=2e-4, lr_r=2e-4,
+                  lr_p=2e-4, checkpoint_every=40, preview_every=10),
+    # Trains a task from scratch in under an hour on a 2-core CPU (the recipe of the shipped default
+    # weights): 6 epochs of 15 meta + 100 plain steps at 96×96, larger learning rates for the short schedule.
+    "cpu-hour": dict(epochs=6, meta_steps=15, fuse_steps=100, crop=96, batch=4, lr_f=5e-4, lr_r=5e-4,
+                     lr_p=1e-3, checkpoint_every=50, preview_every=25),
+    # Refines trained weights (--init) in about a quarter of an hour on a 2-core CPU: 10 epochs at the paper's
+    # ratio of meta to plain steps (30 + 80 ≈ 600 : 1600), cpu-hour's learning rates warmed up over 30
+    # steps and decayed to 0 by a cosine.
+    "cpu-refine": dict(epochs=10, meta_steps=30, fuse_steps=80, crop=96, batch=4, lr_f=5e-4, lr_r=5e-4,
+                       lr_p=1e-3, lr_schedule="cosine", warmup_steps=30, checkpoint_every=50,
+                       preview_every=25),
+}
