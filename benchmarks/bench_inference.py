@@ -75,7 +75,8 @@ def child(args) -> dict:
     import torch
 
     from refusion_core.io.images import to_float
-    from refusion_core.fusing.fuser import Fuser, _luma
+    from refusion_core.fusing.colour import luminance
+    from refusion_core.fusing.fuser import Fuser
     from refusion_core.fusing.tiling import TilePlan
 
     torch.set_num_threads(args.threads)
@@ -94,7 +95,7 @@ def child(args) -> dict:
         res = fuser.fuse(a, b, maps=True)
         out = res.fused_y
     else:
-        out, _ = fuser.fuse_luminance(to_float(a), _luma(b), maps=False)
+        out, _ = fuser.fuse_luminance(to_float(a), luminance(b), maps=False)
     secs = time.perf_counter() - t0
     if args.out:
         np.save(args.out, out)

@@ -23,9 +23,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from refusion_core.training.data import BENCHMARK_SETS as SETS, pairs_from_manifest  # noqa: E402
 from refusion_core.metrics.evaluation import baseline_method, evaluate, markdown_table, model_method, wins  # noqa: E402
 from refusion_core.paths import default_weights_path, shared_dir  # noqa: E402
+from refusion_core.training.data import BENCHMARK_SETS as SETS  # noqa: E402
+from refusion_core.training.data import pairs_from_manifest  # noqa: E402
 
 OURS, RELEASED = "ours (default)", "released (authors)"
 GAP = """## Where ours falls short, and what would close the gap

@@ -28,8 +28,8 @@ from pathlib import Path
 
 import torch
 
-from refusion_core.training.meta import Batch, fuse_recon_step, meta_gradient, meta_gradient_hvp, meta_step
 from refusion_core.models import FusionNet, LossProposalNet, ReconstructionNet
+from refusion_core.training.meta import Batch, meta_gradient, meta_gradient_hvp
 from refusion_core.training.settings import TrainSettings
 
 # the last commit before the throughput work of issue 13 (point 2); P is refusion-p-2 there as here

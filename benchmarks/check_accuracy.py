@@ -20,8 +20,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_inference import load_bundle, make_pair  # noqa: E402
 
+from refusion_core.fusing.colour import luminance  # noqa: E402
+from refusion_core.fusing.fuser import Fuser  # noqa: E402
 from refusion_core.io.images import to_float  # noqa: E402
-from refusion_core.fusing.fuser import Fuser, _luma  # noqa: E402
 
 
 def stats(a: np.ndarray, b: np.ndarray) -> str:
@@ -37,7 +38,7 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
     for n in (int(s) for s in args.sizes.split(",")):
         a, b = make_pair(n, n)
-        ya, yb = to_float(a), _luma(b)
+        ya, yb = to_float(a), luminance(b)
         bundle = load_bundle()
         fast, _ = Fuser(bundle, "cpu").fuse_luminance(ya, yb, maps=False)
         ref32, _ = Fuser(bundle, "cpu", engine="reference").fuse_luminance(ya, yb, maps=False)

@@ -31,10 +31,11 @@ def compute(size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     from bench_inference import load_bundle, make_pair
 
     from refusion_core.io.images import to_float
-    from refusion_core.fusing.fuser import Fuser, _luma
+    from refusion_core.fusing.colour import luminance
+    from refusion_core.fusing.fuser import Fuser
 
     a, b = make_pair(size, size)
-    ya, yb = to_float(a), _luma(b)
+    ya, yb = to_float(a), luminance(b)
     ref, _ = Fuser(load_bundle(), "cpu", engine="reference").fuse_luminance(ya, yb, maps=False)
     fast, _ = Fuser(load_bundle(), "cpu", stream_budget=0).fuse_luminance(ya, yb, maps=False)
     other, _ = Fuser(load_bundle(), "cpu").fuse_luminance(ya, yb, maps=False)

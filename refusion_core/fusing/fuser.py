@@ -21,10 +21,10 @@ import numpy as np
 import torch
 
 from refusion_core.devices import resolve_device
-from refusion_core.fusing.colour import fuse_chroma, merge_ycrcb, split_ycrcb
+from refusion_core.fusing.colour import luminance, recolour
 from refusion_core.fusing.fast import fusion_stages, proposal_stages, symmetric_maps
 from refusion_core.fusing.tiling import Ticker, TilePlan, default_plan, evaluate, job_count, stream_bytes
-from refusion_core.io.images import check_pair, from_float, to_float
+from refusion_core.io.images import check_pair
 from refusion_core.models import MAP_NAMES
 from refusion_core.models.checkpoint import ModelBundle
 
@@ -32,7 +32,6 @@ Progress = Callable[[int, int], None]
 
 STREAM_BUDGET = 1 << 30  # bytes of F's between-stage activations kept in memory (1 GiB: about 8 MP)
 PRECISIONS = {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}
-COLOUR_ROWS = 512  # rows per strip of the colour conversions (they are per pixel)
 
 
 @dataclass
@@ -74,11 +73,11 @@ class Fuser:
 
         ``progress(done, total)`` is called as tiles finish."""
         check_pair(a, b)
-        fused_y, fmaps = self.fuse_luminance(_luma(a), _luma(b), maps=maps, progress=progress)
+        fused_y, fmaps = self.fuse_luminance(luminance(a), luminance(b), maps=maps, progress=progress)
         if stretch:
             lo, hi = float(fused_y.min()), float(fused_y.max())
             fused_y = ((fused_y - lo) / max(hi - lo, 1e-12)).astype(np.float32)
-        return FuseResult(_recolour(a, b, fused_y), fused_y, fmaps)
+        return FuseResult(recolour([a, b], fused_y), fused_y, fmaps)
 
     def schedule(self, height: int, width: int) -> str:
         """"checkpoint" when F's stream fits ``stream_budget``, else "recompute"."""
@@ -137,26 +136,3 @@ def _sweep_halo(stages) -> int:
 
 def _autocast(device: torch.device, dtype: torch.dtype | None):
     return torch.autocast(device.type, dtype=dtype, enabled=dtype is not None)
-
-
-def _strips(height: int):
-    return ((r, min(r + COLOUR_ROWS, height)) for r in range(0, height, COLOUR_ROWS))
-
-
-def _luma(img: np.ndarray) -> np.ndarray:
-    """Y in [0, 1], float32 (H, W), converted strip by strip (no full-size float RGB copy)."""
-    y = np.empty(img.shape[:2], np.float32)
-    for r0, r1 in _strips(img.shape[0]):
-        y[r0:r1] = split_ycrcb(to_float(img[r0:r1]))[0]
-    return y
-
-
-def _recolour(a: np.ndarray, b: np.ndarray, fused_y: np.ndarray) -> np.ndarray:
-    """Fused Y + Eq. 15 chroma -> the output image (grey if both grey, else RGB; 16-bit if either is)."""
-    dtype = np.uint16 if np.uint16 in (a.dtype, b.dtype) else np.uint8
-    colour = a.ndim == 3 or b.ndim == 3
-    out = np.empty(fused_y.shape + ((3,) if colour else ()), dtype)
-    for r0, r1 in _strips(fused_y.shape[0]):
-        ca, cb = split_ycrcb(to_float(a[r0:r1]))[1], split_ycrcb(to_float(b[r0:r1]))[1]
-        out[r0:r1] = from_float(merge_ycrcb(fused_y[r0:r1], fuse_chroma(ca, cb)), dtype)
-    return out

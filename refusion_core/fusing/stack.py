@@ -17,7 +17,8 @@ Strategy (default ``tree``): fuse neighbours pairwise, level by level, in a bala
 fusion's input stays in the range F was trained on.
 
 Colour: Eq. 15 generalised to N sources, ``Cf = Σ Ci |Ci − τ| / Σ |Ci − τ|`` (τ = 128; Cf = τ where every
-weight is 0), computed once over all N sources rather than through the tree, so that the most saturated
+weight is 0), computed once over all N sources (:func:`refusion_core.fusing.colour.fuse_chroma`, the last step of
+every fusion, :func:`refusion_core.fusing.colour.recolour`) rather than through the tree, so that the most saturated
 source wins per pixel regardless of the order. Grey sources have C = τ (weight 0) and are skipped.
 """
 
@@ -29,8 +30,8 @@ from typing import Callable, Sequence
 import numpy as np
 
 from refusion_core.errors import InputError
-from refusion_core.fusing.colour import TAU, merge_ycrcb, split_ycrcb
-from refusion_core.io.images import check_pair, from_float, to_float
+from refusion_core.fusing.colour import luminance, recolour
+from refusion_core.io.images import check_pair
 
 LuminanceFuser = Callable[[np.ndarray, np.ndarray], np.ndarray]
 """``(ya, yb) -> fused``: float32 (H, W) in [0, 1] in and out."""
@@ -84,20 +85,6 @@ def fuse_luminance_stack(fuse: LuminanceFuser, ys: Sequence[np.ndarray], strateg
     return level[0]
 
 
-def fuse_chroma_n(chromas: Sequence[np.ndarray | None], tau: float = TAU) -> np.ndarray | None:
-    """Eq. 15 over N sources: (H, W, 2) Cr/Cb on 0..255 each, None for grey -> (H, W, 2) float32 or None."""
-    cs = [c for c in chromas if c is not None]
-    if not cs:
-        return None
-    num = np.zeros_like(cs[0], np.float64)
-    den = np.zeros_like(cs[0], np.float64)
-    for c in cs:
-        wgt = np.abs(c - tau)
-        num += c * wgt
-        den += wgt
-    return np.where(den > 0, num / np.where(den > 0, den, 1.0), tau).astype(np.float32)
-
-
 def fuse_stack(fuser, images: Sequence[np.ndarray], strategy: str = "tree", stretch: bool = False,
                names: Sequence[str] | None = None,
                progress: Callable[[int, int], None] | None = None) -> StackResult:
@@ -117,10 +104,8 @@ def fuse_stack(fuser, images: Sequence[np.ndarray], strategy: str = "tree", stre
     names = list(names) if names else [f"image {i + 1}" for i in range(len(images))]
     for img, name in zip(images[1:], names[1:]):
         check_pair(images[0], img, (names[0], name))
-    splits = [split_ycrcb(to_float(img)) for img in images]
-    y = fuse_luminance_stack(as_luminance_fuser(fuser), [s[0] for s in splits], strategy, progress)
+    y = fuse_luminance_stack(as_luminance_fuser(fuser), [luminance(img) for img in images], strategy, progress)
     if stretch:
         y = (y - y.min()) / max(float(y.max() - y.min()), 1e-12)
-    rgb01 = merge_ycrcb(y, fuse_chroma_n([s[1] for s in splits]))
-    dtype = np.uint16 if any(img.dtype == np.uint16 for img in images) else np.uint8
-    return StackResult(from_float(rgb01, dtype), y.astype(np.float32))
+    y = y.astype(np.float32)
+    return StackResult(recolour(images, y), y)

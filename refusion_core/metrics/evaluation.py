@@ -10,19 +10,14 @@ methods like any other.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
-from refusion_core.fusing.baselines import fuse_baseline
-from refusion_core.fusing.colour import fuse_chroma, merge_ycrcb, split_ycrcb
-from refusion_core.io.images import check_pair, from_float, read_image, to_float
+from refusion_core.fusing.methods import FusionMethod, baseline_method, model_method  # noqa: F401 (re-exported)
+from refusion_core.io.images import check_pair, read_image
 from refusion_core.metrics import DEFAULT_METRICS, METRICS, PAPER_METRICS, compute_metrics, to_gray255
 from refusion_core.training.data import Pair
-
-LumaFuser = Callable[[np.ndarray, np.ndarray], np.ndarray]  # two float32 (H, W) Y in [0, 1] -> fused Y
 
 
 def metric_names(task: str) -> list[str]:
@@ -30,38 +25,12 @@ def metric_names(task: str) -> list[str]:
     return list(DEFAULT_METRICS) + (["MEF-SSIM"] if task == "meif" else [])
 
 
-@dataclass
-class Method:
-    name: str
-    fuse_y: LumaFuser
-    info: dict = field(default_factory=dict)
-
-
-def model_method(path: str | Path | None, task: str, device="auto", name: str | None = None) -> Method:
-    """A model file as a method; ``path=None`` is the task's default weights."""
-    from refusion_core.fusing.fuser import Fuser
-    from refusion_core.models.checkpoint import load_model
-
-    bundle = load_model(path, task)
-    fuser = Fuser(bundle, device)
-    return Method(name or Path(path).stem, lambda ya, yb: fuser.fuse_luminance(ya, yb, maps=False)[0],
-                  {"weights": str(path), "sha256": bundle.sha256, "device": str(fuser.device)})
-
-
-def baseline_method(name: str) -> Method:
-    return Method(name, lambda ya, yb: fuse_baseline(name, ya, yb), {"baseline": name})
-
-
-def fuse_with(method: Method, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def fuse_with(method: FusionMethod, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Run a method on a stored pair; returns the result as it would be saved (uint8/uint16)."""
-    ya, ca = split_ycrcb(to_float(a))
-    yb, cb = split_ycrcb(to_float(b))
-    fused_y = np.clip(method.fuse_y(ya, yb), 0.0, 1.0)
-    dtype = np.uint16 if np.uint16 in (a.dtype, b.dtype) else np.uint8
-    return from_float(merge_ycrcb(fused_y, fuse_chroma(ca, cb)), dtype)
+    return method.fuse([a, b]).fused
 
 
-def evaluate(methods: list[Method], pairs: list[Pair], task: str, names: list[str] | None = None,
+def evaluate(methods: list[FusionMethod], pairs: list[Pair], task: str, names: list[str] | None = None,
              progress: Callable[[int, int], None] | None = None) -> dict:
     """Per-pair metrics and means for each method. Returns a JSON-ready dict."""
     names = names or metric_names(task)

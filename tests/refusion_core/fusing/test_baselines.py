@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from refusion_core.errors import InputError
 from refusion_core.fusing.baselines import (
     BASELINES,
     average,
@@ -13,7 +14,6 @@ from refusion_core.fusing.baselines import (
     laplacian_pyramid,
     mertens,
 )
-from refusion_core.errors import InputError
 from refusion_core.training.synthetic import exposure_pair, multifocus_pair
 
 

@@ -5,10 +5,10 @@ import pytest
 import torch
 
 from refusion_core.fusing import fuser as inference
-from refusion_core.models.checkpoint import new_bundle
 from refusion_core.fusing.fuser import Fuser
-from refusion_core.models import LossProposalNet
 from refusion_core.fusing.tiling import TilePlan
+from refusion_core.models import LossProposalNet
+from refusion_core.models.checkpoint import new_bundle
 
 SMALL = TilePlan(16, 40, 2)
 
@@ -73,14 +73,15 @@ def test_large_images_switch_to_the_memory_lean_schedule(bundle):
 
 
 def test_colour_conversion_by_strips_equals_the_whole_image_one(pair, reference, monkeypatch):
+    from refusion_core.fusing import colour
     from refusion_core.fusing.colour import fuse_chroma, merge_ycrcb, split_ycrcb
     from refusion_core.io.images import from_float, to_float
 
-    monkeypatch.setattr(inference, "COLOUR_ROWS", 7)
+    monkeypatch.setattr(colour, "COLOUR_ROWS", 7)
     (a, b), y = pair, reference.fused_y
     whole = from_float(merge_ycrcb(y, fuse_chroma(split_ycrcb(to_float(a))[1], split_ycrcb(to_float(b))[1])))
-    np.testing.assert_array_equal(inference._recolour(a, b, y), whole)
-    np.testing.assert_array_equal(inference._luma(b), split_ycrcb(to_float(b))[0])
+    np.testing.assert_array_equal(colour.recolour([a, b], y), whole)
+    np.testing.assert_array_equal(colour.luminance(b), split_ycrcb(to_float(b))[0])
 
 
 def test_options_are_checked(bundle):

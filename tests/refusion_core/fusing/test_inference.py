@@ -2,10 +2,10 @@ import numpy as np
 import pytest
 import torch
 
-from refusion_core.models.checkpoint import new_bundle
-from refusion_core.fusing.colour import TAU, fuse_chroma, merge_ycrcb, split_ycrcb
 from refusion_core.errors import InputError
+from refusion_core.fusing.colour import TAU, fuse_chroma, merge_ycrcb, split_ycrcb
 from refusion_core.fusing.fuser import Fuser
+from refusion_core.models.checkpoint import new_bundle
 
 
 def test_eq15_by_hand():

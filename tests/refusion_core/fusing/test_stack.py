@@ -4,11 +4,11 @@ import cv2
 import numpy as np
 import pytest
 
-from refusion_core.fusing.baselines import average, laplacian_pyramid
-from refusion_core.fusing.colour import split_ycrcb
 from refusion_core.errors import InputError
+from refusion_core.fusing.baselines import average, laplacian_pyramid
+from refusion_core.fusing.colour import fuse_chroma, split_ycrcb
+from refusion_core.fusing.stack import fuse_luminance_stack, fuse_stack
 from refusion_core.paths import default_weights_path
-from refusion_core.fusing.stack import fuse_chroma_n, fuse_luminance_stack, fuse_stack
 from refusion_core.training.synthetic import focus_stack
 
 data = pytest.importorskip("skimage.data")
@@ -57,8 +57,8 @@ def test_focus_stack_with_default_mfif_weights():
     if not path.is_file():
         pytest.skip(f"default MFIF weights not found at {path} (trained separately); the oracle test covers "
                     "the stacking logic")
-    from refusion_core.models.checkpoint import load_model
     from refusion_core.fusing.fuser import Fuser
+    from refusion_core.models.checkpoint import load_model
 
     fuser = Fuser(load_model(None, "mfif"), "cpu")
     ratios = sharpness_ratios(fuser, 128)
@@ -73,8 +73,8 @@ def test_focus_stack_with_default_mfif_weights():
 def test_focus_stack_with_the_released_mfif_checkpoint(anchors_dir):
     """The authors' F keeps ~80 % of the sharp frame's gradient energy on one pair (so the 90 % criterion is
     out of reach of any stacking of it); the tree costs no more than its log2(4) = 2 levels of that."""
-    from refusion_core.models.checkpoint import load_model
     from refusion_core.fusing.fuser import Fuser
+    from refusion_core.models.checkpoint import load_model
 
     fuser = Fuser(load_model(anchors_dir / "ReFusion_MFIF.pth", "mfif"), "cpu")
     ratios, pair = sharpness_ratios(fuser, 128), pair_ratios(fuser, 128)
@@ -112,10 +112,10 @@ def test_colour_dtype_and_chroma():
     assert res.fused.dtype == np.uint16 and res.fused.shape == (8, 8, 3)
     assert fuse_stack(average, [grey, grey]).fused.ndim == 2
     c1, c2 = np.full((2, 2, 2), 128.0), np.full((2, 2, 2), 168.0)
-    np.testing.assert_allclose(fuse_chroma_n([c1, c2, None]), c2)  # a neutral source has weight 0
+    np.testing.assert_allclose(fuse_chroma(c1, c2, None), c2)  # a neutral source has weight 0
     c3 = np.full((2, 2, 2), 108.0)
-    np.testing.assert_allclose(fuse_chroma_n([c2, c3]), (168 * 40 + 108 * 20) / 60)
-    assert fuse_chroma_n([None, None]) is None
+    np.testing.assert_allclose(fuse_chroma(c2, c3), (168 * 40 + 108 * 20) / 60)
+    assert fuse_chroma(None, None) is None
 
 
 def test_errors():

@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from refusion_core.fusing.fast import fusion_stages, proposal_stages, symmetric_maps
-from refusion_core.models import FusionNet, LossProposalNet
 from refusion_core.fusing.tiling import Ticker, TilePlan, evaluate, job_count, stream_bytes
+from refusion_core.models import FusionNet, LossProposalNet
 
 H, W = 64, 96
 

@@ -3,16 +3,16 @@ import json
 import numpy as np
 import pytest
 
-from refusion_core.models.checkpoint import new_bundle, save_model
 from refusion_core.cli.main import main
-from refusion_core.metrics.evaluation import Method, baseline_method, evaluate, fuse_with, markdown_table, wins
+from refusion_core.metrics.evaluation import FusionMethod, baseline_method, evaluate, fuse_with, markdown_table, wins
+from refusion_core.models.checkpoint import new_bundle, save_model
 
 
 def test_identity_method_scores_like_its_source(pair_dirs):
     from refusion_core.training.data import pairs_from_dirs
 
     pairs = pairs_from_dirs(*pair_dirs)[:2]
-    take_a = Method("take_a", lambda ya, yb: ya)
+    take_a = FusionMethod("take_a", lambda ya, yb: ya)
     res = evaluate([take_a, baseline_method("average")], pairs, "ivif", names=["SSIM", "SD", "EN"])
     assert set(res["methods"]) == {"take_a", "average"}
     per = res["methods"]["take_a"]["per_pair"]
