@@ -1,19 +1,20 @@
 """ReFusion Studio: the desktop app (PySide6 + pyqtgraph) on top of the headless ``refusion_core`` engine.
 
-Layout (napari/pymeasure style):
+Layout (napari/pymeasure style), from the bottom up:
 
-* ``state.py``      -- plain Qt state objects (pairs, current result, training status) with signals.
-* ``engine.py``     -- the only module that touches the engine's heavy (torch) parts, imported lazily.
-* ``worker.py``     -- the one QThread worker type that drives engine generators.
-* ``fusion.py``, ``training.py``, ``exporting.py`` -- controllers: state + engine + worker.
-* ``widgets/``      -- one widget per file; each takes the state in ``__init__`` and subscribes to it.
-* ``main_window.py``-- assembles toolbar, actions, docks and the status bar, nothing else.
+* ``core/``        -- Qt-free: the engine adapter ``core/engine.py`` (imports the engine's heavy parts lazily),
+  items and pairing, the model catalog, results, writing exports, the Align and volume logic.
+* ``qt/``          -- Qt infrastructure: the worker, the state objects, the error handler, preferences.
+* ``controllers/`` -- fusing, training, exporting (state + engine + worker) and the menu/toolbar actions.
+* ``widgets/``     -- one view per file; each takes the state in ``__init__`` and subscribes to it.
+* ``windows/``     -- the main window (assembles toolbar, actions, docks), the volume browser, the dialogs.
+* ``main.py``, ``__main__.py``, ``screenshot.py`` -- entry points.
 
 Torch is never imported while the window is being built (see ``tests/app/test_startup.py``).
 """
 
 __version__ = "0.1.0"
 
-from app.qt_compat import guard_singleton_refcounts  # noqa: E402 - before any Qt call or signal
+from app.qt.compat import guard_singleton_refcounts  # noqa: E402 - before any Qt call or signal
 
 REFCOUNT_GUARD = guard_singleton_refcounts()  # PySide6 6.12.0 leaks None/True references

@@ -20,7 +20,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def make_application(argv: list[str]):  # noqa: ANN201 - QApplication
     from PySide6.QtWidgets import QApplication
 
-    from app.settings import APPLICATION, ORGANIZATION
+    from app.qt.preferences import APPLICATION, ORGANIZATION
 
     app = QApplication.instance() or QApplication(argv)
     app.setOrganizationName(ORGANIZATION)
@@ -67,11 +67,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.screenshot:
         isolate_for_screenshots()
     qapp = make_application(sys.argv[:1])
-    from app import engine
+    from app.core import engine
 
     engine.start_logging()
-    from app.errors import install_excepthook
-    from app.main_window import MainWindow
+    from app.qt.errors import install_excepthook
+    from app.windows.main_window import MainWindow
 
     window = MainWindow()
     install_excepthook(window.errors)

@@ -21,8 +21,8 @@ from PySide6.QtGui import QImage
 from refusion_core.errors import InputError
 from refusion_core.paths import resources_dir, user_models_dir
 
-from app import engine
-from app.training import TrainRequest
+from app.core import engine
+from app.controllers.training import TrainRequest
 
 SIZE = QSize(1360, 850)
 ALIGN_SIZE = QSize(960, 700)
@@ -256,8 +256,8 @@ def shot_stack(window, out: Path) -> Path:  # noqa: ANN001
 def shot_align(window, out: Path) -> Path:  # noqa: ANN001
     """The Align dialog on the misaligned sample after a feature-based estimate, checkerboard preview.
     Shown non-modally (the app opens it with exec()) and grabbed alone; closed without writing anything."""
-    from app.pairing import make_stack
-    from app.widgets.align_dialog import AlignDialog
+    from app.core.pairing import make_stack
+    from app.windows.align_dialog import AlignDialog
 
     dialog = AlignDialog(make_stack(sample_misaligned()), window.errors, window)
     dialog.resize(ALIGN_SIZE)

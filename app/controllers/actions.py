@@ -10,15 +10,15 @@ import numpy as np
 
 from PySide6.QtWidgets import QDialog, QFileDialog, QInputDialog, QMessageBox, QWidget
 
-from app.catalog import ModelCatalog
-from app.exporting import ExportController
-from app.fusion import FusionController
-from app.settings import Settings
-from app.state import StudioState
-from app.training import TrainingController
-from app.widgets.export_dialog import ExportDialog
+from app.core.catalog import ModelCatalog
+from app.controllers.exporting import ExportController
+from app.controllers.fusing import FusionController
+from app.qt.preferences import Settings
+from app.qt.state import StudioState
+from app.controllers.training import TrainingController
+from app.windows.export_dialog import ExportDialog
 from app.widgets.pair_list import PairListWidget
-from app.widgets.train_dialog import TrainDialog
+from app.windows.train_dialog import TrainDialog
 
 Yes, No, Cancel = (QMessageBox.StandardButton.Yes, QMessageBox.StandardButton.No,
                    QMessageBox.StandardButton.Cancel)
@@ -50,7 +50,7 @@ class Commands:
 
     def align(self) -> None:
         """Register B to A (every frame of a stack to the first); on Accept the item becomes the aligned files."""
-        from app.widgets.align_dialog import AlignDialog
+        from app.windows.align_dialog import AlignDialog
 
         index, pair = self.state.pairs.current, self.state.pairs.current_pair()
         if pair is None:
@@ -64,7 +64,7 @@ class Commands:
 
     def open_volumes(self, paths: list[Path] | None = None) -> None:
         """The volume browser (DICOM / NIfTI, slice by slice fusion); with ``paths``, A (and B) opened."""
-        from app.widgets.volume_window import VolumeWindow
+        from app.windows.volume_window import VolumeWindow
 
         window = VolumeWindow(self.catalog, self.settings, self.window.errors, parent=self.window,
                               device=self.state.device)

@@ -6,15 +6,15 @@ from __future__ import annotations
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import QMessageBox, QProgressDialog, QWidget
 
-from app import engine
-from app.catalog import ModelCatalog
-from app.errors import ErrorHandler
-from app.export import ExportOptions, ExportSummary, metrics_csv, metrics_rows, planned_files, write_pair
-from app.pairing import Pair
-from app.results import make_result, make_stack_result, with_metrics
-from app.settings import Settings
-from app.state import Result, StudioState
-from app.worker import Worker
+from app.core import engine
+from app.core.catalog import ModelCatalog
+from app.qt.errors import ErrorHandler
+from app.core.writing import ExportOptions, ExportSummary, metrics_csv, metrics_rows, planned_files, write_pair
+from app.core.pairing import Pair
+from app.core.results import make_result, make_stack_result, with_metrics
+from app.qt.preferences import Settings
+from app.qt.state import Result, StudioState
+from app.qt.worker import Worker
 
 
 def export_job(pairs: list[Pair], opt: ExportOptions, ready: dict, catalog: ModelCatalog, task: str,
@@ -39,7 +39,7 @@ def export_job(pairs: list[Pair], opt: ExportOptions, ready: dict, catalog: Mode
             summary.written += write_pair(pair, fused, second, opt, context)
             rows += metrics_rows(pair, [fused, second])
         except Exception as exc:  # noqa: BLE001 - recorded and shown at the end
-            from app.errors import describe
+            from app.qt.errors import describe
 
             summary.failed.append((pair.name, describe(exc)[1]))
     if opt.metrics and rows:

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from PySide6.QtCore import QObject, Signal
 
-from app import engine
-from app.catalog import ModelCatalog
-from app.errors import ErrorHandler
-from app.results import make_result, make_stack_result, with_metrics
-from app.state import Result, StudioState
-from app.worker import Worker
+from app.core import engine
+from app.core.catalog import ModelCatalog
+from app.qt.errors import ErrorHandler
+from app.core.results import make_result, make_stack_result, with_metrics
+from app.qt.state import Result, StudioState
+from app.qt.worker import Worker
 
 
 def fuse_job(task: str, device: str, model_key: str | None, compare_key: str | None,

@@ -12,12 +12,12 @@ from PySide6.QtCore import QEventLoop, QObject, QTimer, Signal
 from refusion_core.errors import WeightsError
 from refusion_core.paths import user_data_dir
 
-from app import engine
-from app.catalog import ModelCatalog, ModelEntry
-from app.errors import ErrorHandler
-from app.results import resolve_bundle
-from app.state import StudioState
-from app.worker import Controls, Worker
+from app.core import engine
+from app.core.catalog import ModelCatalog, ModelEntry
+from app.qt.errors import ErrorHandler
+from app.core.results import resolve_bundle
+from app.qt.state import StudioState
+from app.qt.worker import Controls, Worker
 
 
 @dataclass

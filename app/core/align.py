@@ -1,9 +1,9 @@
 """Aligning a pair or a stack in the app: settings, worker jobs, previews, writing the result (no widgets).
 
 The engine registers (:mod:`refusion_core.registration.align`, numpy/OpenCV only, so no torch here); this
-module is what :class:`app.widgets.align_dialog.AlignDialog` needs around it:
+module is what :class:`app.windows.align_dialog.AlignDialog` needs around it:
 
-* :func:`load_job`, :func:`estimate_job` and :func:`write_job`, generator jobs for :class:`app.worker.Worker`
+* :func:`load_job`, :func:`estimate_job` and :func:`write_job`, generator jobs for :class:`app.qt.worker.Worker`
   that yield ``(done, total, text)`` between files or frames, so the window never freezes and Cancel
   takes effect between two frames;
 * a one-line summary per frame (:func:`summary`) and small display images with the overlays the user

@@ -16,8 +16,8 @@ from pathlib import Path
 from refusion_core import task_from_name
 from refusion_core.paths import user_models_dir
 
-from app import engine
-from app.settings import Settings
+from app.core import engine
+from app.qt.preferences import Settings
 
 SCRATCH = "scratch"
 DEFAULT = "default"

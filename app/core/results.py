@@ -1,4 +1,4 @@
-"""Making a :class:`~app.state.Result` from a model or a classical method (runs in workers, no Qt).
+"""Making a :class:`~app.qt.state.Result` from a model or a classical method (runs in workers, no Qt).
 
 Used by the fuse action, the comparison's second result and the batch export alike, so a result
 and its sidecar always come from the same code.
@@ -11,9 +11,9 @@ import time
 import numpy as np
 from refusion_core.errors import WeightsError
 
-from app import engine
-from app.catalog import ModelCatalog, ModelEntry
-from app.state import Result
+from app.core import engine
+from app.core.catalog import ModelCatalog, ModelEntry
+from app.qt.state import Result
 
 BASELINE_LABELS = {"average": "Average", "laplacian": "Laplacian pyramid", "mertens": "Mertens exposure fusion"}
 

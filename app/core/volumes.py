@@ -5,7 +5,7 @@ workers, window/level and colour-map choices, display orientation and the export
 
 The engine does the work: :func:`refusion_core.medical.volumes.read_volume` (DICOM folder or file, NIfTI),
 ``check_same_grid``, ``fuse_volumes``, ``write_nifti`` and :mod:`refusion_core.medical.windowing`; the model comes
-from the app's catalog (task ``mif``) through :func:`app.results.resolve_bundle`, like every other fuse in
+from the app's catalog (task ``mif``) through :func:`app.core.results.resolve_bundle`, like every other fuse in
 the app. Engine parts that need torch are imported inside the worker jobs only.
 
 Choices where the issue is silent:
@@ -158,7 +158,7 @@ def fuse_job(catalog, model_key: str, device: str, a: Opened, b: Opened,  # noqa
     from refusion_core.fusing.fuser import Fuser
     from refusion_core.medical.volumes import Volume, check_same_grid, fuse_volumes
 
-    from app.results import describe_bundle, resolve_bundle
+    from app.core.results import describe_bundle, resolve_bundle
 
     va, vb = a.volume, b.volume
     check_same_grid(va, vb)
@@ -273,7 +273,7 @@ def export_job(files: tuple[Path, Path, Path], fused_volume, picture: np.ndarray
     from refusion_core.io.images import atomic_write_bytes
     from refusion_core.medical.volumes import write_nifti
 
-    from app import engine
+    from app.core import engine
 
     nifti, png, side = files
     yield (0, 3, f"Writing {nifti.name}…")

@@ -14,9 +14,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from app import __version__, engine
-from app.pairing import Pair
-from app.state import Result
+from app import __version__
+from app.core import engine
+from app.core.pairing import Pair
+from app.qt.state import Result
 
 MAP_NAMES = ("wa", "wb", "va", "vb")
 

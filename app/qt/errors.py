@@ -122,7 +122,7 @@ def install_excepthook(handler: ErrorHandler) -> None:
             previous(etype, value, tb)
             return
         traceback.print_exception(etype, value, tb)
-        from app import engine
+        from app.core import engine
         engine.log_exception(value.with_traceback(tb))
         handler.report(value.with_traceback(tb))
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
-from app.pairing import DropPlan, Pair, plan_drop
+from app.core.pairing import DropPlan, Pair, plan_drop
 
 TASKS = ("ivif", "mif", "mfif", "meif")
 
@@ -117,7 +117,7 @@ class StudioState(QObject):
         self.model_key = ""
         self.device = "auto"
         self.compare_key = "baseline:laplacian"
-        self.stretch = "auto"  # input scaling, see app.engine.STRETCH_MODES
+        self.stretch = "auto"  # input scaling, see app.core.engine.STRETCH_MODES
         self.device_info = "device: not checked yet"
         self.sources: tuple[np.ndarray, np.ndarray] | None = None
         self.fused: Result | None = None

@@ -5,8 +5,8 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QComboBox, QWidget
 
-from app.catalog import ModelCatalog
-from app.state import TASKS, StudioState
+from app.core.catalog import ModelCatalog
+from app.qt.state import TASKS, StudioState
 
 TASK_LABELS = {"ivif": "ivif · infrared + visible", "mif": "mif · medical", "mfif": "mfif · multi-focus",
                "meif": "meif · multi-exposure"}

@@ -6,10 +6,10 @@ from __future__ import annotations
 from PySide6.QtGui import QFontDatabase
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QStackedWidget, QTabBar, QVBoxLayout, QWidget
 
-from app.catalog import ModelCatalog
-from app.display import pixel_text
-from app.results import compare_choices
-from app.state import StudioState
+from app.core.catalog import ModelCatalog
+from app.qt.display import pixel_text
+from app.core.results import compare_choices
+from app.qt.state import StudioState
 from app.widgets.image_grid import ImageGrid
 from app.widgets.swipe_view import SwipeView
 

@@ -8,8 +8,8 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, Signal
 
-from app.display import levels
-from app.state import StudioState
+from app.qt.display import levels
+from app.qt.state import StudioState
 
 
 def scene_to_pixel(view: pg.ViewBox, pos: QPointF) -> tuple[int, int] | None:

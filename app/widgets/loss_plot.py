@@ -12,7 +12,7 @@ from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QSlider, QVBoxLayout, QWidget
 from PySide6.QtCore import Qt
 
-from app.state import StudioState
+from app.qt.state import StudioState
 
 SERIES = {"lf": ("Lf (fusion)", "#42a5f5"), "lr": ("Lr (reconstruction)", "#ef5350"),
           "outer_lr": ("outer Lr (meta-test)", "#66bb6a")}

@@ -8,8 +8,8 @@ import pyqtgraph as pg
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QCheckBox, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
-from app.display import colormap
-from app.state import StudioState
+from app.qt.display import colormap
+from app.qt.state import StudioState
 
 MAPS = (("wa", "w_a  (intensity, A)"), ("wb", "w_b  (intensity, B)"),
         ("va", "v_a  (gradient, A)"), ("vb", "v_b  (gradient, B)"))

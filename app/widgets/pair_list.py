@@ -1,4 +1,4 @@
-"""The list of source pairs; accepts drops of files and folders (see :mod:`app.pairing`)."""
+"""The list of source pairs; accepts drops of files and folders (see :mod:`app.core.pairing`)."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ from PySide6.QtCore import QTimer, Signal
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QIcon
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QPushButton, QVBoxLayout, QWidget
 
-from app import engine
-from app.display import pair_thumbnail
-from app.errors import ErrorHandler
-from app.pairing import DropPlan
-from app.state import StudioState
+from app.core import engine
+from app.qt.display import pair_thumbnail
+from app.qt.errors import ErrorHandler
+from app.core.pairing import DropPlan
+from app.qt.state import StudioState
 
 HINT = ("Drop two images (A, B), two folders (pairs matched by file name), three or more images (a focus "
         "stack or an exposure bracket, fused as one item), or one image at a time.")

@@ -4,7 +4,7 @@ Click a feature on one image, then the same feature on the other: the two clicks
 on both images and listed below, where pairs can be removed. Until a pair is complete, another click on
 the same image moves its pending point. Drag pans and the wheel zooms (pyqtgraph ViewBoxes). Points are
 in full-resolution pixels in the engine's convention (x right, y down, (0, 0) the centre of the
-top-left pixel) although the images may be shown smaller (:data:`app.align.DISPLAY_SIDE`).
+top-left pixel) although the images may be shown smaller (:data:`app.core.align.DISPLAY_SIDE`).
 """
 
 from __future__ import annotations

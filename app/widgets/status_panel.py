@@ -5,7 +5,7 @@ from __future__ import annotations
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QLabel, QProgressBar, QStatusBar
 
-from app.state import StudioState
+from app.qt.state import StudioState
 
 
 def format_eta(seconds: float | None) -> str:

@@ -6,8 +6,8 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Signal
 
-from app.display import levels
-from app.state import StudioState
+from app.qt.display import levels
+from app.qt.state import StudioState
 from app.widgets.image_grid import scene_to_pixel
 
 

@@ -17,7 +17,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import QEvent, QObject, QPointF, QRectF, Qt, Signal
 from PySide6.QtWidgets import QComboBox, QDoubleSpinBox, QGridLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
-from app.volumes import (COLORMAPS, FULL, MANUAL, Opened, default_colormap, display_flips, levels, modality_label,
+from app.core.volumes import (COLORMAPS, FULL, MANUAL, Opened, default_colormap, display_flips, levels, modality_label,
                          oriented, render, voxel_index, window_choices)
 
 MODE_LABELS = {"auto": "Auto (percentiles)", "brain": "CT brain 40/80", "soft-tissue": "CT soft tissue 50/400",
@@ -32,7 +32,7 @@ def colormap(label: str) -> pg.ColorMap:
 
 
 def lookup_table(label: str) -> np.ndarray:
-    """(256, 3 or 4) uint8 for ImageItem.setLookupTable and :func:`app.volumes.render`."""
+    """(256, 3 or 4) uint8 for ImageItem.setLookupTable and :func:`app.core.volumes.render`."""
     return colormap(label).getLookupTable(0.0, 1.0, 256, alpha=False)
 
 

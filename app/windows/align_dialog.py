@@ -1,11 +1,11 @@
 """The Align dialog: register every frame of a pair or stack to the first, judge the result, write it.
 
 For hand-held brackets and focus stacks (Features, ECC) and infrared–visible pairs (ECC on edges, or
-manual control points). The dialog reads the files, estimates and writes in :class:`app.worker.Worker`
-jobs from :mod:`app.align`, so the window never freezes; closing it during a job aborts the job between
+manual control points). The dialog reads the files, estimates and writes in :class:`app.qt.worker.Worker`
+jobs from :mod:`app.core.align`, so the window never freezes; closing it during a job aborts the job between
 two frames and waits for it. Nothing is written before Accept, and Accept writes a complete folder or
-nothing (see :func:`app.align.write_job`). Errors reach the user as one sentence through the
-:class:`app.errors.ErrorHandler`.
+nothing (see :func:`app.core.align.write_job`). Errors reach the user as one sentence through the
+:class:`app.qt.errors.ErrorHandler`.
 
 Usage::
 
@@ -37,7 +37,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.align import (
+from app.core.align import (
     DEFAULT_MODEL,
     METHODS,
     MODELS,
@@ -54,10 +54,10 @@ from app.align import (
     suggest_method,
     write_job,
 )
-from app.errors import ErrorHandler, describe
-from app.pairing import Pair, make_stack
+from app.qt.errors import ErrorHandler, describe
+from app.core.pairing import Pair, make_stack
 from app.widgets.point_picker import PointPicker
-from app.worker import Worker
+from app.qt.worker import Worker
 from refusion_core.registration.report import TRANSFORMS_FILE
 
 
@@ -176,7 +176,7 @@ class AlignDialog(QDialog):
 
     # ------------------------------------------------------------------ settings
     def set_method(self, key: str, model: str | None = None) -> None:
-        """Choose a method (a key of :data:`app.align.METHODS`) and optionally a model other than its default."""
+        """Choose a method (a key of :data:`app.core.align.METHODS`) and optionally a model other than its default."""
         self._method_chosen = True
         self.method.setCurrentIndex(self.method.findData(key))
         if model is not None:

@@ -7,7 +7,7 @@ from pathlib import Path
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout,
                                QHBoxLayout, QLineEdit, QPushButton, QRadioButton, QVBoxLayout, QWidget)
 
-from app.export import ExportOptions
+from app.core.writing import ExportOptions
 
 
 class ExportDialog(QDialog):

@@ -1,5 +1,5 @@
 """The main window: assembles actions, toolbar, menus, docks and the status bar. No logic of its own:
-the controllers do the work, :mod:`app.commands` asks the user, the widgets draw the state."""
+the controllers do the work, :mod:`app.controllers.actions` asks the user, the widgets draw the state."""
 
 from __future__ import annotations
 
@@ -7,16 +7,17 @@ from PySide6.QtCore import QSize, Qt, QTimer
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import QDockWidget, QMainWindow, QMessageBox, QToolBar, QWidget
 
-from app import __version__, engine
-from app.catalog import ModelCatalog
-from app.commands import Commands
-from app.errors import ErrorHandler
-from app.exporting import ExportController
-from app.fusion import FusionController
-from app.icons import icon
-from app.settings import Settings
-from app.state import StudioState
-from app.training import TrainingController
+from app import __version__
+from app.core import engine
+from app.core.catalog import ModelCatalog
+from app.controllers.actions import Commands
+from app.qt.errors import ErrorHandler
+from app.controllers.exporting import ExportController
+from app.controllers.fusing import FusionController
+from app.qt.icons import icon
+from app.qt.preferences import Settings
+from app.qt.state import StudioState
+from app.controllers.training import TrainingController
 from app.widgets.choice_boxes import DeviceBox, ModelBox, TaskBox
 from app.widgets.compare_view import CompareView
 from app.widgets.loss_plot import LossPlot
@@ -24,7 +25,7 @@ from app.widgets.maps_view import MapsView
 from app.widgets.metrics_table import MetricsTable
 from app.widgets.pair_list import PairListWidget
 from app.widgets.status_panel import StatusPanel
-from app.worker import Worker
+from app.qt.worker import Worker
 
 PERSISTED = (("session/task", "task", "taskChanged", "set_task"), ("session/model", "model_key", "modelChanged", "set_model"),
              ("session/device", "device", "deviceChanged", "set_device"),

@@ -4,8 +4,8 @@ window/level and colour maps per view, fuse A and B slice by slice with a ``mif`
 raw fused values (NIfTI float32), a picture of the current fused slice (PNG) and a JSON sidecar.
 
 A yellow bar that cannot be closed says the tool is for research use, not diagnosis. Reading, fusing
-and writing run in :class:`app.worker.Worker` threads (one at a time, with a progress bar; fusing can be
-cancelled between slices); torch is imported only there. The logic lives in :mod:`app.volumes`.
+and writing run in :class:`app.qt.worker.Worker` threads (one at a time, with a progress bar; fusing can be
+cancelled between slices); torch is imported only there. The logic lives in :mod:`app.core.volumes`.
 
 Use: ``VolumeWindow(catalog, settings, errors, parent).show()``, then ``open_paths(a, b=None)`` or the
 Open buttons.
@@ -21,13 +21,13 @@ from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QLabel, QMai
                                QProgressBar, QPushButton, QSizePolicy, QSlider, QSpinBox, QVBoxLayout, QWidget)
 from refusion_core.errors import RefusionError
 
-from app.catalog import DEFAULT, ModelCatalog
-from app.errors import ErrorHandler, describe
-from app.settings import Settings
-from app.volumes import (NIFTI_FILTER, RESEARCH_NOTE, TASK, FusedVolume, export_job, export_paths, fuse_job, load_job,
+from app.core.catalog import DEFAULT, ModelCatalog
+from app.qt.errors import ErrorHandler, describe
+from app.qt.preferences import Settings
+from app.core.volumes import (NIFTI_FILTER, RESEARCH_NOTE, TASK, FusedVolume, export_job, export_paths, fuse_job, load_job,
                          modality_label, sidecar, slice_position, value_text)
 from app.widgets.volume_view import VolumeView
-from app.worker import Worker
+from app.qt.worker import Worker
 
 NOTE_STYLE = "background: #ffe066; color: #3a2f00; padding: 5px 8px; font-weight: bold;"
 

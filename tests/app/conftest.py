@@ -92,7 +92,7 @@ def dialogs(monkeypatch) -> Dialogs:
 @pytest.fixture
 def no_default_weights(monkeypatch, tmp_path):
     """As on a fresh checkout: resources/weights/<task>.safetensors does not exist."""
-    from app import engine
+    from app.core import engine
 
     monkeypatch.setattr(engine, "default_weights", lambda task: tmp_path / "no-weights" / f"{task}.safetensors")
 
@@ -139,7 +139,7 @@ def user_model(model_file) -> Path:
 
 @pytest.fixture
 def window(qtbot, user_model):
-    from app.main_window import MainWindow
+    from app.windows.main_window import MainWindow
 
     w = MainWindow()
     qtbot.addWidget(w)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from refusion_core.io.images import from_float, read_image, read_image_exif, write_image
 
-from app.export import ExportOptions
+from app.core.writing import ExportOptions
 from tests.app.conftest import H, W, texture
 
 
@@ -58,7 +58,7 @@ def test_a_dropped_stack_is_one_item_and_fuses_as_a_tree(window, stack_files, wa
 
 
 def test_training_uses_the_neighbouring_frames_of_a_stack(window, stack_files, monkeypatch):
-    from app import training
+    from app.controllers import training
 
     seen = {}
 
@@ -100,7 +100,7 @@ def test_input_scaling_of_raw_16_bit_data(window, raw16, qtbot):
 def test_export_of_16_bit_sources_defaults_to_16_bit(window, raw16, monkeypatch):
     from PySide6.QtWidgets import QDialog
 
-    from app.widgets import export_dialog
+    from app.windows import export_dialog
 
     made = {}
 
@@ -172,8 +172,8 @@ def test_dropped_volumes_open_in_the_volume_browser(window, tmp_path, qtbot, ima
 def test_align_action_replaces_the_item_with_the_aligned_files(window, tmp_path, monkeypatch):
     from PySide6.QtWidgets import QDialog
 
-    from app.pairing import Pair
-    from app.widgets import align_dialog
+    from app.core.pairing import Pair
+    from app.windows import align_dialog
 
     a = write_image(tmp_path / "a.png", from_float(texture(H, W, 1)))
     b = write_image(tmp_path / "b.png", from_float(texture(H, W, 2)))

@@ -5,8 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from app.main_window import MainWindow
-from app.settings import Settings
+from app.windows.main_window import MainWindow
+from app.qt.preferences import Settings
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -22,7 +22,7 @@ def test_window_is_built_and_shown_without_torch(tmp_path):
     code = ("import sys\n"
             "from app.main import make_application\n"
             "qapp = make_application(sys.argv[:1])\n"
-            "from app.main_window import MainWindow\n"
+            "from app.windows.main_window import MainWindow\n"
             "w = MainWindow(); w.show(); qapp.processEvents()\n"
             "print('torch' in sys.modules, 'refusion_core.models.checkpoint' in sys.modules, w.isVisible())\n")
     proc = run_python(code, tmp_path)

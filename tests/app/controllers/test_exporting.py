@@ -8,7 +8,7 @@ import numpy as np
 from PySide6.QtWidgets import QMessageBox
 from refusion_core.io.images import read_image
 
-from app.export import ExportOptions
+from app.core.writing import ExportOptions
 
 
 def export(window, wait_idle, **kw):
@@ -95,7 +95,7 @@ def test_batch_skips_a_bad_pair_and_says_so(window, images, tmp_path, wait_idle,
 def test_export_action_uses_the_dialog(fused_window, tmp_path, monkeypatch, wait_idle):
     from PySide6.QtWidgets import QDialog
 
-    from app.widgets.export_dialog import ExportDialog
+    from app.windows.export_dialog import ExportDialog
 
     monkeypatch.setattr(ExportDialog, "exec", lambda self: QDialog.DialogCode.Accepted)
     monkeypatch.setattr(ExportDialog, "options", lambda self: ExportOptions(folder=tmp_path / "dlg"))

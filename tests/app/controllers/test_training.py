@@ -7,8 +7,8 @@ import pytest
 from PySide6.QtCore import QElapsedTimer, QTimer
 from PySide6.QtWidgets import QDialog, QMessageBox
 
-from app.training import TrainRequest
-from app.widgets.train_dialog import TrainDialog
+from app.controllers.training import TrainRequest
+from app.windows.train_dialog import TrainDialog
 
 TINY = dict(crop=16, batch=1, epochs=3, meta_steps=1, fuse_steps=5, preview_every=2, preview_size=32,
             checkpoint_every=1000)

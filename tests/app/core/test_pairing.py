@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from app.pairing import Pair, plan_drop
+from app.core.pairing import Pair, plan_drop
 
 SUFFIXES = frozenset({".png", ".jpg", ".tif"})
 

@@ -6,7 +6,7 @@ import pytest
 
 from refusion_core.errors import InputError, WeightsError
 
-from app.errors import CUDA_OOM, ErrorHandler, describe, install_excepthook
+from app.qt.errors import CUDA_OOM, ErrorHandler, describe, install_excepthook
 
 
 class FakeOOM(RuntimeError):
@@ -61,7 +61,7 @@ def test_excepthook_routes_to_the_handler(qtbot, dialogs, monkeypatch):
 
 def test_uncaught_errors_reach_the_log_file(qtbot, dialogs, monkeypatch, tmp_path):
     """A windowed executable has no terminal: the traceback must be in the application's log file."""
-    from app import engine
+    from app.core import engine
     monkeypatch.setenv("REFUSION_LOG_DIR", str(tmp_path))
     monkeypatch.setattr(sys, "excepthook", sys.excepthook)
     import threading
@@ -77,7 +77,7 @@ def test_uncaught_errors_reach_the_log_file(qtbot, dialogs, monkeypatch, tmp_pat
 
 
 def test_cuda_oom_during_fuse_is_a_dialog(window, images, monkeypatch, wait_idle, dialogs):
-    from app import engine
+    from app.core import engine
 
     def oom(*args, **kwargs):
         raise RuntimeError("CUDA out of memory. Tried to allocate 20.00 GiB (GPU 0; 8.00 GiB total capacity)")
@@ -91,7 +91,7 @@ def test_cuda_oom_during_fuse_is_a_dialog(window, images, monkeypatch, wait_idle
 
 
 def test_broken_cuda_probe_falls_back_to_cpu(monkeypatch):
-    from app import engine
+    from app.core import engine
     import refusion_core.devices as devices
 
     def broken():
@@ -104,6 +104,6 @@ def test_broken_cuda_probe_falls_back_to_cpu(monkeypatch):
 @pytest.mark.parametrize("raw, expected", [("3", 3), ("abc", None), ("0", None), ("-2", None), ("", None)])
 def test_a_bad_train_threads_setting_falls_back_to_the_default(monkeypatch, raw, expected):
     import os
-    from app import engine
+    from app.core import engine
     monkeypatch.setenv("REFUSION_TRAIN_THREADS", raw)
     assert engine.train_threads() == (expected or max(1, (os.cpu_count() or 2) - 1))

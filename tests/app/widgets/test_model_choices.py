@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from PySide6.QtWidgets import QFileDialog
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture
@@ -59,7 +59,7 @@ def test_models_of_another_task_come_last_and_say_so(window, model_file, tmp_pat
     from refusion_core.models.checkpoint import load_model, save_model
     from refusion_core.paths import user_models_dir
 
-    from app.catalog import model_task
+    from app.core.catalog import model_task
 
     mfif = save_model(user_models_dir() / "focus.safetensors", load_model(model_file, "ivif"), task="mfif")
     released = tmp_path / "ReFusion_MEIF.pth"

@@ -81,7 +81,7 @@ def test_large_files_are_read_in_a_worker(window, images, qtbot, monkeypatch):
     import numpy as np
     from refusion_core.io.images import read_image
 
-    from app.fusion import READING
+    from app.controllers.fusing import READING
 
     monkeypatch.setattr(window.fusion, "READ_IN_WORKER_BYTES", 0)
     window.pair_list.add_paths([images["grey"], images["colour"]])

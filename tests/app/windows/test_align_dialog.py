@@ -15,10 +15,10 @@ from refusion_core.paths import user_data_dir
 from refusion_core.training.synthetic import similarity_homography
 from refusion_core.registration.transforms import apply_matrix
 
-from app import align
-from app.errors import ErrorHandler
-from app.pairing import make_stack
-from app.widgets.align_dialog import AlignDialog
+from app.core import align
+from app.qt.errors import ErrorHandler
+from app.core.pairing import make_stack
+from app.windows.align_dialog import AlignDialog
 
 H, W, PAD = 96, 128, 24
 

@@ -14,15 +14,15 @@ from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QWheelEvent
 from PySide6.QtWidgets import QApplication
 
-from app.catalog import ModelCatalog
-from app.errors import ErrorHandler
-from app.settings import Settings
-from app.volumes import display_flips, export_paths, oriented
-from app.widgets.volume_window import VolumeWindow
+from app.core.catalog import ModelCatalog
+from app.qt.errors import ErrorHandler
+from app.qt.preferences import Settings
+from app.core.volumes import display_flips, export_paths, oriented
+from app.windows.volume_window import VolumeWindow
 
 nib = pytest.importorskip("nibabel")
 S, H, W = 4, 32, 32
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 def write_nifti(path: Path, data_srw: np.ndarray, descrip: bytes, zooms=(1.0, 1.0, 2.0)) -> Path:
@@ -111,8 +111,8 @@ def test_window_builds_without_torch_and_shows_the_note(tmp_path):
     code = ("import sys\n"
             "from PySide6.QtWidgets import QApplication\n"
             "app = QApplication([])\n"
-            "from app.catalog import ModelCatalog\nfrom app.errors import ErrorHandler\n"
-            "from app.settings import Settings\nfrom app.widgets.volume_window import VolumeWindow\n"
+            "from app.core.catalog import ModelCatalog\nfrom app.qt.errors import ErrorHandler\n"
+            "from app.qt.preferences import Settings\nfrom app.windows.volume_window import VolumeWindow\n"
             "s = Settings(); w = VolumeWindow(ModelCatalog(s), s, ErrorHandler()); w.show(); app.processEvents()\n"
             "print('torch' in sys.modules, w.note.isVisible(), 'research use' in w.note.text())\n")
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen", REFUSION_USER_DATA=str(tmp_path / "ud"),
