@@ -45,7 +45,7 @@ def gui_thread_garbage_collection(app) -> None:  # noqa: ANN001 - QApplication
 
 
 def isolate_for_screenshots() -> None:
-    """Screenshot mode runs headless if there is no display, with throw-away settings and user data."""
+    """Screenshot mode runs headless if there is no display, with throw-away preferences and user data."""
     import tempfile
 
     from PySide6.QtCore import QSettings

@@ -201,8 +201,8 @@ def run_screenshots(window, out_dir: str) -> int:  # noqa: ANN001
     window.state.set_task(task)
     choose_model(window, task)
     window.pair_list.add_paths(files)
-    window.fusion.fuse()
-    wait_until(lambda: window.fusion.worker is None)
+    window.fusing.fuse()
+    wait_until(lambda: window.fusing.worker is None)
     window.compare.grid.main_view.autoRange(padding=0.02)
     shots.append(save(window, out, "02-fused"))
     window.pair_list.add_paths(mirrored(files))
@@ -214,7 +214,7 @@ def run_screenshots(window, out_dir: str) -> int:  # noqa: ANN001
     shots.append(save(window, out, "03-training"))
     window.training.stop_and_wait()
     settle(0.2)  # the fine-tuned model now fuses the current pair
-    wait_until(lambda: window.fusion.worker is None)
+    wait_until(lambda: window.fusing.worker is None)
     window.compare.set_swipe_sides("A", "Fused")
     window.compare.set_swipe(True)
     settle(0.3)
@@ -245,9 +245,9 @@ def shot_stack(window, out: Path) -> Path:  # noqa: ANN001
     window.pair_list.add_paths(frames)
     window.state.pairs.set_current(len(window.state.pairs) - 1)
     settle(0.2)
-    wait_until(lambda: window.fusion.worker is None)
-    window.fusion.fuse()
-    wait_until(lambda: window.fusion.worker is None)
+    wait_until(lambda: window.fusing.worker is None)
+    window.fusing.fuse()
+    wait_until(lambda: window.fusing.worker is None)
     settle(0.3)
     window.compare.grid.main_view.autoRange(padding=0.02)
     return save(window, out, "05-stack")
@@ -283,8 +283,8 @@ def shot_volumes(window, out: Path) -> Path | None:  # noqa: ANN001
         print(f"07-volumes skipped: {err}")
         return None
     model_key(window, "mif")  # the browser lists the catalog's mif models: make sure there is one
-    window.commands.open_volumes(volumes)
-    browser = window.commands.volume_windows[-1]
+    window.handlers.open_volumes(volumes)
+    browser = window.handlers.volume_windows[-1]
     browser.resize(VOLUME_SIZE)
     wait_until(lambda: not browser.busy, 120)
     browser.fill_models()

@@ -12,8 +12,8 @@ from PySide6.QtWidgets import QDialog, QFileDialog, QInputDialog, QMessageBox, Q
 
 from app.core.catalog import ModelCatalog
 from app.controllers.exporting import ExportController
-from app.controllers.fusing import FusionController
-from app.qt.preferences import Settings
+from app.controllers.fusing import FusingController
+from app.qt.preferences import Preferences
 from app.qt.state import StudioState
 from app.controllers.training import TrainingController
 from app.windows.export_dialog import ExportDialog
@@ -24,28 +24,28 @@ Yes, No, Cancel = (QMessageBox.StandardButton.Yes, QMessageBox.StandardButton.No
                    QMessageBox.StandardButton.Cancel)
 
 
-class Commands:
-    def __init__(self, window: QWidget, state: StudioState, settings: Settings, catalog: ModelCatalog,
-                 pair_list: PairListWidget, fusion: FusionController, training: TrainingController,
+class ActionHandlers:
+    def __init__(self, window: QWidget, state: StudioState, preferences: Preferences, catalog: ModelCatalog,
+                 pair_list: PairListWidget, fusing: FusingController, training: TrainingController,
                  exporter: ExportController) -> None:
-        self.window, self.state, self.settings, self.catalog = window, state, settings, catalog
-        self.pair_list, self.fusion, self.training, self.exporter = pair_list, fusion, training, exporter
+        self.window, self.state, self.preferences, self.catalog = window, state, preferences, catalog
+        self.pair_list, self.fusing, self.training, self.exporter = pair_list, fusing, training, exporter
 
     # ------------------------------------------------------------------ inputs
     def open_pair(self) -> None:
         files, _ = QFileDialog.getOpenFileNames(self.window, "Open a pair (choose A and B), a stack (three or more "
                                                 "files) or one file at a time",
-                                                self.settings.folder("open"), "Images (*.png *.jpg *.jpeg *.tif "
+                                                self.preferences.folder("open"), "Images (*.png *.jpg *.jpeg *.tif "
                                                 "*.tiff *.bmp *.webp *.pgm *.ppm);;All files (*)")
         if files:
-            self.settings.set_folder("open", Path(files[0]).parent)
+            self.preferences.set_folder("open", Path(files[0]).parent)
             self.pair_list.add_paths([Path(f) for f in files])
 
     def open_folders(self) -> None:
-        first = QFileDialog.getExistingDirectory(self.window, "Folder of the A images", self.settings.folder("open"))
+        first = QFileDialog.getExistingDirectory(self.window, "Folder of the A images", self.preferences.folder("open"))
         second = first and QFileDialog.getExistingDirectory(self.window, "Folder of the B images", first)
         if first and second:
-            self.settings.set_folder("open", first)
+            self.preferences.set_folder("open", first)
             self.pair_list.add_paths([Path(first), Path(second)])
 
     def align(self) -> None:
@@ -57,7 +57,7 @@ class Commands:
             return
         dialog = AlignDialog(pair, self.window.errors, self.window)
         if dialog.exec() == QDialog.DialogCode.Accepted and dialog.result_pair is not None:
-            self.fusion.forget()
+            self.fusing.forget()
             self.state.pairs.replace(index, dialog.result_pair)
             self.window.statusBar().showMessage(f"Aligned: {len(dialog.out_files) - 1} files written to "
                                                 f"{dialog.result_pair.a.parent}", 10000)
@@ -66,7 +66,7 @@ class Commands:
         """The volume browser (DICOM / NIfTI, slice by slice fusion); with ``paths``, A (and B) opened."""
         from app.windows.volume_window import VolumeWindow
 
-        window = VolumeWindow(self.catalog, self.settings, self.window.errors, parent=self.window,
+        window = VolumeWindow(self.catalog, self.preferences, self.window.errors, parent=self.window,
                               device=self.state.device)
         window.show()
         if paths:
@@ -75,9 +75,9 @@ class Commands:
 
     def import_checkpoint(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self.window, "Import a released ReFusion checkpoint",
-                                              self.settings.folder("models"), "Checkpoints (*.pth *.safetensors)")
+                                              self.preferences.folder("models"), "Checkpoints (*.pth *.safetensors)")
         if path:
-            self.settings.set_folder("models", Path(path).parent)
+            self.preferences.set_folder("models", Path(path).parent)
             entry = self.catalog.import_checkpoint(Path(path))
             self.state.modelsChanged.emit()
             self.state.set_model(entry.key)
@@ -85,12 +85,12 @@ class Commands:
     # ------------------------------------------------------------------ training
     def train(self) -> None:
         entry = self.catalog.get(self.state.model_key, self.state.task)
-        dialog = TrainDialog(self.settings.value("train/preset", "quick"), entry.label if entry else "?",
+        dialog = TrainDialog(self.preferences.value("train/preset", "quick"), entry.label if entry else "?",
                              len(self.state.pairs), self.window)
         if dialog.exec() != QDialog.DialogCode.Accepted:
             return
         request = dialog.request()
-        self.settings.set_value("train/preset", request.preset)
+        self.preferences.set_value("train/preset", request.preset)
         self.training.start(request)
 
     def save_model(self, key: str | None = None, name: str | None = None) -> Path | None:
@@ -107,7 +107,7 @@ class Commands:
                 self.window, "Replace model?", f"A model called {path.stem} exists. Replace it?") != Yes:
             return None
         self.training.save(key, path)
-        self.fusion.forget(f"user:{path}")
+        self.fusing.forget(f"user:{path}")
         self.state.set_model(f"user:{path}")
         self.window.statusBar().showMessage(f"Saved the model as {path.stem} in {path.parent}", 8000)
         return path
@@ -115,7 +115,7 @@ class Commands:
     # ------------------------------------------------------------------ export
     def export(self) -> None:
         sixteen = self.state.sources is not None and any(s.dtype == np.uint16 for s in self.state.sources)
-        dialog = ExportDialog(self.settings.folder("export"), len(self.state.pairs), self.window, sixteen_bit=sixteen)
+        dialog = ExportDialog(self.preferences.folder("export"), len(self.state.pairs), self.window, sixteen_bit=sixteen)
         if dialog.exec() == QDialog.DialogCode.Accepted:
             self.exporter.export(dialog.options())
 
@@ -132,7 +132,7 @@ class Commands:
             self.training.stop_and_wait()
             if answer == Yes and self.training.last_key:
                 self.save_model(self.training.last_key, f"{self.state.task}-autosave-{time.strftime('%Y%m%d-%H%M%S')}")
-        for ctl in (self.fusion, self.exporter):
+        for ctl in (self.fusing, self.exporter):
             if ctl.worker is not None:
                 ctl.worker.abort()
                 ctl.worker.wait(10000)

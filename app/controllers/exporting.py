@@ -12,7 +12,7 @@ from app.qt.errors import ErrorHandler
 from app.core.writing import ExportOptions, ExportSummary, metrics_csv, metrics_rows, planned_files, write_pair
 from app.core.pairing import Pair
 from app.core.results import make_result, make_stack_result, with_metrics
-from app.qt.preferences import Settings
+from app.qt.preferences import Preferences
 from app.qt.state import Result, StudioState
 from app.qt.worker import Worker
 
@@ -53,10 +53,10 @@ def export_job(pairs: list[Pair], opt: ExportOptions, ready: dict, catalog: Mode
 class ExportController(QObject):
     done = Signal(object)  # ExportSummary
 
-    def __init__(self, state: StudioState, catalog: ModelCatalog, settings: Settings, errors: ErrorHandler,
+    def __init__(self, state: StudioState, catalog: ModelCatalog, preferences: Preferences, errors: ErrorHandler,
                  parent_widget: QWidget | None = None) -> None:
         super().__init__()
-        self.state, self.catalog, self.settings, self.errors = state, catalog, settings, errors
+        self.state, self.catalog, self.preferences, self.errors = state, catalog, preferences, errors
         self.parent_widget = parent_widget
         self.worker: Worker | None = None
         self.progress: QProgressDialog | None = None
@@ -72,9 +72,9 @@ class ExportController(QObject):
         existing = [p for p in planned_files(pairs, opt) if p.exists()]
         if existing and not self.confirm_overwrite(existing):
             return False
-        self.settings.set_folder("export", opt.folder)
+        self.preferences.set_folder("export", opt.folder)
         ready = self._ready(pairs)
-        context = {"task": self.state.task, "settings": self.settings.snapshot(), "stretch": self.state.stretch}
+        context = {"task": self.state.task, "settings": self.preferences.snapshot(), "stretch": self.state.stretch}
         self.worker = Worker(export_job, pairs, opt, ready, self.catalog, self.state.task, self.state.device,
                              self.state.model_key, self.state.compare_key, context)
         self.worker.yielded.connect(self._on_progress)

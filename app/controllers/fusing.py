@@ -50,7 +50,7 @@ def read_job(a, b, stretch: str):  # noqa: ANN001, ANN201
     return engine.read_pair(a, b, stretch)
 
 
-class FusionController(QObject):
+class FusingController(QObject):
     """Fuses the current pair in a worker and keeps the results per pair and model.
 
     Sources are read when the current pair changes: at once when both files together are under

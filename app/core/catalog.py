@@ -17,7 +17,7 @@ from refusion_core import task_from_name
 from refusion_core.paths import user_models_dir
 
 from app.core import engine
-from app.qt.preferences import Settings
+from app.qt.preferences import Preferences
 
 SCRATCH = "scratch"
 DEFAULT = "default"
@@ -59,8 +59,8 @@ def _model_task(path: str, _stamp: int) -> str | None:
 
 
 class ModelCatalog:
-    def __init__(self, settings: Settings) -> None:
-        self._settings = settings
+    def __init__(self, preferences: Preferences) -> None:
+        self._preferences = preferences
         self._session: dict[str, tuple[str, object]] = {}
 
     # ------------------------------------------------------------------ listing
@@ -90,13 +90,13 @@ class ModelCatalog:
         return sorted(folder.glob("*.safetensors")) if folder.is_dir() else []
 
     def imported(self) -> list[Path]:
-        return [Path(p) for p in self._settings.json("models/imported", []) if Path(p).is_file()]
+        return [Path(p) for p in self._preferences.json("models/imported", []) if Path(p).is_file()]
 
     # ------------------------------------------------------------------ changes
     def import_checkpoint(self, path: Path) -> ModelEntry:
         paths = [str(p) for p in self.imported()]
         if str(path) not in paths:
-            self._settings.set_json("models/imported", paths + [str(path)])
+            self._preferences.set_json("models/imported", paths + [str(path)])
         return ModelEntry(f"pth:{path}", f"{path.name} (released)", "pth", path)
 
     def add_session(self, label: str, bundle: object) -> str:

@@ -1,4 +1,4 @@
-"""Persistent settings (QSettings): folders, window layout, task, model, device, training preset.
+"""Persistent preferences (QSettings): folders, window layout, task, model, device, training preset.
 
 Tests isolate them by pointing QSettings' INI path at a temporary folder (tests/app/conftest.py).
 """
@@ -14,7 +14,7 @@ ORGANIZATION = "ReFusion"
 APPLICATION = "ReFusionStudio"
 
 
-class Settings:
+class Preferences:
     def __init__(self) -> None:
         self._q = QSettings(QSettings.Format.IniFormat, QSettings.Scope.UserScope, ORGANIZATION, APPLICATION)
 
@@ -54,6 +54,6 @@ class Settings:
         self._q.sync()
 
     def snapshot(self) -> dict:
-        """The settings that matter to redo a result (written into export sidecars)."""
+        """The preferences that matter to redo a result (written into export sidecars)."""
         keys = ("session/task", "session/model", "session/device", "session/compare", "train/preset")
         return {k.split("/", 1)[1]: self._str(k) for k in keys if self._q.contains(k)}

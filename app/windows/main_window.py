@@ -10,12 +10,12 @@ from PySide6.QtWidgets import QDockWidget, QMainWindow, QMessageBox, QToolBar, Q
 from app import __version__
 from app.core import engine
 from app.core.catalog import ModelCatalog
-from app.controllers.actions import Commands
+from app.controllers.actions import ActionHandlers
 from app.qt.errors import ErrorHandler
 from app.controllers.exporting import ExportController
-from app.controllers.fusing import FusionController
+from app.controllers.fusing import FusingController
 from app.qt.icons import icon
-from app.qt.preferences import Settings
+from app.qt.preferences import Preferences
 from app.qt.state import StudioState
 from app.controllers.training import TrainingController
 from app.widgets.choice_boxes import DeviceBox, ModelBox, TaskBox
@@ -44,23 +44,23 @@ def _probe_job():  # noqa: ANN202 - worker job: says which device, then warms Py
 
 
 class MainWindow(QMainWindow):
-    def __init__(self, settings: Settings | None = None) -> None:
+    def __init__(self, preferences: Preferences | None = None) -> None:
         super().__init__()
         self.setWindowTitle(f"ReFusion Studio {__version__}")
         self.setWindowIcon(icon("app"))
         self.setDockOptions(QMainWindow.DockOption.AnimatedDocks | QMainWindow.DockOption.AllowTabbedDocks)
-        self.settings = settings or Settings()
+        self.preferences = preferences or Preferences()
         self.errors = ErrorHandler(self)
         self.state = StudioState()
-        self.catalog = ModelCatalog(self.settings)
+        self.catalog = ModelCatalog(self.preferences)
         self._restore_choices()
-        self.fusion = FusionController(self.state, self.catalog, self.errors)
+        self.fusing = FusingController(self.state, self.catalog, self.errors)
         self.training = TrainingController(self.state, self.catalog, self.errors)
-        self.exporter = ExportController(self.state, self.catalog, self.settings, self.errors, self)
+        self.exporter = ExportController(self.state, self.catalog, self.preferences, self.errors, self)
         self.pair_list = PairListWidget(self.state, self.errors)
         self.compare = CompareView(self.state, self.catalog)
         self.losses, self.maps, self.metrics = LossPlot(self.state), MapsView(self.state), MetricsTable(self.state)
-        self.commands = Commands(self, self.state, self.settings, self.catalog, self.pair_list, self.fusion,
+        self.handlers = ActionHandlers(self, self.state, self.preferences, self.catalog, self.pair_list, self.fusing,
                                  self.training, self.exporter)
         self.setCentralWidget(self.compare)
         self.docks = self._build_docks()
@@ -73,7 +73,7 @@ class MainWindow(QMainWindow):
                        self.state.imagesChanged, self.state.modelsChanged):
             signal.connect(self._update_actions)
         self.training.trained.connect(self._on_trained)
-        self.pair_list.volumesDropped.connect(self.commands.open_volumes)
+        self.pair_list.volumesDropped.connect(self.handlers.open_volumes)
         self._probe: Worker | None = None
         self._restore_layout()
         self._update_actions()
@@ -103,7 +103,7 @@ class MainWindow(QMainWindow):
         return action
 
     def _build_actions(self) -> dict[str, QAction]:
-        c = self.commands
+        c = self.handlers
         a = {
             "open": self._action("Open pair…", c.open_pair, "open", "Ctrl+O", "Open two images (A and B)"),
             "open_folders": self._action("Open two folders…", c.open_folders, "folders", "",
@@ -112,7 +112,7 @@ class MainWindow(QMainWindow):
                                   "Register B to A (or a stack to its first frame): features, ECC, edges or control points"),
             "volumes": self._action("Open volumes (DICOM / NIfTI)…", lambda: c.open_volumes(), "", "Ctrl+Shift+V",
                                     "Browse and fuse medical volumes slice by slice (research use)"),
-            "fuse": self._action("Fuse", self.fusion.fuse, "fuse", "Ctrl+Return", "Fuse the current pair"),
+            "fuse": self._action("Fuse", self.fusing.fuse, "fuse", "Ctrl+Return", "Fuse the current pair"),
             "train": self._action("Train…", c.train, "train", "Ctrl+T", "Fine-tune the model on the pairs in the list"),
             "pause": self._action("Pause", self._on_pause, "pause", "", "Pause or resume the training"),
             "stop": self._action("Stop", self.training.stop, "stop", "", "Stop the training (keeps the weights)"),
@@ -206,12 +206,12 @@ class MainWindow(QMainWindow):
 
     def _on_trained(self, key: str) -> None:
         """Select the fine-tuned model and show what it does on the current pair."""
-        self.fusion.forget()
+        self.fusing.forget()
         self.state.set_model(key)
         self.statusBar().showMessage("Training finished: the fine-tuned model is selected. Save it with "
                                      "Model ▸ Save fine-tuned model…", 10000)
         if self.state.sources is not None:
-            QTimer.singleShot(0, self.fusion.fuse)  # once the training worker has fully ended
+            QTimer.singleShot(0, self.fusing.fuse)  # once the training worker has fully ended
         self._update_actions()
 
     # ------------------------------------------------------------------ device probe (after showing)
@@ -229,10 +229,10 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------ persistence
     def _restore_choices(self) -> None:
         for key, attr, signal, setter in PERSISTED:
-            value = self.settings.value(key, "")
+            value = self.preferences.value(key, "")
             if value:
                 getattr(self.state, setter)(value)
-            getattr(self.state, signal).connect(lambda v, k=key: self.settings.set_value(k, v))
+            getattr(self.state, signal).connect(lambda v, k=key: self.preferences.set_value(k, v))
 
     def _reset_layout(self) -> None:
         self.restoreState(self._initial_layout)
@@ -248,7 +248,7 @@ class MainWindow(QMainWindow):
 
     def _restore_layout(self) -> None:
         self._initial_layout = self.saveState()
-        geometry, state = self.settings.window()
+        geometry, state = self.preferences.window()
         if geometry is not None:
             self.restoreGeometry(geometry)
         else:
@@ -257,15 +257,15 @@ class MainWindow(QMainWindow):
             self._default_dock_sizes()
 
     def closeEvent(self, event: QCloseEvent) -> None:
-        if not self.commands.confirm_close():
+        if not self.handlers.confirm_close():
             event.ignore()
             return
         if self._probe is not None and self._probe.isRunning():
             self._probe.wait(5000)
-        for reader in list(self.fusion.readers):  # a large pair still being read
+        for reader in list(self.fusing.readers):  # a large pair still being read
             reader.wait(10000)
-        self.settings.set_window(self.saveGeometry(), self.saveState())
-        self.settings.sync()
+        self.preferences.set_window(self.saveGeometry(), self.saveState())
+        self.preferences.sync()
         event.accept()
 
     def dock(self, name: str) -> QWidget:

@@ -7,7 +7,7 @@ A yellow bar that cannot be closed says the tool is for research use, not diagno
 and writing run in :class:`app.qt.worker.Worker` threads (one at a time, with a progress bar; fusing can be
 cancelled between slices); torch is imported only there. The logic lives in :mod:`app.core.volumes`.
 
-Use: ``VolumeWindow(catalog, settings, errors, parent).show()``, then ``open_paths(a, b=None)`` or the
+Use: ``VolumeWindow(catalog, preferences, errors, parent).show()``, then ``open_paths(a, b=None)`` or the
 Open buttons.
 """
 
@@ -23,7 +23,7 @@ from refusion_core.errors import RefusionError
 
 from app.core.catalog import DEFAULT, ModelCatalog
 from app.qt.errors import ErrorHandler, describe
-from app.qt.preferences import Settings
+from app.qt.preferences import Preferences
 from app.core.volumes import (NIFTI_FILTER, RESEARCH_NOTE, TASK, FusedVolume, export_job, export_paths, fuse_job, load_job,
                          modality_label, sidecar, slice_position, value_text)
 from app.widgets.volume_view import VolumeView
@@ -38,11 +38,11 @@ class VolumeWindow(QMainWindow):
     exported = Signal(list)  # the written paths
     busyChanged = Signal(bool)
 
-    def __init__(self, catalog: ModelCatalog, settings: Settings, errors: ErrorHandler,
+    def __init__(self, catalog: ModelCatalog, preferences: Preferences, errors: ErrorHandler,
                  parent: QWidget | None = None, device: str | None = None) -> None:
         super().__init__(parent)
-        self.catalog, self.settings, self.errors = catalog, settings, errors
-        self.device = device or settings.value("session/device", "auto") or "auto"
+        self.catalog, self.preferences, self.errors = catalog, preferences, errors
+        self.device = device or preferences.value("session/device", "auto") or "auto"
         self.setWindowTitle("Volumes — ReFusion Studio")
         self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         self.worker: Worker | None = None
@@ -74,7 +74,7 @@ class VolumeWindow(QMainWindow):
         self.fuse_button.clicked.connect(self.fuse)
         self.cancel_button.clicked.connect(self.cancel)
         self.export_button.clicked.connect(self.export)
-        self.model_box.activated.connect(lambda i: self.settings.set_value("volumes/model", self.model_box.itemData(i)))
+        self.model_box.activated.connect(lambda i: self.preferences.set_value("volumes/model", self.model_box.itemData(i)))
         self.slider.valueChanged.connect(self.set_slice)
         self.slice_box.valueChanged.connect(lambda v: self.set_slice(v - 1))
         for view in self.views.values():
@@ -143,7 +143,7 @@ class VolumeWindow(QMainWindow):
                 self.model_box.addItem(entry.label, entry.key)
                 self.model_box.setItemData(self.model_box.count() - 1, str(entry.path or entry.label),
                                            Qt.ItemDataRole.ToolTipRole)
-        index = self.model_box.findData(self.settings.value("volumes/model", DEFAULT))
+        index = self.model_box.findData(self.preferences.value("volumes/model", DEFAULT))
         self.model_box.setCurrentIndex(max(index, 0))
 
     def _update(self) -> None:
@@ -249,14 +249,14 @@ class VolumeWindow(QMainWindow):
 
     # ------------------------------------------------------------------ opening
     def _browse(self, name: str, folder: bool) -> None:
-        start = self.settings.folder("volumes")
+        start = self.preferences.folder("volumes")
         if folder:
             path = QFileDialog.getExistingDirectory(self, f"DICOM series folder for {name}", start)
         else:
             path, _ = QFileDialog.getOpenFileName(self, f"NIfTI volume for {name}", start, NIFTI_FILTER)
         if not path:
             return
-        self.settings.set_folder("volumes", Path(path).parent if not folder else Path(path))
+        self.preferences.set_folder("volumes", Path(path).parent if not folder else Path(path))
         self.open_paths(path, None) if name == "A" else self.open_paths(None, path)
 
     def open_paths(self, a: str | Path | None, b: str | Path | None = None) -> bool:
@@ -303,7 +303,7 @@ class VolumeWindow(QMainWindow):
         """Ask for the NIfTI file name; the PNG and the sidecar go beside it."""
         if self.fused is None:
             return
-        start = str(Path(self.settings.folder("volumes")) / "fused.nii.gz")
+        start = str(Path(self.preferences.folder("volumes")) / "fused.nii.gz")
         path, _ = QFileDialog.getSaveFileName(self, "Export the fused volume", start,
                                               "NIfTI (*.nii.gz *.nii)")
         if not path:
@@ -313,7 +313,7 @@ class VolumeWindow(QMainWindow):
         if others and QMessageBox.question(self, "Replace files?", f"Replace {', '.join(others)}?") \
                 != QMessageBox.StandardButton.Yes:
             return
-        self.settings.set_folder("volumes", files[0].parent)
+        self.preferences.set_folder("volumes", files[0].parent)
         self.export_to(files[0])
 
     def export_to(self, nifti: str | Path) -> bool:

@@ -1,4 +1,4 @@
-"""App test fixtures: offscreen Qt, isolated settings and user data, dialogs that never block,
+"""App test fixtures: offscreen Qt, isolated preferences and user data, dialogs that never block,
 small image files of every kind the app must take, and a tiny real model from the engine."""
 
 from __future__ import annotations
@@ -148,7 +148,7 @@ def window(qtbot, user_model):
     yield w
     if w.training.running:
         w.training.stop_and_wait()
-    for ctl in (w.fusion, w.exporter):
+    for ctl in (w.fusing, w.exporter):
         if ctl.worker is not None:
             ctl.worker.wait(20000)
 
@@ -158,7 +158,7 @@ def wait_idle(qtbot):
     """``wait_idle(window)``: wait until no fuse / export / training worker is running."""
 
     def wait(window, timeout=60000) -> None:
-        qtbot.waitUntil(lambda: window.fusion.worker is None and window.exporter.worker is None
+        qtbot.waitUntil(lambda: window.fusing.worker is None and window.exporter.worker is None
                         and not window.training.running, timeout=timeout)
 
     return wait
@@ -168,7 +168,7 @@ def wait_idle(qtbot):
 def fused_window(window, images, wait_idle):
     """The window with the grey + colour pair loaded and fused by the tiny model."""
     window.pair_list.add_paths([images["grey"], images["colour"]])
-    assert window.fusion.fuse()
+    assert window.fusing.fuse()
     wait_idle(window)
     assert window.state.fused is not None, window.errors.history
     return window

@@ -37,7 +37,7 @@ def test_a_dropped_stack_is_one_item_and_fuses_as_a_tree(window, stack_files, wa
     assert "frame 1 of 4" in w.state.panel_titles()["A"] and "frame 2 of 4" in w.state.panel_titles()["B"]
     steps = []
     w.state.progressChanged.connect(lambda d, t, text: steps.append((d, t)))
-    assert w.fusion.fuse()
+    assert w.fusing.fuse()
     wait_idle(w)
     fused = w.state.fused
     assert fused is not None, w.errors.history
@@ -111,7 +111,7 @@ def test_export_of_16_bit_sources_defaults_to_16_bit(window, raw16, monkeypatch)
 
     monkeypatch.setattr(export_dialog.ExportDialog, "exec", fake_exec)
     window.pair_list.add_paths(list(raw16))
-    window.commands.export()
+    window.handlers.export()
     assert made == {"depth": 16, "exif": True}
 
 
@@ -126,7 +126,7 @@ def test_exif_of_a_is_kept_in_the_exported_fused_image(window, tmp_path, wait_id
     Image.fromarray(from_float(rgb)).save(a, exif=ex.tobytes(), quality=95)
     b = write_image(tmp_path / "ünïcode dir" / "photo_b.png", from_float(texture(H, W, 9)))
     window.pair_list.add_paths([a, b])
-    assert window.fusion.fuse()
+    assert window.fusing.fuse()
     wait_idle(window)
     out = tmp_path / "ëxport"
     assert window.exporter.export(ExportOptions(folder=out, fmt="png", maps=False, metrics=False))
@@ -161,8 +161,8 @@ def test_dropped_volumes_open_in_the_volume_browser(window, tmp_path, qtbot, ima
         paths.append(tmp_path / name)
     window.pair_list.add_paths(paths + [images["grey"]])  # the image still goes to the pair list
     assert window.state.pairs.pending == images["grey"]
-    assert len(window.commands.volume_windows) == 1
-    vw = window.commands.volume_windows[0]
+    assert len(window.handlers.volume_windows) == 1
+    vw = window.handlers.volume_windows[0]
     qtbot.waitUntil(lambda: vw.a is not None and vw.b is not None and not vw.busy, timeout=20000)
     assert vw.a.volume.data.shape[0] == 3 and vw.b.volume.modality == "PT"
     assert window.act["volumes"] in window.menuBar().actions()[0].menu().actions()

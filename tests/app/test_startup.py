@@ -1,4 +1,4 @@
-"""Start-up: no torch before the window is up, entry points, docks and the View menu, settings."""
+"""Start-up: no torch before the window is up, entry points, docks and the View menu, preferences."""
 
 import os
 import subprocess
@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from app.windows.main_window import MainWindow
-from app.qt.preferences import Settings
+from app.qt.preferences import Preferences
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -69,7 +69,7 @@ def test_settings_persist_between_runs(qtbot, user_model):
     first.state.set_task("mfif")
     first.state.set_device("cpu")
     first.state.set_model(f"user:{user_model}")
-    first.settings.set_value("train/preset", "paper")
+    first.preferences.set_value("train/preset", "paper")
     first.resize(760, 600)  # the offscreen screen is 800 x 800
     first.docks["metrics"].hide()
     first.show()
@@ -80,7 +80,7 @@ def test_settings_persist_between_runs(qtbot, user_model):
     assert second.state.task == "mfif" and second.task_box.currentData() == "mfif"
     assert second.state.device == "cpu" and second.device_box.currentData() == "cpu"
     assert second.model_box.currentText() == "tiny — ivif model"  # kept, but says what it was made for
-    assert Settings().value("train/preset") == "paper"
+    assert Preferences().value("train/preset") == "paper"
     second.show()
     assert not second.docks["metrics"].isVisible() and second.size() == size and size.height() == 600
 

@@ -102,4 +102,4 @@ def test_export_action_uses_the_dialog(fused_window, tmp_path, monkeypatch, wait
     fused_window.act["export"].trigger()
     wait_idle(fused_window)
     assert (tmp_path / "dlg" / "ir__vis_fused.png").is_file()
-    assert fused_window.settings.folder("export") == str(tmp_path / "dlg")
+    assert fused_window.preferences.folder("export") == str(tmp_path / "dlg")

@@ -85,7 +85,7 @@ def test_swipe_view_between_any_two(fused_window):
 def test_16_bit_tiff_pair_fuses_to_16_bit(window, images, wait_idle):
     window.pair_list.add_paths([images["a16"], images["b16"]])
     assert window.state.sources[0].dtype == np.uint16
-    assert window.fusion.fuse()
+    assert window.fusing.fuse()
     wait_idle(window)
     assert window.state.fused.image.dtype == np.uint16 and window.state.fused.image.ndim == 3
 
@@ -93,7 +93,7 @@ def test_16_bit_tiff_pair_fuses_to_16_bit(window, images, wait_idle):
 def test_default_weights_missing_says_so(window, images, wait_idle, dialogs, no_default_weights):
     window.pair_list.add_paths([images["grey"], images["colour"]])
     window.state.set_model("default")
-    assert window.fusion.fuse()
+    assert window.fusing.fuse()
     wait_idle(window)
     assert dialogs.titles() == ["Cannot load the model"]
     assert "not installed" in dialogs.text() and "Import a released checkpoint" in dialogs.text()
@@ -101,7 +101,7 @@ def test_default_weights_missing_says_so(window, images, wait_idle, dialogs, no_
 
 def test_results_are_kept_per_pair(window, images, wait_idle):
     window.pair_list.add_paths([images["dir_a"], images["dir_b"]])
-    assert window.fusion.fuse()
+    assert window.fusing.fuse()
     wait_idle(window)
     first = window.state.fused
     window.state.pairs.set_current(1)

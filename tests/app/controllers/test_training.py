@@ -158,7 +158,7 @@ def test_closing_during_training_asks_stops_and_saves(pairs_window, monkeypatch,
 
 
 def test_training_needs_pairs(window, tiny_training, dialogs):
-    window.commands.train()
+    window.handlers.train()
     assert dialogs.titles() == ["Nothing to train on"] and not window.training.running
 
 

@@ -84,7 +84,7 @@ def test_cuda_oom_during_fuse_is_a_dialog(window, images, monkeypatch, wait_idle
 
     monkeypatch.setattr(engine, "fuse", oom)
     window.pair_list.add_paths([images["grey"], images["colour"]])
-    assert window.fusion.fuse()
+    assert window.fusing.fuse()
     wait_idle(window)
     assert dialogs.titles() == ["Out of graphics memory"] and "Fusing" in dialogs.text()
     assert window.act["fuse"].isEnabled()  # still usable afterwards

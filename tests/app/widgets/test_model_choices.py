@@ -23,7 +23,7 @@ def test_import_released_checkpoint_and_fuse(window, images, released_pth, monke
     assert window.state.model_key == f"pth:{released_pth}"
     assert window.model_box.currentText() == "ReFusion_IVIF.pth (released)"
     window.pair_list.add_paths([images["grey"], images["colour"]])
-    assert window.fusion.fuse()
+    assert window.fusing.fuse()
     wait_idle(window)
     assert dialogs.shown == [], dialogs.text()
     assert window.state.fused.source["sha256"] and window.state.maps == {}  # F only: no maps
@@ -41,7 +41,7 @@ def test_compare_with_another_model(window, images, model_file, wait_idle):
     assert window.compare.compare_box.findData(f"model:{window.state.model_key}") < 0  # not itself
     window.pair_list.add_paths([images["grey"], images["colour"]])
     window.state.set_compare(f"model:user:{other}")
-    assert window.fusion.fuse()
+    assert window.fusing.fuse()
     wait_idle(window)
     assert window.state.second.label == "other" and window.state.second.source["kind"] == "user"
     assert set(window.state.metrics) == {"tiny", "other"}

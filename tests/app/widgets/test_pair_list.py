@@ -83,15 +83,15 @@ def test_large_files_are_read_in_a_worker(window, images, qtbot, monkeypatch):
 
     from app.controllers.fusing import READING
 
-    monkeypatch.setattr(window.fusion, "READ_IN_WORKER_BYTES", 0)
+    monkeypatch.setattr(window.fusing, "READ_IN_WORKER_BYTES", 0)
     window.pair_list.add_paths([images["grey"], images["colour"]])
     assert window.state.sources is None and window.state.busy == READING  # not yet: the worker reads them
     assert not window.act["fuse"].isEnabled()
-    qtbot.waitUntil(lambda: window.state.sources is not None and not window.fusion.readers, timeout=10000)
+    qtbot.waitUntil(lambda: window.state.sources is not None and not window.fusing.readers, timeout=10000)
     assert window.state.sources[1].shape[-1] == 3 and window.state.busy == ""
     window.pair_list.add_paths([images["dir_a"], images["dir_b"]])  # three more pairs
     window.state.pairs.set_current(1)
     window.state.pairs.set_current(3)  # move on before the read of pair 1 is back
-    qtbot.waitUntil(lambda: not window.fusion.readers, timeout=10000)
+    qtbot.waitUntil(lambda: not window.fusing.readers, timeout=10000)
     expected = read_image(window.state.pairs.pairs[3].b)
     assert np.array_equal(window.state.sources[1], expected)  # pair 3's images, not pair 1's

@@ -16,7 +16,7 @@ from PySide6.QtWidgets import QApplication
 
 from app.core.catalog import ModelCatalog
 from app.qt.errors import ErrorHandler
-from app.qt.preferences import Settings
+from app.qt.preferences import Preferences
 from app.core.volumes import display_flips, export_paths, oriented
 from app.windows.volume_window import VolumeWindow
 
@@ -86,9 +86,9 @@ def dicom_series(folder: Path, stored: np.ndarray) -> Path:
 
 @pytest.fixture
 def win(qtbot):
-    settings = Settings()
+    preferences = Preferences()
     errors = ErrorHandler()
-    w = VolumeWindow(ModelCatalog(settings), settings, errors, device="cpu")
+    w = VolumeWindow(ModelCatalog(preferences), preferences, errors, device="cpu")
     w.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, False)  # qtbot closes it; the test still reads it
     qtbot.addWidget(w)
     yield w
@@ -112,8 +112,8 @@ def test_window_builds_without_torch_and_shows_the_note(tmp_path):
             "from PySide6.QtWidgets import QApplication\n"
             "app = QApplication([])\n"
             "from app.core.catalog import ModelCatalog\nfrom app.qt.errors import ErrorHandler\n"
-            "from app.qt.preferences import Settings\nfrom app.windows.volume_window import VolumeWindow\n"
-            "s = Settings(); w = VolumeWindow(ModelCatalog(s), s, ErrorHandler()); w.show(); app.processEvents()\n"
+            "from app.qt.preferences import Preferences\nfrom app.windows.volume_window import VolumeWindow\n"
+            "s = Preferences(); w = VolumeWindow(ModelCatalog(s), s, ErrorHandler()); w.show(); app.processEvents()\n"
             "print('torch' in sys.modules, w.note.isVisible(), 'research use' in w.note.text())\n")
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen", REFUSION_USER_DATA=str(tmp_path / "ud"),
                XDG_CONFIG_HOME=str(tmp_path / "cfg"), HOME=str(tmp_path))
@@ -185,7 +185,7 @@ def test_dicom_ct_opens_in_hu_with_bone_window_and_presets_set_levels(qtbot, win
     monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(folder))
     win._browse("A", folder=True)  # Open A > DICOM series folder…
     qtbot.waitUntil(lambda: not win.busy, timeout=30000)
-    assert win.settings.folder("volumes") == str(folder)
+    assert win.preferences.folder("volumes") == str(folder)
     view, vol = win.views["A"], win.a.volume
     np.testing.assert_array_equal(vol.data, stored.astype(np.float32) * 2 - 1024)
     assert vol.modality == "CT" and vol.units == "HU" and win.slider.maximum() == 2
