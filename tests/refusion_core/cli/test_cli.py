@@ -163,7 +163,7 @@ class _SignalledTrainer:
 @pytest.mark.parametrize("name, code", [("SIGINT", 130), ("SIGTERM", 143), ("SIGHUP", 129)])
 def test_a_signal_stops_training_cleanly_with_its_exit_code(tmp_path, capsys, name, code):
     import signal
-    from refusion_core.cli.commands import drive
+    from refusion_core.cli.train import drive
     signum = getattr(signal, name)
     before = signal.getsignal(signum)
     assert drive(_SignalledTrainer(signum, tmp_path / "run")) == code
@@ -173,12 +173,12 @@ def test_a_signal_stops_training_cleanly_with_its_exit_code(tmp_path, capsys, na
 
 
 def test_cuda_out_of_memory_is_one_clear_line(monkeypatch, capsys):
-    from refusion_core.cli import commands
+    from refusion_core.cli import info
 
     def oom(args):
         raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
 
-    monkeypatch.setattr(commands, "cmd_info", oom)
+    monkeypatch.setattr(info, "run", oom)
     assert main(["info"]) == 2
     assert "--device cpu" in error_line(capsys)
 
@@ -229,3 +229,65 @@ def test_fuse_volume_never_overwrites_a_source(tmp_path, capsys):
     a.write_bytes(b"not read: refused before")
     assert main(["fuse-volume", str(a), str(tmp_path / "b.nii.gz"), "-o", str(a), "--task", "mif"]) == 2
     assert "would overwrite the input a.nii.gz" in error_line(capsys)
+
+
+COMMANDS = ["fuse", "align", "fuse-volume", "train", "resume", "eval", "info"]  # the order of 'refusion --help'
+
+
+def test_each_command_module_registers_one_subcommand_listed_in_help(capsys):
+    import argparse
+    import importlib
+    import pkgutil
+    import re
+
+    import refusion_core.cli
+    from refusion_core.cli import main as cli_main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["--help"])
+    assert exc.value.code == 0
+    listed = re.search(r"^  \{([a-z,-]+)\}$", capsys.readouterr().out, re.MULTILINE).group(1).split(",")
+    assert listed == COMMANDS
+    names = []
+    for module in cli_main.COMMANDS:
+        sub = argparse.ArgumentParser().add_subparsers()
+        module.register(sub)
+        assert len(sub.choices) == 1, module.__name__
+        ((name, parser),) = sub.choices.items()
+        assert parser.get_default("func") is module.run, module.__name__
+        names.append(name)
+    assert names == listed
+    # no command module is left out of main.COMMANDS
+    found = {m.name for m in pkgutil.iter_modules(refusion_core.cli.__path__)
+             if hasattr(importlib.import_module(f"refusion_core.cli.{m.name}"), "register")}
+    assert found == {m.__name__.rsplit(".", 1)[1] for m in cli_main.COMMANDS}
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_each_command_help_exits_0_and_lists_its_arguments(command, capsys):
+    import re
+
+    from refusion_core.cli.main import build_parser
+
+    with pytest.raises(SystemExit) as exc:
+        main([command, "--help"])
+    assert exc.value.code == 0
+    out, err = capsys.readouterr()
+    assert err == "" and out.startswith(f"usage: refusion {command} [-h]")
+    sections = dict(re.findall(r"^(positional arguments|options):\n(.*?)(?:\n\n|\Z)", out, re.MULTILINE | re.DOTALL))
+    assert "-h, --help" in sections["options"]
+    subcommands = next(a for a in build_parser()._actions if isinstance(a.choices, dict))
+    parser = subcommands.choices[command]
+    for action in parser._actions:
+        if action.option_strings:
+            assert all(o in sections["options"] for o in action.option_strings), action.option_strings
+        else:
+            assert (action.metavar or action.dest) in sections["positional arguments"], action.dest
+
+
+def test_importing_the_cli_loads_neither_torch_nor_opencv():
+    import subprocess
+    import sys
+    code = "import sys, refusion_core.cli.main; print(sorted({'torch', 'cv2', 'numpy'} & set(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -1,0 +1,104 @@
+"""``refusion train``: train or fine-tune with Algorithm 1; :func:`drive` runs a trainer (also for resume)."""
+
+from __future__ import annotations
+
+import signal
+import sys
+from pathlib import Path
+
+from refusion_core import TASKS
+from refusion_core.errors import InputError, RunError
+from refusion_core.training.settings import ABLATIONS, OVERRIDABLE, PRESETS
+
+
+def register(sub) -> None:
+    t = sub.add_parser("train", help="train or fine-tune with Algorithm 1 (meta-learned loss)")
+    t.add_argument("--task", choices=TASKS, required=True)
+    src = t.add_mutually_exclusive_group(required=True)
+    src.add_argument("--pairs", nargs=2, type=Path, metavar=("DIR_A", "DIR_B"), help="pairs matched by stem")
+    src.add_argument("--manifest", type=Path, help="a manifest.json (its train split is used)")
+    t.add_argument("--set", dest="set_name", help="the set in the manifest, e.g. roadscene")
+    t.add_argument("--preset", choices=list(PRESETS), default="quick")
+    t.add_argument("--init", type=Path, help="weights to start from (project .safetensors or released .pth)")
+    t.add_argument("--out", type=Path, required=True, metavar="RUN_DIR")
+    t.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    for name, typ in OVERRIDABLE.items():
+        t.add_argument(f"--{name.replace('_', '-')}", type=typ, help="override the preset")
+    t.add_argument("--lr-schedule", choices=("constant", "cosine"), help="override the preset")
+    t.add_argument("--holdout", type=int, default=0, metavar="N",
+                   help="leave N of the training pairs out, for choosing between candidates "
+                        "(refusion eval --split holdout --holdout N)")
+    t.add_argument("--ablation", choices=[a for a in ABLATIONS if a], help="Table 5 ablation switch")
+    t.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from refusion_core.training.data import holdout, pairs_from_dirs, pairs_from_manifest
+    from refusion_core.training.settings import TrainSettings
+    from refusion_core.training.trainer import CKPT_FILE, Trainer
+
+    if args.manifest and not args.set_name:
+        raise InputError("--manifest needs --set NAME (for example --set roadscene)")
+    pairs = pairs_from_dirs(*args.pairs) if args.pairs else pairs_from_manifest(args.manifest, args.set_name)
+    if args.holdout:
+        pairs, val = holdout(pairs, args.holdout)
+        print(f"holding out {len(val)} pairs for validation (refusion eval --split holdout --holdout "
+              f"{args.holdout}); training on {len(pairs)}", file=sys.stderr)
+    if (args.out / CKPT_FILE).exists():
+        raise RunError(f"{args.out} already holds a run; continue it with 'refusion resume {args.out}' "
+                       "or choose another --out")
+    overrides = {k: getattr(args, k) for k in (*OVERRIDABLE, "ablation", "lr_schedule") if getattr(args, k) is not None}
+    try:
+        settings = TrainSettings.preset(args.preset, **overrides)
+    except ValueError as err:
+        raise InputError(str(err)) from None
+    print(f"loading {len(pairs)} pairs ...", file=sys.stderr)
+    trainer = Trainer(settings, pairs, args.out, args.task, args.init, args.device)
+    return drive(trainer)
+
+
+STOP_SIGNALS = tuple(getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, n))
+
+
+def drive(trainer) -> int:
+    """Run a trainer with a progress bar. Ctrl-C, SIGTERM (docker stop, a cluster's pre-emption) and SIGHUP
+    (logout) stop it between steps, cleanly: checkpoint and model are written. Returns 0 when the schedule
+    finished, 128 + the signal's number when a signal stopped it (130 for Ctrl-C, 143 for SIGTERM), and says
+    how to resume."""
+    from tqdm import tqdm
+
+    received: list[int] = []
+
+    def stop(signum, _frame):
+        received.append(signum)
+        trainer.request_stop()
+
+    previous = {sig: signal.signal(sig, stop) for sig in STOP_SIGNALS}
+    stopped = False
+    try:
+        with tqdm(total=trainer.total_steps, initial=trainer.step, unit="step", desc="training",
+                  dynamic_ncols=True) as bar:
+            for ev in trainer.run():
+                if ev.kind == "step":
+                    bar.update(ev.step - bar.n)
+                    bar.set_postfix_str(_losses(ev), refresh=False)
+                elif ev.kind in ("stopped", "done"):
+                    bar.write(f"{ev.kind}: {ev.message}")
+                    stopped = ev.kind == "stopped"
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if not stopped:
+        return 0
+    print(f"refusion: training stopped by {signal.Signals(received[0]).name if received else 'request'}; "
+          f"continue with: refusion resume {trainer.run_dir}", file=sys.stderr)
+    return 128 + (received[0] if received else signal.SIGINT)
+
+
+def _losses(ev) -> str:
+    parts = [f"{ev.stage}"]
+    for name in ("lf", "lr", "outer_lr"):
+        v = getattr(ev, name)
+        if v is not None:
+            parts.append(f"{name}={v:.4f}")
+    return " ".join(parts)
