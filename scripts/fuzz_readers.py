@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import re
 import os
 import sys
 import tempfile
@@ -86,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         for name in names:
             kind, detail = results[name]
             print(f"{name:26s} {kind:11s} {detail}")
-            bad += kind != "InputError"
+            bad += kind != "InputError" or not re.search(fz.HOSTILE_MESSAGE, detail)
         return int(bad > 0)
 
     readers = args.readers or list(fz.READERS)

@@ -14,7 +14,10 @@ JPEG, PNG and WebP through OpenCV and in TIFF through Pillow; :func:`keeps_exif`
 
 from __future__ import annotations
 
+import logging
 import os
+import re
+import struct
 import tempfile
 from pathlib import Path
 
@@ -33,8 +36,9 @@ _CV_METADATA = hasattr(cv2, "imdecodeWithMetadata") and hasattr(cv2, "imencodeWi
 def read_image(path: str | os.PathLike) -> np.ndarray:
     """Read an image file. Returns (H, W) or (H, W, 3) RGB, uint8 or uint16. Raises InputError."""
     path = Path(path)
-    img = cv2.imdecode(_file_bytes(path), _READ_FLAGS)
-    if img is None:
+    data = _file_bytes(path)
+    img = _decode(path, lambda: cv2.imdecode(data, _READ_FLAGS))
+    if img is None or img.size == 0:
         raise _undecodable(path)
     return _normalise(img)
 
@@ -45,11 +49,11 @@ def read_image_exif(path: str | os.PathLike) -> tuple[np.ndarray, bytes | None]:
     data = _file_bytes(path)
     exif = None
     if _CV_METADATA:
-        img, types, meta = cv2.imdecodeWithMetadata(data, _READ_FLAGS)
+        img, types, meta = _decode(path, lambda: cv2.imdecodeWithMetadata(data, _READ_FLAGS))
         found = [np.asarray(m).tobytes() for t, m in zip(np.ravel(types), meta) if t == cv2.IMAGE_METADATA_EXIF]
         exif = found[0] if found else None
     else:
-        img = cv2.imdecode(data, _READ_FLAGS)
+        img = _decode(path, lambda: cv2.imdecode(data, _READ_FLAGS))
     if img is None or img.size == 0:
         raise _undecodable(path)
     if exif is None and _exif.is_tiff(path):
@@ -70,6 +74,18 @@ def max_pixels() -> int:
         raise InputError("REFUSION_MAX_PIXELS must be a whole number of pixels") from None
 
 
+def _decode(path: Path, decode):
+    """Run an OpenCV decode: OpenCV's own refusals (cv2.error: its size limits, a damaged stream) and memory
+    running out become the one-line InputError; the details go to the log."""
+    try:
+        return decode()
+    except cv2.error as err:
+        logging.getLogger("refusion").debug("OpenCV could not decode %s: %s", path, err)
+        raise _undecodable(path) from None
+    except MemoryError:
+        raise InputError(f"Not enough memory to decode {path.name}") from None
+
+
 def _file_bytes(path: Path) -> np.ndarray:
     if not path.exists():
         raise InputError(f"File not found: {path}")
@@ -84,6 +100,7 @@ def _file_bytes(path: Path) -> np.ndarray:
         raise InputError(f"Cannot read {path}: {err.strerror or err}") from None
     if data.size == 0:
         raise InputError(f"{path.name} is empty (0 bytes), not an image")
+    _check_structure(path, data)  # what the header declares must fit in what the file holds
     return data
 
 
@@ -93,10 +110,13 @@ def _check_declared_size(path: Path) -> None:
     from PIL import Image
 
     limit, previous = max_pixels(), Image.MAX_IMAGE_PIXELS
+    tiff = None
     try:
         Image.MAX_IMAGE_PIXELS = None  # the size is all we read here; the limit is ours
         with Image.open(path) as im:
             w, h = im.size
+            if im.format == "TIFF":
+                tiff = _tiff_layout(im)
     except Exception:  # not a format Pillow knows, or a damaged header: the decoder will say
         return
     finally:
@@ -104,6 +124,159 @@ def _check_declared_size(path: Path) -> None:
     if w * h > limit:
         raise InputError(f"{path.name} declares {w} × {h} pixels ({w * h / 1e6:.0f} megapixels), above the "
                          f"limit of {limit / 1e6:.0f} megapixels (set REFUSION_MAX_PIXELS to raise it)")
+    if max(w, h) > MAX_SIDE:
+        raise InputError(f"{path.name} declares {w} × {h} pixels; sides longer than {MAX_SIDE} pixels are not "
+                         "read (OpenCV's limit)")
+    if tiff:
+        _check_tiff(path.name, w, h, *tiff, path.stat().st_size)
+
+
+MAX_SIDE = 1 << 20
+"""OpenCV's own limit on an image's width and height (CV_IO_MAX_IMAGE_WIDTH / _HEIGHT)."""
+DEFLATE_MAX_RATIO = 1032
+"""The most that deflate (PNG's compression) can expand: 258 bytes from 2 bits."""
+
+
+def _sniff(data: bytes) -> str | None:
+    """The format of an image file's bytes, among those read here (others are refused: no other decoder
+    of OpenCV's is reachable through a renamed file)."""
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "png"
+    if data.startswith(b"\xff\xd8\xff"):
+        return "jpeg"
+    if data[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
+        return "tiff"
+    if data.startswith(b"BM"):
+        return "bmp"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "webp"
+    if len(data) > 2 and data[0:1] == b"P" and data[1:2] in b"123456" and data[2:3].isspace():
+        return "pnm"
+    return None
+
+
+def _check_structure(path: Path, data: np.ndarray) -> None:
+    """Refuse, before decoding, a file whose format is not one of ours, or whose header declares more than
+    the file can hold: a PNG chunk longer than what follows it (OpenCV would allocate that length: a 1.6 KB
+    palette PNG whose PLTE reads 2.69 GB cost 2.6 GB), or a size that the compressed data could not fill
+    (a PNG, a Huffman-coded JPEG, an uncompressed BMP, a PNM; TIFF is checked with the header, in
+    :func:`_check_declared_size`): such a file is truncated or damaged, and decoding it would allocate the
+    whole declared image first."""
+    kind = _sniff(data[:16].tobytes())
+    if kind is None:
+        raise _undecodable(path)
+    check = {"png": _check_png, "jpeg": _check_jpeg, "bmp": _check_bmp, "pnm": _check_pnm}.get(kind)
+    if check:
+        check(path.name, memoryview(data))  # no copy of the file
+
+
+def _too_small(name: str, w: int, h: int, size: int) -> InputError:
+    return InputError(f"{name} is corrupt or truncated: it declares {w} × {h} pixels but its {size:,} bytes "
+                      "cannot hold an image that large")
+
+
+def _check_png(name: str, b: memoryview) -> None:
+    p, n, idat, ihdr = 8, len(b), 0, None
+    while p + 8 <= n:
+        length, ctype = struct.unpack_from(">I4s", b, p)
+        if length > 0x7FFFFFFF or p + 12 + length > n:
+            what = f"'{ctype.decode()}'" if ctype.isalpha() else "a"
+            raise InputError(f"{name} is corrupt or truncated: {what} chunk declares {length:,} bytes but only "
+                             f"{max(n - p - 12, 0):,} follow")
+        if ctype == b"IHDR" and length >= 13:
+            ihdr = struct.unpack_from(">IIBB", b, p + 8)
+        elif ctype in (b"IDAT", b"fdAT"):
+            idat += length
+        elif ctype == b"IEND":
+            break
+        p += 12 + length
+    if ihdr:
+        w, h, depth, colour = ihdr
+        channels = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}.get(colour, 1)
+        inflated = h * (1 + (w * channels * max(depth, 1) + 7) // 8)  # what the zlib stream must hold
+        if inflated > DEFLATE_MAX_RATIO * idat + (1 << 16):
+            raise _too_small(name, w, h, n)
+
+
+_JPEG_HUFFMAN_SOF = (0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7)
+
+
+def _check_jpeg(name: str, b: memoryview) -> None:
+    """A Huffman-coded JPEG spends at least one bit on every 8 × 8 block of a component (its DC code), so a
+    file of n bytes holds at most 8n blocks of its largest component. Arithmetic-coded JPEGs (rare) can go
+    below a bit and are left to the pixel limit."""
+    p, n = 2, len(b)
+    while p + 4 <= n and b[p] == 0xFF:
+        marker = b[p + 1]
+        if marker == 0xFF:  # fill byte
+            p += 1
+            continue
+        if marker == 0x01 or 0xD0 <= marker <= 0xD8:  # no length
+            p += 2
+            continue
+        if marker in (0xDA, 0xD9):  # scan data or the end: the header is over
+            return
+        length = struct.unpack_from(">H", b, p + 2)[0]
+        if marker in _JPEG_HUFFMAN_SOF and p + 10 <= n:
+            h, w, ncomp = struct.unpack_from(">HHB", b, p + 5)
+            factors = [(max(b[q] >> 4, 1), max(b[q] & 15, 1)) for q in range(p + 11, min(p + 11 + 3 * ncomp, n), 3)]
+            factors = factors or [(1, 1)]
+            hmax, vmax = max(f[0] for f in factors), max(f[1] for f in factors)
+            blocks = max(_ceil(_ceil(w * hf, hmax), 8) * _ceil(_ceil(h * vf, vmax), 8) for hf, vf in factors)
+            if blocks > 8 * n:
+                raise _too_small(name, w, h, n)
+            return
+        p += 2 + length
+
+
+def _ceil(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def _check_bmp(name: str, b: memoryview) -> None:
+    """An uncompressed BMP (BI_RGB, BI_BITFIELDS) holds every row; RLE-compressed ones are left to the limit."""
+    if len(b) < 34:
+        return
+    offset, _, w, h, _, bpp, compression = struct.unpack_from("<IIiiHHI", b, 10)
+    if compression in (0, 3, 6) and w > 0 and bpp > 0:
+        need = (w * bpp + 31) // 32 * 4 * abs(h)
+        if need > len(b):
+            raise _too_small(name, w, abs(h), len(b))
+
+
+_TIFF_MAX_RATIO = {1: 1, 32773: 64, 5: 4096, 8: DEFLATE_MAX_RATIO, 32946: DEFLATE_MAX_RATIO, 7: 512}
+"""How far each TIFF compression can expand its data at most (none, PackBits, LZW, Deflate, JPEG); the
+others (CCITT fax: bilevel, at most a byte a pixel once decoded; LZMA, ZSTD ...) are left to the limit."""
+
+
+def _tiff_layout(im) -> tuple[int, int] | None:
+    """(compression, bits per pixel) from an open Pillow TIFF's first directory, or None."""
+    try:
+        compression = int(im.tag_v2.get(259, 1))
+        samples = int(im.tag_v2.get(277, 1))
+        bps = im.tag_v2.get(258, (1,))
+        bps = tuple(int(x) for x in bps) if isinstance(bps, tuple) else (int(bps),)
+    except Exception:  # odd tag types: libtiff will say
+        return None
+    return compression, (sum(bps) if len(bps) == samples else bps[0] * samples)  # one value may stand for all
+
+
+def _check_tiff(name: str, w: int, h: int, compression: int, bits: int, size: int) -> None:
+    ratio = _TIFF_MAX_RATIO.get(compression)
+    if ratio is not None and w * h * max(bits, 1) // 8 > ratio * size + (1 << 16):
+        raise _too_small(name, w, h, size)
+
+
+_PNM_SIZE = re.compile(rb"P[1-6](?:\s|#[^\r\n]*)+(\d+)(?:\s|#[^\r\n]*)+(\d+)")
+
+
+def _check_pnm(name: str, data: memoryview) -> None:
+    """PNM: at least a bit a pixel (P4; the others take more)."""
+    m = _PNM_SIZE.match(data[:4096].tobytes())
+    if m:
+        w, h = int(m[1]), int(m[2])
+        if w * h > 8 * len(data) + (1 << 16):
+            raise _too_small(name, w, h, len(data))
 
 
 def _undecodable(path: Path) -> InputError:

@@ -2,7 +2,7 @@
 
 Shared by ``tests/refusion_core/io/test_fuzz_images.py``, ``tests/refusion_core/medical/test_fuzz_volumes.py``
 (bounded runs in CI) and ``scripts/fuzz_readers.py`` (long runs). Not a test module itself (no ``test_``
-prefix); the tests and the script load it by path (:func:`load`), since ``tests/`` is no package.
+prefix); the tests and the script load it by path as ``refusion_fuzz_fuzzing``, ``tests/`` being no package.
 
 A **case** is ``(reader, seed, mutation, n)``: ``n`` seeds the random generator of that one mutation, so
 :func:`materialise` writes the very same file(s) every time and a failure is reproduced by
@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import copy
 import gzip
-import importlib.util
 import io
 import math
 import struct
@@ -53,23 +52,12 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[3]
 SAMPLES = REPO / "resources" / "samples"
 SLOW_S = 5.0
-"""A single read slower than this (seconds, on a loaded CI machine) counts as a hang."""
+"""A single read taking more CPU time than this (seconds), or six times as long on the clock (a loaded CI
+machine stalls), counts as a hang."""
 
 IMAGE_READERS = ("read_image", "read_image_exif")
 VOLUME_READERS = ("read_volume",)
 READERS = IMAGE_READERS + VOLUME_READERS
-
-
-def load(path: Path | str):
-    """Import a module from a file path (how the tests and the script get this module)."""
-    path = Path(path)
-    name = f"refusion_fuzz_{path.stem}"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
 
 
 # --- seeds ------------------------------------------------------------------------------------------------
@@ -390,6 +378,20 @@ def m_png_idat_bomb(rng, b: bytes) -> bytes:
     return _png_with_data(b, p, bytes(rest))
 
 
+def m_hostile_png_plte(rng, b: bytes) -> bytes:
+    """Exactly the issue's palette PNG: PLTE's length field reads 0xA0A0A0A0 = 2,694,881,440 bytes."""
+    for p, _, ctype in png_chunks(b):
+        if ctype == b"PLTE":
+            return b[:p] + struct.pack(">I", 0xA0A0A0A0) + b[p + 4:]
+    return b
+
+
+def m_hostile_png_size(rng, b: bytes) -> bytes:
+    """IHDR says 14000 × 14000 (under the pixel limit), valid CRC, over a few hundred bytes of data."""
+    p = png_chunks(b)[0][0]
+    return _png_with_data(b, p, struct.pack(">II", 14000, 14000) + b[p + 16:p + 21])
+
+
 def _jpeg_segments(b: bytes) -> list[tuple[int, int]]:
     """(offset of the marker, marker byte) of each segment before the scan data."""
     out, p = [], 2
@@ -417,6 +419,14 @@ def m_jpeg_sof(rng, b: bytes) -> bytes:
                 b[p + 4] = int(rng.choice([0, 1, 2, 8, 12, 16, 255]))  # precision
             return bytes(b)
     return m_interesting(rng, b)
+
+
+def m_hostile_jpeg_size(rng, b: bytes) -> bytes:
+    """SOF says 14000 × 14000 (under the pixel limit) over a few hundred bytes of scan data."""
+    for p, marker in _jpeg_segments(b):
+        if marker in (0xC0, 0xC2):
+            return b[:p + 5] + struct.pack(">HH", 14000, 14000) + b[p + 9:]
+    return b
 
 
 def m_jpeg_segment_length(rng, b: bytes) -> bytes:
@@ -450,6 +460,29 @@ def m_tiff_tag(rng, b: bytes) -> bytes:
     else:  # the type
         struct.pack_into(e + "H", b, p + 2, int(rng.integers(0, 20)))
     return bytes(b)
+
+
+def _tiff_set(b: bytes, values: dict[int, int]) -> bytes:
+    """Set the (SHORT or LONG) values of IFD0 entries by tag."""
+    e = "<" if b[:2] == b"II" else ">"
+    off = struct.unpack_from(e + "I", b, 4)[0]
+    b = bytearray(b)
+    for i in range(struct.unpack_from(e + "H", b, off)[0]):
+        p = off + 2 + 12 * i
+        tag, typ = struct.unpack_from(e + "HH", b, p)
+        if tag in values:
+            struct.pack_into(e + ("H" if typ == 3 else "I"), b, p + 8, values[tag])
+    return bytes(b)
+
+
+def m_hostile_tiff_size(rng, b: bytes) -> bytes:
+    """ImageWidth and ImageLength say 14000 × 14000 in a small uncompressed TIFF."""
+    return _tiff_set(b, {256: 14000, 257: 14000})
+
+
+def m_hostile_bmp_size(rng, b: bytes) -> bytes:
+    """An uncompressed BMP whose header says 14000 × 14000."""
+    return b[:18] + struct.pack("<ii", 14000, 14000) + b[26:]
 
 
 def m_bmp_header(rng, b: bytes) -> bytes:
@@ -536,6 +569,22 @@ def m_nifti_huge(rng, b: bytes) -> bytes:
     if rng.random() < 0.5:
         struct.pack_into("<hhhh", b, 48, *(int(rng.choice([1, 2, 32767])) for _ in range(4)))
     return bytes(b)
+
+
+def _nifti_dims(b: bytes, side: int) -> bytes:
+    b = bytearray(b)
+    struct.pack_into("<hhhh", b, 40, 3, side, side, side)
+    return bytes(b)
+
+
+def m_hostile_nifti_size(rng, b: bytes) -> bytes:
+    """dim[] says 32767 × 32767 × 32767 voxels (35 T)."""
+    return _nifti_dims(b, 32767)
+
+
+def m_hostile_nifti_600(rng, b: bytes) -> bytes:
+    """dim[] says 600 × 600 × 600 voxels (216 M, under the voxel limit: refused by the file's size)."""
+    return _nifti_dims(b, 600)
 
 
 def m_nifti_specials(rng, b: bytes) -> bytes:
@@ -649,6 +698,23 @@ def m_dicom_huge(rng, sets: list) -> list:
     return sets
 
 
+def m_hostile_dicom_size(rng, sets: list) -> list:
+    """Rows = Columns = 65535 and NumberOfFrames = 100000 over a few hundred bytes of pixel data."""
+    sets = copy.deepcopy(sets)
+    for ds in sets:
+        ds.Rows, ds.Columns, ds.NumberOfFrames = 65535, 65535, 100000
+    return sets
+
+
+def m_hostile_dicom_rows(rng, sets: list) -> list:
+    """Rows = Columns = 4096 in every slice of a series (16 M pixels each, under the limit) over a few
+    hundred bytes of pixel data."""
+    sets = copy.deepcopy(sets)
+    for ds in sets:
+        ds.Rows, ds.Columns = 4096, 4096
+    return sets
+
+
 def m_dicom_series(rng, sets: list) -> list:
     """Series-level damage: slices sharing a position, a slice of another size, a duplicated slice ..."""
     sets = copy.deepcopy(sets)
@@ -718,6 +784,15 @@ MUTATIONS: dict[str, Mutation] = {m.name: m for m in [
     Mutation("png_ihdr", ("png",), "bytes", m_png_ihdr),
     Mutation("png_chunk_data", ("png",), "bytes", m_png_chunk_data),
     Mutation("png_idat_bomb", ("png",), "bytes", m_png_idat_bomb),
+    Mutation("hostile_png_plte", ("png",), "bytes", m_hostile_png_plte),
+    Mutation("hostile_png_size", ("png",), "bytes", m_hostile_png_size),
+    Mutation("hostile_jpeg_size", ("jpeg",), "bytes", m_hostile_jpeg_size),
+    Mutation("hostile_tiff_size", ("tiff",), "bytes", m_hostile_tiff_size),
+    Mutation("hostile_bmp_size", ("bmp",), "bytes", m_hostile_bmp_size),
+    Mutation("hostile_nifti_size", ("nii", "niigz"), "inner", m_hostile_nifti_size),
+    Mutation("hostile_nifti_600", ("nii", "niigz"), "inner", m_hostile_nifti_600),
+    Mutation("hostile_dicom_size", ("dicom", "series"), "dicom", m_hostile_dicom_size),
+    Mutation("hostile_dicom_rows", ("series",), "dicom", m_hostile_dicom_rows),
     Mutation("jpeg_sof", ("jpeg",), "bytes", m_jpeg_sof),
     Mutation("jpeg_segment_length", ("jpeg",), "bytes", m_jpeg_segment_length),
     Mutation("tiff_tag", ("tiff",), "bytes", m_tiff_tag),
@@ -730,7 +805,9 @@ MUTATIONS: dict[str, Mutation] = {m.name: m for m in [
     Mutation("dicom_huge", ("dicom", "series"), "dicom", m_dicom_huge),
     Mutation("dicom_series", ("series",), "dicom", m_dicom_series),
 ]}
-WEIGHTS = {"png_plte_length": 0.5, "float_specials": 2.0, "nifti_field": 3.0, "nifti_specials": 1.5,
+WEIGHTS = {"hostile_png_plte": 0.2, "hostile_png_size": 0.2, "hostile_jpeg_size": 0.2, "hostile_tiff_size": 0.2,
+           "hostile_bmp_size": 0.2, "hostile_nifti_size": 0.3, "hostile_nifti_600": 0.3, "hostile_dicom_size": 0.3,
+           "hostile_dicom_rows": 0.3, "png_plte_length": 0.5, "float_specials": 2.0, "nifti_field": 3.0, "nifti_specials": 1.5,
            "dicom_field": 4.0, "dicom_series": 1.5, "tiff_tag": 2.0, "png_ihdr": 1.5, "png_chunk_data": 1.5}
 
 
@@ -820,6 +897,7 @@ class Outcome:
     kind: str  # "ok", "InputError", "unbuildable" or "other" (a failure)
     detail: str
     seconds: float
+    cpu: float = 0.0
 
     @property
     def failed(self) -> bool:
@@ -896,32 +974,35 @@ def run_case(case: Case, folder: Path) -> Outcome:
         path = materialise(case, folder)
     except Unbuildable as err:
         return Outcome("unbuildable", str(err), 0.0)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
+
+    def took() -> tuple[float, float]:
+        return time.perf_counter() - t0, time.process_time() - c0
+
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             result = read(case.reader, path)
     except InputError as err:
-        dt = time.perf_counter() - t0
         msg = str(err)
         if not msg.strip() or "\n" in msg:
-            return Outcome("other", f"InputError message is not one line: {msg!r}", dt)
-        return _timed(Outcome("InputError", msg, dt))
+            return Outcome("other", f"InputError message is not one line: {msg!r}", *took())
+        return _timed(Outcome("InputError", msg, *took()))
     except Exception as err:  # noqa: BLE001 (the point: anything else is a failure)
-        dt = time.perf_counter() - t0
         tb = traceback.extract_tb(err.__traceback__)[-1]
         where = f"{Path(tb.filename).name}:{tb.lineno}"
-        return Outcome("other", f"{type(err).__name__} at {where}: {str(err)[:300]}", dt)
-    dt = time.perf_counter() - t0
+        return Outcome("other", f"{type(err).__name__} at {where}: {str(err)[:300]}", *took())
+    dt = took()
     problem = check_result(case.reader, result)
     if problem:
-        return Outcome("other", f"bad result: {problem}", dt)
-    return _timed(Outcome("ok", "", dt))
+        return Outcome("other", f"bad result: {problem}", *dt)
+    return _timed(Outcome("ok", "", *dt))
 
 
 def _timed(outcome: Outcome) -> Outcome:
-    if outcome.seconds > SLOW_S:
-        return Outcome("other", f"took {outcome.seconds:.1f} s (a hang?): {outcome.detail}", outcome.seconds)
+    if outcome.cpu > SLOW_S or outcome.seconds > 6 * SLOW_S:
+        return Outcome("other", f"took {outcome.seconds:.1f} s ({outcome.cpu:.1f} s CPU; a hang?): "
+                       f"{outcome.detail}", outcome.seconds, outcome.cpu)
     return outcome
 
 
@@ -952,15 +1033,23 @@ def fuzz(reader: str, master_seed: int, budget_s: float, folder: Path, max_cases
 # --- hostile headers under a memory ceiling ------------------------------------------------------------------
 
 HOSTILE = {
-    # name: (case, what the one line must say)
-    "png_plte_2.69GB": (Case("read_image", "png_palette", "png_plte_length", 0), r"damaged|truncated|chunk"),
-    "png_14000x14000_in_1KB": (Case("read_image", "png_grey", "png_idat_bomb", 3), r"declares|damaged|truncated"),
-    "jpeg_65535x65535": (Case("read_image", "jpeg_rgb", "jpeg_sof", 2), r"declares|damaged|truncated"),
-    "nifti_huge_dims": (Case("read_volume", "nii_float32", "nifti_huge", 0), r"declares|NIfTI"),
-    "niigz_huge_dims": (Case("read_volume", "niigz_float32", "nifti_huge", 1), r"declares|NIfTI"),
-    "dicom_huge_rows_frames": (Case("read_volume", "dicom_multiframe", "dicom_huge", 0), r"declares|DICOM"),
-    "dicom_series_huge_rows": (Case("read_volume", "dicom_series", "dicom_huge", 1), r"declares|DICOM"),
+    # name: the case (whose file is under 2 KB); its one line must say that the header declares too much
+    "png_plte_2.69GB": Case("read_image", "png_palette", "hostile_png_plte", 0),
+    "png_exif_plte_2.69GB": Case("read_image_exif", "png_palette", "hostile_png_plte", 0),
+    "png_14000x14000": Case("read_image", "png_grey", "hostile_png_size", 0),
+    "jpeg_14000x14000": Case("read_image", "jpeg_rgb", "hostile_jpeg_size", 0),
+    "tiff_14000x14000": Case("read_image", "tiff_uint16", "hostile_tiff_size", 0),
+    "bmp_14000x14000": Case("read_image_exif", "bmp_rgb", "hostile_bmp_size", 0),
+    "nii_32767^3": Case("read_volume", "nii_float32", "hostile_nifti_size", 0),
+    "nii_600^3": Case("read_volume", "nii_float32", "hostile_nifti_600", 0),
+    "niigz_32767^3": Case("read_volume", "niigz_float32", "hostile_nifti_size", 0),
+    "niigz_600^3": Case("read_volume", "niigz_float32", "hostile_nifti_600", 0),
+    "dicom_65535^2x100000": Case("read_volume", "dicom_multiframe", "hostile_dicom_size", 0),
+    "dicom_series_65535^2": Case("read_volume", "dicom_series", "hostile_dicom_size", 0),
+    "dicom_series_4096^2": Case("read_volume", "dicom_series", "hostile_dicom_rows", 0),
 }
+HOSTILE_MESSAGE = r"declares|corrupt or truncated|truncated"
+"""What the one line for a hostile header must say (refused from the header, not after a failed decode)."""
 CEILING_MB = 400
 """Address space a hostile-header read may add on top of the process's, in MB."""
 
@@ -978,7 +1067,7 @@ def hostile_main(names: list[str], folder: str) -> int:
 
     built = {}
     for name in names:
-        case, _ = HOSTILE[name]
+        case = HOSTILE[name]
         built[name] = (case, materialise(case, Path(folder) / name))
     # warm the decoders once, so that their one-off allocations do not count
     for reader in ("read_image", "read_volume"):
@@ -994,15 +1083,21 @@ def hostile_main(names: list[str], folder: str) -> int:
 
     for name, (case, path) in built.items():
         print(f"{name}\tstart\t", flush=True)
+        size = sum(f.stat().st_size for f in ([path] if path.is_file() else path.iterdir()))
+        rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        t0 = time.perf_counter()
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 read(case.reader, path)
-            print(f"{name}\tok\t", flush=True)
+            kind, detail = "ok", ""
         except InputError as err:
-            print(f"{name}\tInputError\t{err}", flush=True)
+            kind, detail = "InputError", str(err)
         except BaseException as err:  # noqa: BLE001
-            print(f"{name}\tother\t{type(err).__name__}: {str(err)[:300]!r}", flush=True)
+            kind, detail = "other", f"{type(err).__name__}: {str(err)[:300]!r}"
+        grew = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss0) / 1024
+        note = f"[{size:,} bytes; {time.perf_counter() - t0:.2f} s; peak memory +{grew:.0f} MB]"
+        print(f"{name}\t{kind}\t{detail} {note}", flush=True)
     return 0
 
 
