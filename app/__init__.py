@@ -14,7 +14,3 @@ Torch is never imported while the window is being built (see ``tests/app/test_st
 """
 
 __version__ = "0.1.0"
-
-from app.qt.compat import guard_singleton_refcounts  # noqa: E402 - before any Qt call or signal
-
-REFCOUNT_GUARD = guard_singleton_refcounts()  # PySide6 6.12.0 leaks None/True references

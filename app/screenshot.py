@@ -18,10 +18,9 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import QCoreApplication, QSize, Qt
 from PySide6.QtGui import QImage
-from refusion_core.errors import InputError
-from refusion_core.paths import resources_dir, user_models_dir
 
 from app.core import engine
+from app.core.engine import InputError, resources_dir, user_models_dir
 from app.controllers.training import TrainRequest
 
 SIZE = QSize(1360, 850)
@@ -111,30 +110,25 @@ def synthetic_scene(h: int = 256, w: int = 320) -> np.ndarray:
 
 
 def synthetic_pair(folder: Path) -> list[Path]:
-    from refusion_core.training.synthetic import multifocus_pair
-
-    a, b = multifocus_pair(synthetic_scene())
+    a, b = engine.multifocus_pair(synthetic_scene())
     return [engine.write_image(folder / f"synthetic_{n}.png", img, bit_depth=8) for n, img in (("a", a), ("b", b))]
 
 
 def synthetic_stack(folder: Path, h: int = 256, w: int = 320) -> list[Path]:
     """Four frames of the synthetic scene, frame i sharp in quadrant i (``refusion_core.training.synthetic.focus_stack``)."""
-    from refusion_core.training.synthetic import focus_stack
-
-    frames = focus_stack(synthetic_scene(h, w), n=4)
+    frames = engine.focus_stack(synthetic_scene(h, w), n=4)
     return [engine.write_image(folder / f"stack_{i + 1}.png", f, bit_depth=8) for i, f in enumerate(frames)]
 
 
 def synthetic_misaligned(folder: Path, h: int = 192, w: int = 256) -> list[Path]:
     """A textured scene and the same scene moved by 5 px and 1.5 degrees (borders cut off both)."""
     import cv2
-    from refusion_core.training.synthetic import similarity_homography
 
     pad = 16
     rng = np.random.default_rng(7)
     big = cv2.GaussianBlur(rng.random((h + 2 * pad, w + 2 * pad)).astype(np.float32), (0, 0), 2.0)
     big = (big - big.min()) / (big.max() - big.min())
-    moved = cv2.warpPerspective(big, similarity_homography(big.shape, 5.0, -3.0, 1.5), big.shape[::-1],
+    moved = cv2.warpPerspective(big, engine.similarity_homography(big.shape, 5.0, -3.0, 1.5), big.shape[::-1],
                                 flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
     crop = (slice(pad, pad + h), slice(pad, pad + w))
     return [engine.write_image(folder / f"moved_{n}.png", img[crop], bit_depth=8)
@@ -145,9 +139,7 @@ def synthetic_volumes(folder: Path, slices: int = 6, side: int = 48) -> list[Pat
     """An MR-like and a PT-like NIfTI volume on one grid: a growing disc, and a smooth hot spot in it.
     (nibabel writes them: ``refusion_core.medical.volumes.write_nifti`` puts ``ReFusion MR;`` in the header's
     ``descrip``, which its reader does not take for a modality.)"""
-    from refusion_core.medical.volumes import nibabel_module
-
-    nib = nibabel_module()
+    nib = engine.nibabel_module()
     z, y, x = np.mgrid[0:slices, 0:side, 0:side].astype(np.float32)
     r = np.hypot(y - side / 2, x - side / 2) / (side * (0.25 + 0.03 * z))
     mr = np.clip(1.2 - r, 0, 1) * (0.6 + 0.4 * np.cos(3 * x / side * np.pi) ** 2) * 1000

@@ -13,7 +13,8 @@ from app.core.writing import ExportOptions, ExportSummary, metrics_csv, metrics_
 from app.core.pairing import Pair
 from app.core.results import make_result, make_stack_result, with_metrics
 from app.qt.preferences import Preferences
-from app.qt.state import Result, StudioState
+from app.core.results import Result
+from app.qt.state import StudioState
 from app.qt.worker import Worker
 
 

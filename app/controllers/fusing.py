@@ -9,7 +9,8 @@ from app.core import engine
 from app.core.catalog import ModelCatalog
 from app.qt.errors import ErrorHandler
 from app.core.results import make_result, make_stack_result, with_metrics
-from app.qt.state import Result, StudioState
+from app.core.results import Result
+from app.qt.state import StudioState
 from app.qt.worker import Worker
 
 

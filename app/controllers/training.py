@@ -9,10 +9,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from PySide6.QtCore import QEventLoop, QObject, QTimer, Signal
-from refusion_core.errors import WeightsError
-from refusion_core.paths import user_data_dir
 
 from app.core import engine
+from app.core.engine import WeightsError
 from app.core.catalog import ModelCatalog, ModelEntry
 from app.qt.errors import ErrorHandler
 from app.core.results import resolve_bundle
@@ -87,7 +86,7 @@ class TrainingController(QObject):
             self.errors.warn("No model chosen", "Choose a model to fine-tune in the model box.")
             return False
         stamp = time.strftime("%Y%m%d-%H%M%S")
-        run_dir = user_data_dir() / "runs" / f"{self.state.task}-{stamp}"
+        run_dir = engine.user_data_dir() / "runs" / f"{self.state.task}-{stamp}"
         self._entry, self._request = entry, request
         self.last_settings = {"preset": request.preset, **request.overrides, "from_scratch": request.from_scratch}
         controls = Controls()

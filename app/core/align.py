@@ -29,25 +29,36 @@ from typing import Iterator, Sequence
 import cv2
 import numpy as np
 
-from refusion_core.errors import InputError
-from refusion_core.io.images import from_float, read_image_exif, to_float, write_image
-from refusion_core.io.scaling import looks_raw, percentile_stretch
-from refusion_core.paths import user_data_dir
-from refusion_core.registration.align import (
+from app.core.engine import (
+    MIN_POINTS,
+    REGISTRATION_MODELS,
+    TRANSFORMS_FILE,
     AlignedStack,
+    InputError,
+    RegistrationError,
+    Transform,
     align_stack,
+    apply_matrix,
     estimate_transform,
+    from_float,
+    looks_raw,
+    percentile_stretch,
+    read_image_exif,
+    to_float,
     transform_from_points,
+    user_data_dir,
     warp_to,
+    write_image,
+    write_transforms_report,
 )
-from refusion_core.registration.report import TRANSFORMS_FILE, write_transforms_report
-from refusion_core.registration.transforms import MIN_POINTS, MODELS, RegistrationError, Transform, apply_matrix
 
-__all__ = ["DEFAULT_MODEL", "DISPLAY_SIDE", "METHODS", "MODELS", "POINTS", "PREVIEW_MODES",
+__all__ = ["DEFAULT_MODEL", "DISPLAY_SIDE", "METHODS", "MODELS", "POINTS", "PREVIEW_MODES", "TRANSFORMS_FILE",
            "AlignSettings", "Estimate", "Loaded", "default_out_dir", "display_image", "estimate_frame",
            "estimate_job", "load_job", "output_names", "overlay", "points_problem", "suggest_method",
            "summary", "write_job"]
 
+MODELS = REGISTRATION_MODELS
+"""The transform models, simplest last (``homography``, ``affine``, ``euclidean``, ``translation``)."""
 POINTS = "points"
 METHODS = (("features", "Features — photographs", "homography"),
            ("ecc", "ECC — same modality", "homography"),

@@ -8,16 +8,11 @@ Keys are stable strings (``default``, ``user:<path>``, ``pth:<path>``, ``session
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
-
-from refusion_core import task_from_name
-from refusion_core.paths import user_models_dir
+from typing import Any, Protocol
 
 from app.core import engine
-from app.qt.preferences import Preferences
 
 SCRATCH = "scratch"
 DEFAULT = "default"
@@ -35,31 +30,16 @@ class ModelEntry:
         return self.kind != "scratch"
 
 
-def model_task(path: Path) -> str | None:
-    """The task a model file was made for: a project model's metadata (read from the safetensors header
-    only; no torch), a released .pth's file name (``ReFusion_MFIF.pth``). None when unknown."""
-    if path.suffix.lower() == ".pth":
-        return task_from_name(path.stem)
-    try:
-        return _model_task(str(path), path.stat().st_mtime_ns)
-    except OSError:
-        return None
+class Store(Protocol):
+    """Where the catalog keeps the imported checkpoints' paths (:class:`app.qt.preferences.Preferences`)."""
 
+    def json(self, key: str, default: Any) -> Any: ...  # noqa: D102
 
-@lru_cache(maxsize=256)
-def _model_task(path: str, _stamp: int) -> str | None:
-    from safetensors import safe_open
-
-    try:
-        with safe_open(path, framework="numpy") as fh:
-            task = json.loads((fh.metadata() or {}).get("refusion", "{}")).get("task")
-    except Exception:  # noqa: BLE001 - safetensors raises several types for unreadable files
-        return None
-    return task if isinstance(task, str) else None
+    def set_json(self, key: str, value: Any) -> None: ...  # noqa: D102
 
 
 class ModelCatalog:
-    def __init__(self, preferences: Preferences) -> None:
+    def __init__(self, preferences: Store) -> None:
         self._preferences = preferences
         self._session: dict[str, tuple[str, object]] = {}
 
@@ -72,7 +52,7 @@ class ModelCatalog:
                 [("pth", p, f"{p.name} (released)") for p in self.imported()]
         # the task's own models first; models made for another task stay available (fine-tuning an ivif
         # model on one's own mif pairs is legitimate) but say what they were made for
-        tasks = {p: model_task(p) for _, p, _ in files}
+        tasks = {p: engine.model_task(p) for _, p, _ in files}
         own = [f for f in files if tasks[f[1]] in (task, None)]
         other = [f for f in files if tasks[f[1]] not in (task, None)]
         out += [ModelEntry(f"{kind}:{p}", label, kind, p) for kind, p, label in own]
@@ -86,7 +66,7 @@ class ModelCatalog:
 
     @staticmethod
     def user_models() -> list[Path]:
-        folder = user_models_dir()
+        folder = engine.user_models_dir()
         return sorted(folder.glob("*.safetensors")) if folder.is_dir() else []
 
     def imported(self) -> list[Path]:
@@ -114,4 +94,4 @@ class ModelCatalog:
     @staticmethod
     def user_model_path(name: str) -> Path:
         safe = "".join(c if c.isalnum() or c in "-_. " else "_" for c in name).strip() or "model"
-        return user_models_dir() / f"{safe}.safetensors"
+        return engine.user_models_dir() / f"{safe}.safetensors"

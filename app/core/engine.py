@@ -1,21 +1,67 @@
-"""The adapter between the app and ``refusion_core``: the only module that calls the engine's
-torch-based parts (checkpoint, inference, trainer) and the numerical helpers.
+"""The adapter between the app and ``refusion_core``: the only app module that imports the engine
+(tests/app/test_boundaries.py checks it).
 
-Every engine import is inside a function, so building the window imports neither torch nor the
-engine's networks; the first fuse or training pays for it (in the worker thread). Functions here
-may be slow and are called from workers, never for drawing.
+What the app takes from the engine comes through here, in three forms:
+
+* light names imported at once (the tasks, the errors, the user folders: no torch, no OpenCV);
+* engine names re-exported as they are, imported on first use (:data:`_REEXPORTS`: registration,
+  volumes, windowing, ``MAP_NAMES``...), so that ``from app.core.engine import X`` costs nothing until
+  the module that needs ``X`` is imported;
+* functions that run the engine's torch-based parts (checkpoint, fuser, trainer), whose engine imports
+  are inside the function, so building the window imports neither torch nor the engine's networks; the
+  first fuse or training pays for it (in the worker thread). These may be slow and are called from
+  workers, never for drawing.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import importlib
+import json
 import os
 import sys
 import threading
+from functools import lru_cache
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
+from refusion_core import TASK_NAMES, TASKS, task_from_name
+from refusion_core import __version__ as ENGINE_VERSION
+from refusion_core.errors import InputError, RefusionError, RunError, WeightsError
+from refusion_core.paths import resources_dir, user_data_dir, user_models_dir
+
+__all__ = ["ENGINE_VERSION", "TASKS", "TASK_NAMES", "InputError", "RefusionError", "RunError", "WeightsError",
+           "resources_dir", "task_from_name", "user_data_dir", "user_models_dir"]
+
+_GROUPS = {
+    "refusion_core.models": ("MAP_NAMES",),  # torch: only where the maps are handled
+    "refusion_core.io.images": ("atomic_write_bytes", "from_float", "read_image_exif"),
+    "refusion_core.io.scaling": ("STRETCH_MODES", "looks_raw", "percentile_stretch"),
+    "refusion_core.registration.align": ("AlignedStack", "align_stack", "estimate_transform", "transform_from_points",
+                                         "warp_to"),
+    "refusion_core.registration.report": ("TRANSFORMS_FILE", "write_transforms_report"),
+    "refusion_core.registration.transforms": ("MIN_POINTS", "RegistrationError", "Transform", "apply_matrix",
+                                              ("REGISTRATION_MODELS", "MODELS")),
+    "refusion_core.medical.windowing": ("WINDOW_PRESETS", "Window", "apply_window", "auto_window", "default_window"),
+    "refusion_core.medical.volumes": ("Volume", "check_same_grid", "nibabel_module", "read_volume", "write_nifti"),
+    "refusion_core.training.synthetic": ("focus_stack", "multifocus_pair", "similarity_homography"),
+}
+_REEXPORTS = {(n if isinstance(n, str) else n[0]): (module, n if isinstance(n, str) else n[1])
+              for module, names in _GROUPS.items() for n in names}
+"""App name -> (engine module, engine name), imported on first use. ``REGISTRATION_MODELS`` is the
+registration's ``MODELS``, renamed so that it is not taken for the fusion models."""
+
+
+def __getattr__(name: str):  # noqa: ANN202 - PEP 562: the re-exports, imported when first asked for
+    if name not in _REEXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    module, attr = _REEXPORTS[name]
+    value = getattr(importlib.import_module(module), attr)
+    globals()[name] = value
+    return value
+
 
 _lock = threading.Lock()
 _bundles: dict[tuple, object] = {}
@@ -51,14 +97,11 @@ def read_image(path: str | Path) -> np.ndarray:
     return _read(path)
 
 
-STRETCH_MODES = ("auto", "none", "percentile")
-"""Input scaling (``refusion_core.io.scaling.prepare_input``): ``auto`` stretches 16-bit data whose values fill
-under a quarter of the range (raw thermal / scientific data) by its 0.5/99.5 percentiles; ``none`` never,
-``percentile`` always. The CLI's ``--stretch-input`` default is also ``auto``."""
-
-
 def read_sources(paths, stretch: str = "auto") -> list[np.ndarray]:  # noqa: ANN001 - a sequence of paths
-    """All images of a pair or a stack, checked to have one size, scaled for fusion by ``stretch``."""
+    """All images of a pair or a stack, checked to have one size, scaled for fusion by ``stretch`` (one of
+    :data:`STRETCH_MODES`: ``auto`` stretches 16-bit data whose values fill under a quarter of the range, raw
+    thermal or scientific data, by its 0.5/99.5 percentiles; ``none`` never, ``percentile`` always; the CLI's
+    ``--stretch-input`` default is also ``auto``)."""
     from refusion_core.io.images import check_pair
     from refusion_core.io.scaling import prepare_input
 
@@ -105,7 +148,10 @@ def luminance(img: np.ndarray) -> np.ndarray:
 
 # ----------------------------------------------------------------------------- classical methods
 def baseline_names() -> tuple[str, ...]:
-    return ("average", "laplacian", "mertens")
+    """The classical methods, in the engine's order (``refusion_core.fusing.baselines.BASELINES``)."""
+    from refusion_core.fusing.baselines import BASELINES
+
+    return tuple(BASELINES)
 
 
 def fuse_baseline(name: str, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -178,6 +224,29 @@ def new_bundle(task: str, seed: int | None = 0):  # noqa: ANN201 - ModelBundle
     return _new(task, seed=seed)
 
 
+def model_task(path: Path) -> str | None:
+    """The task a model file was made for, without loading it: a project model's metadata (the safetensors
+    header only; no torch), a released .pth's file name (``ReFusion_MFIF.pth``). None when unknown."""
+    if path.suffix.lower() == ".pth":
+        return task_from_name(path.stem)
+    try:
+        return _model_task(str(path), path.stat().st_mtime_ns)
+    except OSError:
+        return None
+
+
+@lru_cache(maxsize=256)
+def _model_task(path: str, _stamp: int) -> str | None:
+    from safetensors import safe_open
+
+    try:
+        with safe_open(path, framework="numpy") as fh:
+            task = json.loads((fh.metadata() or {}).get("refusion", "{}")).get("task")
+    except Exception:  # noqa: BLE001 - safetensors raises several types for unreadable files
+        return None
+    return task if isinstance(task, str) else None
+
+
 def default_weights(task: str) -> Path:
     from refusion_core.paths import default_weights_path
 
@@ -200,6 +269,30 @@ def fuse_stack(bundle, frames: list[np.ndarray], device: str = "auto", progress=
 
     fuser = Fuser(bundle, device=device)
     return _stack(fuser, frames, progress=progress), str(fuser.device)
+
+
+def fuse_volume_slices(bundle, a, b, window_a, window_b, device: str = "auto") -> Iterator[int]:  # noqa: ANN001
+    """Fuse two co-registered volumes (``refusion_core.medical.volumes.Volume``) with F, one slice at a time
+    (``fuse_volumes`` on each, with the windows fixed as (C, W) numbers: the same result as one call over the
+    volume). Yields each slice's index before fusing it, so that a worker can report and cancel between
+    slices; returns ``(fused Volume on A's grid, float32 in [0, 1]; the device used)``."""
+    from refusion_core.fusing.fuser import Fuser
+    from refusion_core.medical.volumes import Volume, check_same_grid, fuse_volumes
+
+    check_same_grid(a, b)
+    fuser = Fuser(bundle, device)
+    out = np.empty(a.data.shape, np.float32)
+    for s in range(len(a.data)):
+        yield s
+        part, _ = fuse_volumes(fuser, _one_slice(a, s), _one_slice(b, s), window_a, window_b)
+        out[s] = part.data[0]
+    return Volume(out, a.spacing, a.affine.copy(), "FUSED", "", f"{a.name} + {b.name}"), str(fuser.device)
+
+
+def _one_slice(vol, s: int):  # noqa: ANN001, ANN202
+    from refusion_core.medical.volumes import Volume
+
+    return Volume(vol.data[s:s + 1], vol.spacing, vol.affine, vol.modality, vol.units, vol.name)
 
 
 # ----------------------------------------------------------------------------- training
@@ -237,6 +330,7 @@ def train_threads() -> int:
         return value
     except ValueError:
         from refusion_core.logs import get_logger
+
         get_logger("app").warning("REFUSION_TRAIN_THREADS=%r is not a positive whole number; using %d threads",
                                   raw, default)
         return default

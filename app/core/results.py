@@ -1,4 +1,4 @@
-"""Making a :class:`~app.qt.state.Result` from a model or a classical method (runs in workers, no Qt).
+"""A :class:`Result` (one fused image) and making one from a model or a classical method (runs in workers).
 
 Used by the fuse action, the comparison's second result and the batch export alike, so a result
 and its sidecar always come from the same code.
@@ -7,13 +7,31 @@ and its sidecar always come from the same code.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, field
 
 import numpy as np
-from refusion_core.errors import WeightsError
 
 from app.core import engine
 from app.core.catalog import ModelCatalog, ModelEntry
-from app.qt.state import Result
+from app.core.engine import WeightsError
+
+@dataclass
+class Result:
+    """One fused image shown in the comparison area.
+
+    ``image`` is grey ``(H, W)`` or RGB ``(H, W, 3)``, uint8/uint16 (as the engine returns it) or
+    float32 in [0, 1]; ``y`` its luminance, float32 ``(H, W)`` in [0, 1]; ``maps`` the weight maps
+    ``wa, wb, va, vb`` (float32 in [0, 1]) when the method has them; ``source`` what made it
+    (model label, path, sha256, kind), written into export sidecars.
+    """
+
+    image: np.ndarray
+    y: np.ndarray
+    label: str
+    maps: dict[str, np.ndarray] = field(default_factory=dict)
+    source: dict = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+
 
 BASELINE_LABELS = {"average": "Average", "laplacian": "Laplacian pyramid", "mertens": "Mertens exposure fusion"}
 

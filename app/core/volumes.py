@@ -3,10 +3,10 @@ workers, window/level and colour-map choices, display orientation and the export
 
 **Research use, not diagnosis** (:data:`RESEARCH_NOTE` is shown in the window at all times).
 
-The engine does the work: :func:`refusion_core.medical.volumes.read_volume` (DICOM folder or file, NIfTI),
-``check_same_grid``, ``fuse_volumes``, ``write_nifti`` and :mod:`refusion_core.medical.windowing`; the model comes
-from the app's catalog (task ``mif``) through :func:`app.core.results.resolve_bundle`, like every other fuse in
-the app. Engine parts that need torch are imported inside the worker jobs only.
+The engine does the work, through the adapter :mod:`app.core.engine`: ``read_volume`` (DICOM folder or
+file, NIfTI), ``check_same_grid``, ``fuse_volume_slices``, ``write_nifti`` and the windowing helpers; the model
+comes from the app's catalog (task ``mif``) through :func:`app.core.results.resolve_bundle`, like every other
+fuse in the app. Engine parts that need torch are imported inside the worker jobs only.
 
 Choices where the issue is silent:
 
@@ -42,10 +42,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from refusion_core.errors import InputError, WeightsError
-from refusion_core.medical.windowing import WINDOW_PRESETS, Window, apply_window, auto_window, default_window
 
 from app import __version__
+from app.core import engine
+from app.core.engine import WINDOW_PRESETS, InputError, WeightsError, Window, apply_window, auto_window, default_window
 
 TASK = "mif"
 RESEARCH_NOTE = "For research use only — not for clinical diagnosis."
@@ -85,7 +85,7 @@ def levels(win: Window) -> tuple[float, float]:
 class Opened:
     """A volume as the window holds it: where it came from and its precomputed windows."""
 
-    volume: object  # refusion_core.medical.volumes.Volume
+    volume: object  # the engine's Volume (app.core.engine.Volume)
     path: Path | None
     auto: Window
     default_mode: str  # a preset name, "auto" or FULL
@@ -98,9 +98,7 @@ class Opened:
 
 def open_volume(path: str | Path) -> Opened:
     """Read a volume (slow: runs in a worker) and compute its auto window once."""
-    from refusion_core.medical.volumes import read_volume
-
-    vol = read_volume(path)
+    vol = engine.read_volume(path)
     return Opened(vol, Path(path), auto_window(vol.data), default_window(vol.modality))
 
 
@@ -111,8 +109,6 @@ def fused_opened(volume) -> Opened:  # noqa: ANN001
 def load_job(path_a: str | Path | None, path_b: str | Path | None, current_a: Opened | None):  # noqa: ANN201
     """Worker job: read A and/or B. Returns ``(a, b, problem)``: B is None and ``problem`` says why when
     B is not on A's grid (A is kept: the user can go on with it)."""
-    from refusion_core.medical.volumes import check_same_grid
-
     total = (path_a is not None) + (path_b is not None)
     a, b, problem = current_a, None, None
     if path_a is not None:
@@ -124,7 +120,7 @@ def load_job(path_a: str | Path | None, path_b: str | Path | None, current_a: Op
         yield (total - 1, total, f"Reading {Path(path_b).name}…")
         b = open_volume(path_b)
         try:
-            check_same_grid(a.volume, b.volume)
+            engine.check_same_grid(a.volume, b.volume)
         except InputError as exc:
             problem, b = f"{str(exc).rstrip('.')}. {b.volume.name} was not opened.", None
     yield (total, total, "Done")
@@ -143,40 +139,33 @@ class FusedVolume:
     model: dict = field(default_factory=dict)
 
 
-def _one_slice(vol, s: int):  # noqa: ANN001, ANN202
-    from refusion_core.medical.volumes import Volume
-
-    return Volume(vol.data[s:s + 1], vol.spacing, vol.affine, vol.modality, vol.units, vol.name)
-
-
 def fuse_job(catalog, model_key: str, device: str, a: Opened, b: Opened,  # noqa: ANN001, ANN201
              window_a: Window, window_b: Window):
     """Worker job: fuse A and B slice by slice with the catalog's ``model_key`` (task mif) on ``device``.
 
     Yields ``(done, total, text)`` per slice (the worker cancels between slices); returns a FusedVolume.
     """
-    from refusion_core.fusing.fuser import Fuser
-    from refusion_core.medical.volumes import Volume, check_same_grid, fuse_volumes
-
     from app.core.results import describe_bundle, resolve_bundle
 
     va, vb = a.volume, b.volume
-    check_same_grid(va, vb)
+    engine.check_same_grid(va, vb)
     n = len(va.data)
     yield (0, n, "Loading the model…")
     entry = catalog.get(model_key, TASK)
     if entry is None:
         raise WeightsError("That model is no longer available (was its file moved?); choose another one.")
-    fuser = Fuser(resolve_bundle(entry, catalog, TASK), device)
-    out = np.empty(va.data.shape, np.float32)
+    bundle = resolve_bundle(entry, catalog, TASK)
     wa, wb = (float(window_a[0]), float(window_a[1])), (float(window_b[0]), float(window_b[1]))
-    for s in range(n):
+    slices = engine.fuse_volume_slices(bundle, va, vb, wa, wb, device)
+    while True:
+        try:
+            s = next(slices)
+        except StopIteration as done:
+            fused, used = done.value
+            break
         yield (s, n, f"Fusing slice {s + 1} of {n}…")
-        part, _ = fuse_volumes(fuser, _one_slice(va, s), _one_slice(vb, s), wa, wb)
-        out[s] = part.data[0]
-    fused = Volume(out, va.spacing, va.affine.copy(), "FUSED", "", f"{va.name} + {vb.name}")
     yield (n, n, "Done")
-    return FusedVolume(fused_opened(fused), wa, wb, model_key, describe_bundle(entry, fuser.bundle, str(fuser.device)))
+    return FusedVolume(fused_opened(fused), wa, wb, model_key, describe_bundle(entry, bundle, used))
 
 
 # ----------------------------------------------------------------------------- display
@@ -270,17 +259,12 @@ def sidecar(fused: FusedVolume, a: Opened, b: Opened, files: tuple[Path, Path, P
 
 def export_job(files: tuple[Path, Path, Path], fused_volume, picture: np.ndarray, meta: dict):  # noqa: ANN001, ANN201
     """Worker job: write the NIfTI (float32), the PNG and the sidecar, each atomically; returns the paths."""
-    from refusion_core.io.images import atomic_write_bytes
-    from refusion_core.medical.volumes import write_nifti
-
-    from app.core import engine
-
     nifti, png, side = files
     yield (0, 3, f"Writing {nifti.name}…")
-    write_nifti(nifti, fused_volume, "float32")
+    engine.write_nifti(nifti, fused_volume, "float32")
     yield (1, 3, f"Writing {png.name}…")
     engine.write_image(png, picture)
     yield (2, 3, f"Writing {side.name}…")
-    atomic_write_bytes(side, json.dumps(meta, indent=1, ensure_ascii=False).encode("utf-8"))
+    engine.atomic_write_bytes(side, json.dumps(meta, indent=1, ensure_ascii=False).encode("utf-8"))
     yield (3, 3, "Exported")
     return [nifti, png, side]

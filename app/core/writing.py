@@ -17,9 +17,7 @@ import numpy as np
 from app import __version__
 from app.core import engine
 from app.core.pairing import Pair
-from app.qt.state import Result
-
-MAP_NAMES = ("wa", "wb", "va", "vb")
+from app.core.results import Result
 
 
 @dataclass
@@ -63,7 +61,7 @@ def pair_files(pair: Pair, opt: ExportOptions, has_maps: bool = True) -> list[Pa
     if opt.second:
         out.append(d / f"{s}_compare.{opt.fmt}")
     if opt.maps and has_maps:
-        for m in MAP_NAMES:
+        for m in engine.MAP_NAMES:
             out += [d / f"{s}_{m}.png", d / f"{s}_{m}_color.png"]
     out.append(d / f"{s}.refusion.json")
     return out
@@ -94,7 +92,7 @@ def write_pair(pair: Pair, fused: Result, second: Result | None, opt: ExportOpti
         written.append(engine.write_image(d / f"{s}_compare.{opt.fmt}", second.image, bit_depth=opt.bit_depth,
                                           exif=exif))
     if opt.maps:
-        for name in MAP_NAMES:
+        for name in engine.MAP_NAMES:
             if name in fused.maps:
                 written.append(engine.write_image(d / f"{s}_{name}.png", fused.maps[name], bit_depth=16))
                 written.append(engine.write_image(d / f"{s}_{name}_color.png", colour_map(fused.maps[name])))
@@ -106,12 +104,10 @@ def write_pair(pair: Pair, fused: Result, second: Result | None, opt: ExportOpti
 
 def sidecar_record(pair: Pair, fused: Result, second: Result | None, opt: ExportOptions, context: dict,
                    outputs: list[str]) -> dict:
-    import refusion_core
-
     return {
         "app": "ReFusion Studio",
         "app_version": __version__,
-        "engine_version": getattr(refusion_core, "__version__", None),
+        "engine_version": engine.ENGINE_VERSION,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "python": platform.python_version(),
         "sources": ({"frames": [str(p) for p in pair.paths], "fusion": "tree of pairwise fusions"}

@@ -14,7 +14,8 @@ import traceback
 from PySide6.QtCore import QObject, Signal, Slot
 from PySide6.QtWidgets import QMessageBox, QWidget
 
-from refusion_core.errors import InputError, RefusionError, RunError, WeightsError
+from app.core import engine
+from app.core.engine import InputError, RefusionError, RunError, WeightsError
 
 CUDA_OOM = (
     "The graphics card ran out of memory. Choose CPU in the device box, close other programs that "
@@ -122,7 +123,6 @@ def install_excepthook(handler: ErrorHandler) -> None:
             previous(etype, value, tb)
             return
         traceback.print_exception(etype, value, tb)
-        from app.core import engine
         engine.log_exception(value.with_traceback(tb))
         handler.report(value.with_traceback(tb))
 

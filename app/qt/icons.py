@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from PySide6.QtGui import QIcon
-from refusion_core.paths import resources_dir
+
+from app.core.engine import resources_dir
 
 
 def icon(name: str) -> QIcon:

@@ -6,33 +6,14 @@ the state and the widgets draw it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
+from app.core.engine import TASKS
 from app.core.pairing import DropPlan, Pair, plan_drop
-
-TASKS = ("ivif", "mif", "mfif", "meif")
-
-
-@dataclass
-class Result:
-    """One fused image shown in the comparison area.
-
-    ``image`` is grey ``(H, W)`` or RGB ``(H, W, 3)``, uint8/uint16 (as the engine returns it) or
-    float32 in [0, 1]; ``y`` its luminance, float32 ``(H, W)`` in [0, 1]; ``maps`` the weight maps
-    ``wa, wb, va, vb`` (float32 in [0, 1]) when the method has them; ``source`` what made it
-    (model label, path, sha256, kind), written into export sidecars.
-    """
-
-    image: np.ndarray
-    y: np.ndarray
-    label: str
-    maps: dict[str, np.ndarray] = field(default_factory=dict)
-    source: dict = field(default_factory=dict)
-    metrics: dict[str, float] = field(default_factory=dict)
+from app.core.results import Result
 
 
 class PairList(QObject):

@@ -6,10 +6,11 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QComboBox, QWidget
 
 from app.core.catalog import ModelCatalog
-from app.qt.state import TASKS, StudioState
+from app.core.engine import TASK_NAMES, TASKS
+from app.qt.state import StudioState
 
-TASK_LABELS = {"ivif": "ivif · infrared + visible", "mif": "mif · medical", "mfif": "mfif · multi-focus",
-               "meif": "meif · multi-exposure"}
+TASK_LABELS = {task: f"{task} · {TASK_NAMES[task].split(' (')[0]}" for task in TASKS}
+"""``ivif · infrared + visible``, ``mif · medical`` (the engine's names, without what is in brackets)."""
 DEVICES = (("auto", "Auto"), ("cpu", "CPU"), ("cuda", "CUDA (GPU)"))
 
 

@@ -14,7 +14,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Qt, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QListWidget, QPushButton, QVBoxLayout, QWidget
 
-from refusion_core.registration.transforms import MIN_POINTS
+from app.core.engine import MIN_POINTS
 
 COLOURS = ("#ffd54f", "#4fc3f7")  # reference, moving
 

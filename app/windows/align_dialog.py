@@ -43,6 +43,7 @@ from app.core.align import (
     MODELS,
     POINTS,
     PREVIEW_MODES,
+    TRANSFORMS_FILE,
     AlignSettings,
     Estimate,
     Loaded,
@@ -58,7 +59,6 @@ from app.qt.errors import ErrorHandler, describe
 from app.core.pairing import Pair, make_stack
 from app.widgets.point_picker import PointPicker
 from app.qt.worker import Worker
-from refusion_core.registration.report import TRANSFORMS_FILE
 
 
 class AlignDialog(QDialog):

@@ -19,9 +19,9 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QCloseEvent, QFontDatabase
 from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QLabel, QMainWindow, QMenu, QMessageBox,
                                QProgressBar, QPushButton, QSizePolicy, QSlider, QSpinBox, QVBoxLayout, QWidget)
-from refusion_core.errors import RefusionError
 
 from app.core.catalog import DEFAULT, ModelCatalog
+from app.core.engine import RefusionError
 from app.qt.errors import ErrorHandler, describe
 from app.qt.preferences import Preferences
 from app.core.volumes import (NIFTI_FILTER, RESEARCH_NOTE, TASK, FusedVolume, export_job, export_paths, fuse_job, load_job,

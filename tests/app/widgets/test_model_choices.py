@@ -59,7 +59,7 @@ def test_models_of_another_task_come_last_and_say_so(window, model_file, tmp_pat
     from refusion_core.models.checkpoint import load_model, save_model
     from refusion_core.paths import user_models_dir
 
-    from app.core.catalog import model_task
+    from app.core.engine import model_task
 
     mfif = save_model(user_models_dir() / "focus.safetensors", load_model(model_file, "ivif"), task="mfif")
     released = tmp_path / "ReFusion_MEIF.pth"
