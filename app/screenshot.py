@@ -21,6 +21,7 @@ from PySide6.QtGui import QImage
 
 from app.core import engine
 from app.core.engine import InputError, resources_dir, user_models_dir
+from app.core.methods import DEFAULT, MethodKey
 from app.controllers.training import TrainRequest
 
 SIZE = QSize(1360, 850)
@@ -153,15 +154,15 @@ def synthetic_volumes(folder: Path, slices: int = 6, side: int = 48) -> list[Pat
     return out
 
 
-def model_key(window, task: str) -> str:  # noqa: ANN001
+def model_key(window, task: str) -> MethodKey:  # noqa: ANN001
     """The catalog key of ``task``'s default weights, else of a fresh untrained model saved for it."""
     if engine.default_weights(task).exists():
-        return "default"
+        return DEFAULT
     path = user_models_dir() / f"{task}-untrained.safetensors"
     if not path.exists():
         engine.save_bundle(path, engine.new_bundle(task))
         window.state.modelsChanged.emit()
-    return f"user:{path}"
+    return MethodKey.user(path)
 
 
 def choose_model(window, task: str) -> None:  # noqa: ANN001

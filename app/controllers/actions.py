@@ -11,6 +11,7 @@ import numpy as np
 from PySide6.QtWidgets import QDialog, QFileDialog, QInputDialog, QMessageBox, QWidget
 
 from app.core.catalog import ModelCatalog
+from app.core.methods import MethodKey
 from app.controllers.exporting import ExportController
 from app.controllers.fusing import FusingController
 from app.qt.preferences import Preferences
@@ -93,7 +94,7 @@ class ActionHandlers:
         self.preferences.set_value("train/preset", request.preset)
         self.training.start(request)
 
-    def save_model(self, key: str | None = None, name: str | None = None) -> Path | None:
+    def save_model(self, key: MethodKey | None = None, name: str | None = None) -> Path | None:
         key = key or self.training.last_key
         if key not in self.training.trainers:
             return None
@@ -107,8 +108,9 @@ class ActionHandlers:
                 self.window, "Replace model?", f"A model called {path.stem} exists. Replace it?") != Yes:
             return None
         self.training.save(key, path)
-        self.fusing.forget(f"user:{path}")
-        self.state.set_model(f"user:{path}")
+        saved = MethodKey.user(path)
+        self.fusing.forget(saved)
+        self.state.set_model(saved)
         self.window.statusBar().showMessage(f"Saved the model as {path.stem} in {path.parent}", 8000)
         return path
 

@@ -8,6 +8,7 @@ from PySide6.QtWidgets import QMessageBox, QProgressDialog, QWidget
 
 from app.core import engine
 from app.core.catalog import ModelCatalog
+from app.core.methods import MethodKey
 from app.qt.errors import ErrorHandler
 from app.core.writing import ExportOptions, ExportSummary, metrics_csv, metrics_rows, planned_files, write_pair
 from app.core.pairing import Pair
@@ -19,7 +20,7 @@ from app.qt.worker import Worker
 
 
 def export_job(pairs: list[Pair], opt: ExportOptions, ready: dict, catalog: ModelCatalog, task: str,
-               device: str, model_key: str, compare_key: str, context: dict):  # noqa: ANN201
+               device: str, model_key: MethodKey, compare_key: MethodKey, context: dict):  # noqa: ANN201
     """Yields ``(done, total, text)``; returns an :class:`ExportSummary`. Unreadable pairs are skipped
     and listed, so one bad file does not spoil a batch."""
     summary, rows = ExportSummary(), []

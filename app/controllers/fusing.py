@@ -9,12 +9,13 @@ from app.core import engine
 from app.core.catalog import ModelCatalog
 from app.qt.errors import ErrorHandler
 from app.core.results import make_result, make_stack_result, with_metrics
+from app.core.methods import MethodKey
 from app.core.results import Result
 from app.qt.state import StudioState
 from app.qt.worker import Worker
 
 
-def fuse_job(task: str, device: str, model_key: str | None, compare_key: str | None,
+def fuse_job(task: str, device: str, model_key: MethodKey | None, compare_key: MethodKey | None,
              catalog: ModelCatalog, a, b, progress, stack=None, stretch: str = "auto"):  # noqa: ANN001
     """Worker job: yields progress tuples, returns ``(fused, second)`` (None for a part not asked).
 
@@ -67,7 +68,7 @@ class FusingController(QObject):
         self.state, self.catalog, self.errors = state, catalog, errors
         self.worker: Worker | None = None
         self.readers: list[Worker] = []
-        self._cache: dict[tuple[str, str, str, str], Result] = {}
+        self._cache: dict[tuple[str, str, str, MethodKey | None], Result] = {}
         state.pairs.currentChanged.connect(self._on_current_changed)
         state.compareChanged.connect(self._on_compare_changed)
         state.stretchChanged.connect(lambda _mode: self._on_current_changed(state.pairs.current))
@@ -81,7 +82,7 @@ class FusingController(QObject):
         if self._bytes(pair) > self.READ_IN_WORKER_BYTES:
             self.state.set_sources(None)
             reader = Worker(read_job, pair.a, pair.b, self.state.stretch)
-            key = self._key("")
+            key = self._key(None)
             if not self.state.busy:
                 self.state.set_busy(READING)
             reader.returned.connect(lambda sources: self._on_read(sources, key))
@@ -106,11 +107,11 @@ class FusingController(QObject):
             return 0  # read at once: the reader names the missing file
 
     def _on_read(self, sources, key) -> None:  # noqa: ANN001
-        if key == self._key(""):  # still the pair (and scaling) the user is looking at
+        if key == self._key(None):  # still the pair (and scaling) the user is looking at
             self._show(sources)
 
     def _on_read_error(self, exc: Exception, pair, key) -> None:  # noqa: ANN001
-        if key == self._key(""):
+        if key == self._key(None):
             self.errors.report(exc, f"Pair {pair.name}")
 
     def _on_reader_finished(self, reader: Worker) -> None:
@@ -127,13 +128,13 @@ class FusingController(QObject):
         if fused or second:
             self.state.set_results(fused, second)
 
-    def _key(self, what: str) -> tuple[str, str, str, str]:
+    def _key(self, what: MethodKey | None) -> tuple[str, str, str, MethodKey | None]:
         pair = self.state.pairs.current_pair()
         return (f"{pair.key}|{self.state.stretch}" if pair else "", self.state.task, self.state.device, what)
 
-    def forget(self, model_key: str | None = None) -> None:
-        """Drop cached results (all, or those of one model, e.g. after it was retrained)."""
-        self._cache = {k: v for k, v in self._cache.items() if model_key is not None and model_key not in k[3]}
+    def forget(self, method: MethodKey | None = None) -> None:
+        """Drop cached results (all, or those of one method, e.g. a model file that was replaced)."""
+        self._cache = {k: v for k, v in self._cache.items() if method is not None and k[3] != method}
 
     # ------------------------------------------------------------------ fusing
     @property
@@ -143,11 +144,11 @@ class FusingController(QObject):
     def fuse(self) -> bool:
         return self._start(self.state.model_key, self.state.compare_key)
 
-    def _on_compare_changed(self, key: str) -> None:
+    def _on_compare_changed(self, key: MethodKey) -> None:
         if self.state.sources is not None and self.state.fused is not None and not self.busy:
             self._start(None, key)
 
-    def _start(self, model_key: str | None, compare_key: str | None) -> bool:
+    def _start(self, model_key: MethodKey | None, compare_key: MethodKey | None) -> bool:
         if self.busy or self.state.sources is None:
             return False
         if model_key is not None and (cached := self._cache.get(self._key(model_key))):
@@ -179,7 +180,7 @@ class FusingController(QObject):
             if key and res is not None:
                 self._cache[key] = res
         pair_key = next(k[0] for k in keys if k)
-        if pair_key == self._key("")[0]:
+        if pair_key == self._key(None)[0]:
             self.state.set_results(fused or self.state.fused, second or self.state.second)
 
     def _on_finished(self) -> None:

@@ -12,6 +12,7 @@ from PySide6.QtCore import QEventLoop, QObject, QTimer, Signal
 
 from app.core import engine
 from app.core.engine import WeightsError
+from app.core.methods import MethodKey
 from app.core.catalog import ModelCatalog, ModelEntry
 from app.qt.errors import ErrorHandler
 from app.core.results import resolve_bundle
@@ -58,14 +59,14 @@ def train_job(controls: Controls, request: TrainRequest, entry: ModelEntry, cata
 
 
 class TrainingController(QObject):
-    trained = Signal(str)  # catalog key of the fine-tuned model (kept in memory until saved)
+    trained = Signal(object)  # the MethodKey of the fine-tuned model (kept in memory until saved)
 
     def __init__(self, state: StudioState, catalog: ModelCatalog, errors: ErrorHandler) -> None:
         super().__init__()
         self.state, self.catalog, self.errors = state, catalog, errors
         self.worker: Worker | None = None
-        self.trainers: dict[str, object] = {}
-        self.last_key = ""
+        self.trainers: dict[MethodKey, object] = {}
+        self.last_key: MethodKey | None = None
         self.last_settings: dict = {}
 
     @property
@@ -152,7 +153,7 @@ class TrainingController(QObject):
         self.state.set_training("idle")
 
     # ------------------------------------------------------------------ saving
-    def save(self, key: str, path: Path) -> Path:
+    def save(self, key: MethodKey, path: Path) -> Path:
         """Write the fine-tuned model ``key`` to ``path`` (in the user models folder)."""
         trainer = self.trainers[key]
         path.parent.mkdir(parents=True, exist_ok=True)

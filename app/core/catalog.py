@@ -1,33 +1,36 @@
 """The models the user can choose: the task's default weights, saved fine-tuned models, imported
 released checkpoints (.pth), fine-tuned models of this session not saved yet, and a fresh model
-to train from scratch.
-
-Keys are stable strings (``default``, ``user:<path>``, ``pth:<path>``, ``session:<n>``,
-``scratch``) so a choice can be stored in QSettings and written into sidecars.
+to train from scratch. Each is named by a :class:`~app.core.methods.MethodKey` of a model kind.
 """
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 from app.core import engine
-
-SCRATCH = "scratch"
-DEFAULT = "default"
+from app.core.methods import DEFAULT, SCRATCH, MethodKey
 
 
 @dataclass(frozen=True)
 class ModelEntry:
-    key: str
+    key: MethodKey
     label: str
-    kind: str  # default | user | pth | session | scratch
-    path: Path | None = None
+
+    @property
+    def kind(self) -> str:
+        """default | user | pth | session | scratch"""
+        return self.key.kind
+
+    @property
+    def path(self) -> Path | None:
+        return self.key.path
 
     @property
     def can_fuse(self) -> bool:
-        return self.kind != "scratch"
+        return self.key != SCRATCH
 
 
 class Store(Protocol):
@@ -41,27 +44,25 @@ class Store(Protocol):
 class ModelCatalog:
     def __init__(self, preferences: Store) -> None:
         self._preferences = preferences
-        self._session: dict[str, tuple[str, object]] = {}
+        self._session: dict[MethodKey, tuple[str, object]] = {}
+        self._numbers = itertools.count(1)
 
     # ------------------------------------------------------------------ listing
     def entries(self, task: str) -> list[ModelEntry]:
         default = engine.default_weights(task)
         note = "" if default.exists() else " (not installed)"
-        out = [ModelEntry(DEFAULT, f"ReFusion default — {task}{note}", "default", None)]
-        files = [("user", p, p.stem) for p in self.user_models()] + \
-                [("pth", p, f"{p.name} (released)") for p in self.imported()]
+        out = [ModelEntry(DEFAULT, f"ReFusion default — {task}{note}")]
+        files = [MethodKey.user(p) for p in self.user_models()] + [MethodKey.pth(p) for p in self.imported()]
         # the task's own models first; models made for another task stay available (fine-tuning an ivif
         # model on one's own mif pairs is legitimate) but say what they were made for
-        tasks = {p: engine.model_task(p) for _, p, _ in files}
-        own = [f for f in files if tasks[f[1]] in (task, None)]
-        other = [f for f in files if tasks[f[1]] not in (task, None)]
-        out += [ModelEntry(f"{kind}:{p}", label, kind, p) for kind, p, label in own]
-        out += [ModelEntry(f"{kind}:{p}", f"{label} — {tasks[p]} model", kind, p) for kind, p, label in other]
-        out += [ModelEntry(k, label, "session", None) for k, (label, _) in self._session.items()]
-        out.append(ModelEntry(SCRATCH, "New model (untrained, for training)", "scratch", None))
+        tasks = {key: engine.model_task(key.path) for key in files}
+        out += [ModelEntry(key, key.label) for key in files if tasks[key] in (task, None)]
+        out += [ModelEntry(key, f"{key.label} — {tasks[key]} model") for key in files if tasks[key] not in (task, None)]
+        out += [ModelEntry(key, label) for key, (label, _) in self._session.items()]
+        out.append(ModelEntry(SCRATCH, "New model (untrained, for training)"))
         return out
 
-    def get(self, key: str, task: str) -> ModelEntry | None:
+    def get(self, key: MethodKey, task: str) -> ModelEntry | None:
         return next((e for e in self.entries(task) if e.key == key), None)
 
     @staticmethod
@@ -77,18 +78,19 @@ class ModelCatalog:
         paths = [str(p) for p in self.imported()]
         if str(path) not in paths:
             self._preferences.set_json("models/imported", paths + [str(path)])
-        return ModelEntry(f"pth:{path}", f"{path.name} (released)", "pth", path)
+        key = MethodKey.pth(path)
+        return ModelEntry(key, key.label)
 
-    def add_session(self, label: str, bundle: object) -> str:
-        key = f"session:{len(self._session) + 1}"
+    def add_session(self, label: str, bundle: object) -> MethodKey:
+        key = MethodKey.session(next(self._numbers))  # never reused, also after one was saved
         self._session[key] = (label, bundle)
         return key
 
-    def session_bundle(self, key: str) -> object | None:
+    def session_bundle(self, key: MethodKey) -> object | None:
         item = self._session.get(key)
         return item[1] if item else None
 
-    def forget_session(self, key: str) -> None:
+    def forget_session(self, key: MethodKey) -> None:
         self._session.pop(key, None)
 
     @staticmethod

@@ -14,6 +14,7 @@ import numpy as np
 from app.core import engine
 from app.core.catalog import ModelCatalog, ModelEntry
 from app.core.engine import WeightsError
+from app.core.methods import MethodKey
 
 @dataclass
 class Result:
@@ -33,15 +34,19 @@ class Result:
     metrics: dict[str, float] = field(default_factory=dict)
 
 
-BASELINE_LABELS = {"average": "Average", "laplacian": "Laplacian pyramid", "mertens": "Mertens exposure fusion"}
-
-
-def compare_choices(catalog: ModelCatalog, task: str, current_model: str) -> list[tuple[str, str]]:
-    """``(key, label)`` of everything the second panel can show."""
-    out = [(f"baseline:{n}", f"Classical: {BASELINE_LABELS[n]}") for n in engine.baseline_names()]
-    out += [(f"model:{e.key}", f"Model: {e.label}") for e in catalog.entries(task)
-            if e.can_fuse and e.key != current_model]
+def compare_choices(catalog: ModelCatalog, task: str, current_model: MethodKey) -> list[tuple[MethodKey, str]]:
+    """``(key, label)`` of everything the second panel can show: the baselines, then the models that can fuse
+    except the current one."""
+    out = [(MethodKey.baseline(n), f"Classical: {MethodKey.baseline(n).label}") for n in engine.baseline_names()]
+    out += [(e.key, f"Model: {e.label}") for e in catalog.entries(task) if e.can_fuse and e.key != current_model]
     return out
+
+
+def find_model(key: MethodKey, catalog: ModelCatalog, task: str) -> ModelEntry:
+    entry = catalog.get(key, task)
+    if entry is None:
+        raise WeightsError("That model is no longer available (was its file moved?); choose another one.")
+    return entry
 
 
 def resolve_bundle(entry: ModelEntry, catalog: ModelCatalog, task: str):  # noqa: ANN201 - ModelBundle
@@ -69,7 +74,7 @@ def describe_bundle(entry: ModelEntry, bundle, device: str) -> dict:  # noqa: AN
         "note": note,
         "kind": entry.kind,
         "label": entry.label,
-        "key": entry.key,
+        "key": str(entry.key),
         "path": str(entry.path) if entry.path else None,
         "sha256": getattr(bundle, "sha256", None),
         "device": device,
@@ -85,11 +90,13 @@ def model_result(entry: ModelEntry, bundle, a: np.ndarray, b: np.ndarray, device
     return Result(res.fused, res.fused_y, entry.label, dict(res.maps or {}), source)
 
 
-def baseline_result(name: str, a: np.ndarray, b: np.ndarray) -> Result:
-    image, y = engine.fuse_baseline(name, a, b)
-    source = {"kind": "baseline", "label": BASELINE_LABELS.get(name, name), "key": f"baseline:{name}",
-              "method": name, "sha256": None}
-    return Result(image, y, BASELINE_LABELS.get(name, name), {}, source)
+def baseline_source(key: MethodKey) -> dict:
+    return {"kind": "baseline", "label": key.label, "key": str(key), "method": key.name, "sha256": None}
+
+
+def baseline_result(key: MethodKey, a: np.ndarray, b: np.ndarray) -> Result:
+    image, y = engine.fuse_baseline(key.name, a, b)
+    return Result(image, y, key.label, {}, baseline_source(key))
 
 
 def with_metrics(result: Result, a: np.ndarray, b: np.ndarray, task: str) -> Result:
@@ -97,22 +104,17 @@ def with_metrics(result: Result, a: np.ndarray, b: np.ndarray, task: str) -> Res
     return result
 
 
-def make_stack_result(key: str, catalog: ModelCatalog, task: str, device: str, frames: list[np.ndarray],
+def make_stack_result(key: MethodKey, catalog: ModelCatalog, task: str, device: str, frames: list[np.ndarray],
                       progress=None) -> Result:  # noqa: ANN001
     """A stack of N >= 3 frames fused as a balanced tree of pairs (``refusion_core.fusing.stack``): no weight
     maps (P's maps weight one pair's loss) and no metrics (the fusion metrics are defined for pairs)."""
     start = time.perf_counter()
     n = len(frames)
-    if key.startswith("baseline:"):
-        name = key.split(":", 1)[1]
-        image, y = engine.fuse_baseline_stack(name, frames, progress)
-        label = BASELINE_LABELS.get(name, name)
-        source = {"kind": "baseline", "label": label, "key": key, "method": name, "sha256": None}
+    if key.is_baseline:
+        image, y = engine.fuse_baseline_stack(key.name, frames, progress)
+        label, source = key.label, baseline_source(key)
     else:
-        model_key = key.split(":", 1)[1] if key.startswith("model:") else key
-        entry = catalog.get(model_key, task)
-        if entry is None:
-            raise WeightsError("That model is no longer available (was its file moved?); choose another one.")
+        entry = find_model(key, catalog, task)
         bundle = resolve_bundle(entry, catalog, task)
         res, used = engine.fuse_stack(bundle, frames, device, progress)
         image, y, label, source = res.fused, res.fused_y, entry.label, describe_bundle(entry, bundle, used)
@@ -121,14 +123,11 @@ def make_stack_result(key: str, catalog: ModelCatalog, task: str, device: str, f
     return Result(image, y, f"{label} · stack of {n}", {}, source)
 
 
-def make_result(key: str, catalog: ModelCatalog, task: str, device: str, a: np.ndarray, b: np.ndarray,
+def make_result(key: MethodKey, catalog: ModelCatalog, task: str, device: str, a: np.ndarray, b: np.ndarray,
                 progress=None) -> Result:  # noqa: ANN001
-    """``key`` is ``baseline:<name>`` or ``model:<model key>`` (or a bare model key)."""
-    if key.startswith("baseline:"):
-        return baseline_result(key.split(":", 1)[1], a, b)
-    model_key = key.split(":", 1)[1] if key.startswith("model:") else key
-    entry = catalog.get(model_key, task)
-    if entry is None:
-        raise WeightsError("That model is no longer available (was its file moved?); choose another one.")
+    """The result of the method ``key`` (a baseline, or a model of the catalog) on the pair ``a, b``."""
+    if key.is_baseline:
+        return baseline_result(key, a, b)
+    entry = find_model(key, catalog, task)
     bundle = resolve_bundle(entry, catalog, task)
     return model_result(entry, bundle, a, b, device, progress)

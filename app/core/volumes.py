@@ -45,7 +45,8 @@ import numpy as np
 
 from app import __version__
 from app.core import engine
-from app.core.engine import WINDOW_PRESETS, InputError, WeightsError, Window, apply_window, auto_window, default_window
+from app.core.engine import WINDOW_PRESETS, InputError, Window, apply_window, auto_window, default_window
+from app.core.methods import MethodKey
 
 TASK = "mif"
 RESEARCH_NOTE = "For research use only — not for clinical diagnosis."
@@ -135,25 +136,23 @@ class FusedVolume:
     opened: Opened
     window_a: Window
     window_b: Window
-    model_key: str
+    model_key: MethodKey
     model: dict = field(default_factory=dict)
 
 
-def fuse_job(catalog, model_key: str, device: str, a: Opened, b: Opened,  # noqa: ANN001, ANN201
+def fuse_job(catalog, model_key: MethodKey, device: str, a: Opened, b: Opened,  # noqa: ANN001, ANN201
              window_a: Window, window_b: Window):
     """Worker job: fuse A and B slice by slice with the catalog's ``model_key`` (task mif) on ``device``.
 
     Yields ``(done, total, text)`` per slice (the worker cancels between slices); returns a FusedVolume.
     """
-    from app.core.results import describe_bundle, resolve_bundle
+    from app.core.results import describe_bundle, find_model, resolve_bundle
 
     va, vb = a.volume, b.volume
     engine.check_same_grid(va, vb)
     n = len(va.data)
     yield (0, n, "Loading the model…")
-    entry = catalog.get(model_key, TASK)
-    if entry is None:
-        raise WeightsError("That model is no longer available (was its file moved?); choose another one.")
+    entry = find_model(model_key, catalog, TASK)
     bundle = resolve_bundle(entry, catalog, TASK)
     wa, wb = (float(window_a[0]), float(window_a[1])), (float(window_b[0]), float(window_b[1]))
     slices = engine.fuse_volume_slices(bundle, va, vb, wa, wb, device)

@@ -10,6 +10,8 @@ from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QSettings
 
+from app.core.methods import MethodKey
+
 ORGANIZATION = "ReFusion"
 APPLICATION = "ReFusionStudio"
 
@@ -33,6 +35,13 @@ class Preferences:
 
     def set_value(self, key: str, value: str) -> None:
         self._q.setValue(key, value)
+
+    def method(self, key: str, default: MethodKey | None = None) -> MethodKey | None:
+        """A method stored by :meth:`set_method` (the one place where a key is kept as text)."""
+        return MethodKey.parse(self._str(key)) or default
+
+    def set_method(self, key: str, method: MethodKey) -> None:
+        self._q.setValue(key, str(method))
 
     def json(self, key: str, default):  # noqa: ANN001, ANN201
         try:

@@ -12,6 +12,7 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal
 
 from app.core.engine import TASKS
+from app.core.methods import DEFAULT, MethodKey
 from app.core.pairing import DropPlan, Pair, plan_drop
 from app.core.results import Result
 
@@ -76,9 +77,9 @@ class StudioState(QObject):
     """Everything the widgets show: choices, current sources and results, and training progress."""
 
     taskChanged = Signal(str)
-    modelChanged = Signal(str)
+    modelChanged = Signal(object)  # MethodKey
     deviceChanged = Signal(str)
-    compareChanged = Signal(str)
+    compareChanged = Signal(object)  # MethodKey
     stretchChanged = Signal(str)
     modelsChanged = Signal()
     imagesChanged = Signal()
@@ -95,9 +96,9 @@ class StudioState(QObject):
         super().__init__()
         self.pairs = PairList()
         self.task = "ivif"
-        self.model_key = ""
+        self.model_key: MethodKey = DEFAULT
         self.device = "auto"
-        self.compare_key = "baseline:laplacian"
+        self.compare_key: MethodKey = MethodKey.baseline("laplacian")
         self.stretch = "auto"  # input scaling, see app.core.engine.STRETCH_MODES
         self.device_info = "device: not checked yet"
         self.sources: tuple[np.ndarray, np.ndarray] | None = None
@@ -131,7 +132,7 @@ class StudioState(QObject):
             self.task = task
             self.taskChanged.emit(task)
 
-    def set_model(self, key: str) -> None:
+    def set_model(self, key: MethodKey) -> None:
         if key != self.model_key:
             self.model_key = key
             self.modelChanged.emit(key)
@@ -141,7 +142,7 @@ class StudioState(QObject):
             self.device = device
             self.deviceChanged.emit(device)
 
-    def set_compare(self, key: str) -> None:
+    def set_compare(self, key: MethodKey) -> None:
         if key != self.compare_key:
             self.compare_key = key
             self.compareChanged.emit(key)

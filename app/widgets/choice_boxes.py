@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QComboBox, QWidget
 
 from app.core.catalog import ModelCatalog
 from app.core.engine import TASK_NAMES, TASKS
 from app.qt.state import StudioState
+from app.widgets.method_box import MethodBox
 
 TASK_LABELS = {task: f"{task} · {TASK_NAMES[task].split(' (')[0]}" for task in TASKS}
 """``ivif · infrared + visible``, ``mif · medical`` (the engine's names, without what is in brackets)."""
@@ -29,32 +29,24 @@ class TaskBox(QComboBox):
         self.setCurrentIndex(self.findData(task))
 
 
-class ModelBox(QComboBox):
+class ModelBox(MethodBox):
     def __init__(self, state: StudioState, catalog: ModelCatalog, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.state, self.catalog = state, catalog
         self.setMinimumContentsLength(26)
         self.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.setToolTip("Model used by Fuse, and fine-tuned by Train")
-        self.activated.connect(lambda i: state.set_model(self.itemData(i)))
+        self.methodActivated.connect(state.set_model)
         state.modelsChanged.connect(self.refill)
         state.taskChanged.connect(self.refill)
-        state.modelChanged.connect(self._on_model)
+        state.modelChanged.connect(self.select)
         self.refill()
 
     def refill(self) -> None:
-        self.blockSignals(True)
-        self.clear()
-        for entry in self.catalog.entries(self.state.task):
-            self.addItem(entry.label, entry.key)
-            self.setItemData(self.count() - 1, str(entry.path or entry.label), Qt.ItemDataRole.ToolTipRole)
-        self.blockSignals(False)
-        if self.findData(self.state.model_key) < 0:
-            self.state.set_model(self.itemData(0))
-        self._on_model(self.state.model_key)
-
-    def _on_model(self, key: str) -> None:
-        self.setCurrentIndex(max(self.findData(key), 0))
+        self.set_methods([(e.key, e.label, str(e.path or e.label)) for e in self.catalog.entries(self.state.task)])
+        if self.index_of(self.state.model_key) < 0:
+            self.state.set_model(self.method(0))
+        self.select(self.state.model_key)
 
 
 class DeviceBox(QComboBox):

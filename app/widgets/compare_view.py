@@ -11,6 +11,7 @@ from app.qt.display import pixel_text
 from app.core.results import compare_choices
 from app.qt.state import StudioState
 from app.widgets.image_grid import ImageGrid
+from app.widgets.method_box import MethodBox
 from app.widgets.swipe_view import SwipeView
 
 
@@ -21,7 +22,7 @@ class CompareView(QWidget):
         self.grid = ImageGrid(state)
         self.swipe = SwipeView(state)
         self.stack = QStackedWidget()
-        self.compare_box = QComboBox()
+        self.compare_box = MethodBox()
         self.compare_box.setMinimumContentsLength(18)
         self.compare_box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.mode_tabs = QTabBar()
@@ -38,7 +39,7 @@ class CompareView(QWidget):
         self.readout = QLabel("Move the cursor over an image to read its pixels.")
         self.readout.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
         self._build_layout()
-        self.compare_box.activated.connect(self._on_compare_activated)
+        self.compare_box.methodActivated.connect(state.set_compare)
         self.mode_tabs.currentChanged.connect(self.set_swipe)
         self.grid.pixelHovered.connect(self._on_pixel)
         self.swipe.pixelHovered.connect(self._on_pixel)
@@ -98,18 +99,9 @@ class CompareView(QWidget):
     # ------------------------------------------------------------------ second result
     def _fill_compare_box(self) -> None:
         choices = compare_choices(self.catalog, self.state.task, self.state.model_key)
-        self.compare_box.blockSignals(True)
-        self.compare_box.clear()
-        for key, label in choices:
-            self.compare_box.addItem(label, key)
-        index = self.compare_box.findData(self.state.compare_key)
-        self.compare_box.setCurrentIndex(max(index, 0))
-        self.compare_box.blockSignals(False)
-        if index < 0 and choices:
+        self.compare_box.set_methods([(key, label, label) for key, label in choices])
+        if not self.compare_box.select(self.state.compare_key) and choices:
             self.state.set_compare(choices[0][0])
-
-    def _on_compare_activated(self, index: int) -> None:
-        self.state.set_compare(self.compare_box.itemData(index))
 
     # ------------------------------------------------------------------ readout
     def _on_pixel(self, x: int, y: int) -> None:

@@ -229,10 +229,12 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------ persistence
     def _restore_choices(self) -> None:
         for key, attr, signal, setter in PERSISTED:
-            value = self.preferences.value(key, "")
+            method = attr in ("model_key", "compare_key")  # MethodKeys, kept as text by the preferences
+            value = self.preferences.method(key) if method else self.preferences.value(key, "")
             if value:
                 getattr(self.state, setter)(value)
-            getattr(self.state, signal).connect(lambda v, k=key: self.preferences.set_value(k, v))
+            save = self.preferences.set_method if method else self.preferences.set_value
+            getattr(self.state, signal).connect(lambda v, k=key, save=save: save(k, v))
 
     def _reset_layout(self) -> None:
         self.restoreState(self._initial_layout)

@@ -20,12 +20,14 @@ from PySide6.QtGui import QCloseEvent, QFontDatabase
 from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QLabel, QMainWindow, QMenu, QMessageBox,
                                QProgressBar, QPushButton, QSizePolicy, QSlider, QSpinBox, QVBoxLayout, QWidget)
 
-from app.core.catalog import DEFAULT, ModelCatalog
+from app.core.catalog import ModelCatalog
 from app.core.engine import RefusionError
+from app.core.methods import DEFAULT
 from app.qt.errors import ErrorHandler, describe
 from app.qt.preferences import Preferences
 from app.core.volumes import (NIFTI_FILTER, RESEARCH_NOTE, TASK, FusedVolume, export_job, export_paths, fuse_job, load_job,
                          modality_label, sidecar, slice_position, value_text)
+from app.widgets.method_box import MethodBox
 from app.widgets.volume_view import VolumeView
 from app.qt.worker import Worker
 
@@ -54,7 +56,7 @@ class VolumeWindow(QMainWindow):
                       "B": VolumeView("B", "optional: a volume on A's grid"),
                       "Fused": VolumeView("Fused", "open A and B, then Fuse")}
         self.open_a, self.open_b = self._open_button("A"), self._open_button("B")
-        self.model_box = QComboBox()
+        self.model_box = MethodBox()
         self.model_box.setToolTip("Model (task mif · medical) used to fuse the volumes")
         self.model_box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.model_box.setMinimumContentsLength(14)
@@ -74,7 +76,7 @@ class VolumeWindow(QMainWindow):
         self.fuse_button.clicked.connect(self.fuse)
         self.cancel_button.clicked.connect(self.cancel)
         self.export_button.clicked.connect(self.export)
-        self.model_box.activated.connect(lambda i: self.preferences.set_value("volumes/model", self.model_box.itemData(i)))
+        self.model_box.methodActivated.connect(lambda key: self.preferences.set_method("volumes/model", key))
         self.slider.valueChanged.connect(self.set_slice)
         self.slice_box.valueChanged.connect(lambda v: self.set_slice(v - 1))
         for view in self.views.values():
@@ -137,14 +139,9 @@ class VolumeWindow(QMainWindow):
 
     def fill_models(self) -> None:
         """The catalog's mif models that can fuse; the remembered one, else the shipped default."""
-        self.model_box.clear()
-        for entry in self.catalog.entries(TASK):
-            if entry.can_fuse:
-                self.model_box.addItem(entry.label, entry.key)
-                self.model_box.setItemData(self.model_box.count() - 1, str(entry.path or entry.label),
-                                           Qt.ItemDataRole.ToolTipRole)
-        index = self.model_box.findData(self.preferences.value("volumes/model", DEFAULT))
-        self.model_box.setCurrentIndex(max(index, 0))
+        self.model_box.set_methods([(e.key, e.label, str(e.path or e.label)) for e in self.catalog.entries(TASK)
+                                    if e.can_fuse])
+        self.model_box.select(self.preferences.method("volumes/model", DEFAULT))
 
     def _update(self) -> None:
         idle, a, b = not self.busy, self.a is not None, self.b is not None
@@ -288,7 +285,7 @@ class VolumeWindow(QMainWindow):
         """Fuse A and B slice by slice with the chosen model, using the windows set in the A and B views."""
         if self.a is None or self.b is None or self.model_box.count() == 0:
             return False
-        key = self.model_box.currentData()
+        key = self.model_box.current_method()
         return self._run(fuse_job, self.catalog, key, self.device, self.a, self.b,
                          self.views["A"].window, self.views["B"].window,
                          on_done=self._on_fused, context="Cannot fuse the volumes")

@@ -144,7 +144,9 @@ def window(qtbot, user_model):
     w = MainWindow()
     qtbot.addWidget(w)
     w.state.modelsChanged.emit()
-    w.state.set_model(f"user:{user_model}")
+    from app.core.methods import MethodKey
+
+    w.state.set_model(MethodKey.user(user_model))
     yield w
     if w.training.running:
         w.training.stop_and_wait()

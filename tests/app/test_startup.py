@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from app.windows.main_window import MainWindow
+from app.core.methods import MethodKey
 from app.qt.preferences import Preferences
 
 REPO = Path(__file__).resolve().parents[2]
@@ -68,7 +69,7 @@ def test_settings_persist_between_runs(qtbot, user_model):
     qtbot.addWidget(first)
     first.state.set_task("mfif")
     first.state.set_device("cpu")
-    first.state.set_model(f"user:{user_model}")
+    first.state.set_model(MethodKey.user(user_model))
     first.preferences.set_value("train/preset", "paper")
     first.resize(760, 600)  # the offscreen screen is 800 x 800
     first.docks["metrics"].hide()

@@ -3,6 +3,8 @@
 import numpy as np
 from PySide6.QtCore import QPointF
 
+from app.core.methods import DEFAULT, MethodKey
+
 
 def test_fuse_fills_panels_metrics_and_maps(fused_window):
     w = fused_window
@@ -59,7 +61,7 @@ def test_mouse_move_emits_pixel(fused_window, qtbot):
 def test_change_comparison_to_another_method(fused_window, qtbot, wait_idle):
     w = fused_window
     box = w.compare.compare_box
-    index = box.findData("baseline:average")
+    index = box.index_of(MethodKey.baseline("average"))
     box.setCurrentIndex(index)
     box.activated.emit(index)
     wait_idle(w)
@@ -92,7 +94,7 @@ def test_16_bit_tiff_pair_fuses_to_16_bit(window, images, wait_idle):
 
 def test_default_weights_missing_says_so(window, images, wait_idle, dialogs, no_default_weights):
     window.pair_list.add_paths([images["grey"], images["colour"]])
-    window.state.set_model("default")
+    window.state.set_model(DEFAULT)
     assert window.fusing.fuse()
     wait_idle(window)
     assert dialogs.titles() == ["Cannot load the model"]

@@ -8,6 +8,7 @@ from PySide6.QtCore import QElapsedTimer, QTimer
 from PySide6.QtWidgets import QDialog, QMessageBox
 
 from app.controllers.training import TrainRequest
+from app.core.methods import DEFAULT, SCRATCH
 from app.windows.train_dialog import TrainDialog
 
 TINY = dict(crop=16, batch=1, epochs=3, meta_steps=1, fuse_steps=5, preview_every=2, preview_size=32,
@@ -108,7 +109,7 @@ def test_fuse_with_the_fine_tuned_model(pairs_window, monkeypatch, qtbot, wait_i
     qtbot.waitUntil(lambda: not w.training.running, timeout=60000)
     qtbot.wait(50)
     wait_idle(w)  # the current pair is fused with the new model as soon as the training ends
-    assert w.state.model_key.startswith("session:")
+    assert w.state.model_key.kind == "session"
     assert w.state.fused is not None and w.state.fused.source["kind"] == "session"
     assert w.state.fused.source["meta"]["steps"] == 6
 
@@ -164,7 +165,7 @@ def test_training_needs_pairs(window, tiny_training, dialogs):
 
 def test_training_from_missing_default_weights_says_what_to_do(pairs_window, tiny_training, dialogs, wait_idle, qtbot,
                                                                no_default_weights):
-    pairs_window.state.set_model("default")
+    pairs_window.state.set_model(DEFAULT)
     pairs_window.act["train"].trigger()
     wait_idle(pairs_window)
     qtbot.waitUntil(lambda: bool(dialogs.shown))
@@ -175,10 +176,10 @@ def test_training_from_scratch(pairs_window, monkeypatch, wait_idle):
     request = TrainRequest("quick", dict(TINY, epochs=1), from_scratch=True)
     monkeypatch.setattr(TrainDialog, "exec", lambda self: QDialog.DialogCode.Accepted)
     monkeypatch.setattr(TrainDialog, "request", lambda self: request)
-    pairs_window.state.set_model("scratch")
+    pairs_window.state.set_model(SCRATCH)
     pairs_window.act["train"].trigger()
     wait_idle(pairs_window)
-    assert pairs_window.state.model_key.startswith("session:")
+    assert pairs_window.state.model_key.kind == "session"
 
 
 def test_train_dialog_reads_presets(qtbot):

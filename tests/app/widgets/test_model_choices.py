@@ -6,6 +6,8 @@ from pathlib import Path
 import pytest
 from PySide6.QtWidgets import QFileDialog
 
+from app.core.methods import MethodKey
+
 REPO = Path(__file__).resolve().parents[3]
 
 
@@ -20,7 +22,7 @@ def released_pth():
 def test_import_released_checkpoint_and_fuse(window, images, released_pth, monkeypatch, wait_idle, dialogs):
     monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(released_pth), ""))
     window.act["import"].trigger()
-    assert window.state.model_key == f"pth:{released_pth}"
+    assert window.state.model_key == MethodKey.pth(released_pth)
     assert window.model_box.currentText() == "ReFusion_IVIF.pth (released)"
     window.pair_list.add_paths([images["grey"], images["colour"]])
     assert window.fusing.fuse()
@@ -36,11 +38,11 @@ def test_compare_with_another_model(window, images, model_file, wait_idle):
 
     other = Path(shutil.copy(model_file, user_models_dir() / "other.safetensors"))
     window.state.modelsChanged.emit()
-    index = window.compare.compare_box.findData(f"model:user:{other}")
+    index = window.compare.compare_box.index_of(MethodKey.user(other))
     assert index >= 0
-    assert window.compare.compare_box.findData(f"model:{window.state.model_key}") < 0  # not itself
+    assert window.compare.compare_box.index_of(window.state.model_key) < 0  # not itself
     window.pair_list.add_paths([images["grey"], images["colour"]])
-    window.state.set_compare(f"model:user:{other}")
+    window.state.set_compare(MethodKey.user(other))
     assert window.fusing.fuse()
     wait_idle(window)
     assert window.state.second.label == "other" and window.state.second.source["kind"] == "user"

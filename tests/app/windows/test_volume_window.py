@@ -15,6 +15,7 @@ from PySide6.QtGui import QWheelEvent
 from PySide6.QtWidgets import QApplication
 
 from app.core.catalog import ModelCatalog
+from app.core.methods import DEFAULT
 from app.qt.errors import ErrorHandler
 from app.qt.preferences import Preferences
 from app.core.volumes import display_flips, export_paths, oriented
@@ -126,7 +127,7 @@ def test_empty_window_cannot_fuse_or_export(win):
     win.show()
     assert win.note.isVisible() and "not for clinical diagnosis" in win.note.text()
     assert not win.fuse_button.isEnabled() and not win.export_button.isEnabled() and not win.open_b.isEnabled()
-    assert not win.fuse() and win.model_box.currentData() == "default"
+    assert not win.fuse() and win.model_box.current_method() == DEFAULT
 
 
 def test_nifti_pair_opens_and_slices_browse_together(qtbot, win, volumes):
