@@ -33,6 +33,8 @@ import numpy as np
 from refusion_core.errors import InputError
 from refusion_core.fusing.stack import as_luminance_fuser
 from refusion_core.io.images import atomic_write_bytes
+from refusion_core.medical.checks import (DEFLATE_MAX_RATIO, check_geometry, check_voxels, finite_voxels,
+                                          first_line, warnings_to_log)
 from refusion_core.medical.windowing import Window, window
 
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
@@ -70,15 +72,27 @@ class Volume:
 
 
 def read_volume(path: str | os.PathLike) -> Volume:
-    """A NIfTI file (.nii, .nii.gz), a DICOM series folder, or one DICOM (multi-frame) file -> Volume."""
+    """A NIfTI file (.nii, .nii.gz), a DICOM series folder, or one DICOM (multi-frame) file -> Volume.
+
+    Every volume returned is float32 (S, H, W) with finite values (NaN and ±inf voxels are read as the
+    lowest finite value, with a warning; see :mod:`refusion_core.medical.checks`), positive finite spacing
+    and a finite affine. Anything else - a damaged or hostile header, a size above the limits, slices that
+    do not make one volume - raises InputError with one line saying what is wrong with the file."""
     path = Path(path)
     if not path.exists():
         raise InputError(f"File not found: {path}")
-    if path.is_file() and path.name.lower().endswith(NIFTI_SUFFIXES):
-        return _read_nifti(path)
-    from refusion_core.medical.dicom import read_dicom
+    if not path.is_file() and not path.is_dir():  # reading a named pipe or a device could block for ever
+        raise InputError(f"{path} is not a regular file or a folder (a pipe or a device?); give a volume")
+    with warnings_to_log(path.name):  # the readers' warnings go to the log: the user gets one line or none
+        if path.is_file() and path.name.lower().endswith(NIFTI_SUFFIXES):
+            vol = _read_nifti(path)
+        else:
+            from refusion_core.medical.dicom import read_dicom
 
-    return Volume(name=path.name, **read_dicom(path))
+            vol = Volume(name=path.name, **read_dicom(path))
+            vol.data = finite_voxels(vol.data, vol.name)
+    check_geometry(vol.name, vol.spacing, vol.affine)
+    return vol
 
 
 def nibabel_module():
@@ -93,25 +107,95 @@ def nibabel_module():
 def _read_nifti(path: Path) -> Volume:
     nib = nibabel_module()
     try:
-        img = nib.load(str(path))
-        arr = np.asarray(img.get_fdata(dtype=np.float32))
+        img = nib.load(str(path))  # the header only: voxels are read below, once the header passed
+        header = img.header
+        shape = tuple(int(d) for d in header.get_data_shape())
+        dtype = header.get_data_dtype()
+        offset = int(header.get_data_offset())
+        affine = np.asarray(img.affine, float)
+        zooms = [float(z) for z in header.get_zooms()[:3]]
     except Exception as err:
-        raise InputError(f"Cannot read {path.name} as NIfTI: {str(err).splitlines()[0]}") from None
-    while arr.ndim > 3 and arr.shape[-1] == 1:
-        arr = arr[..., 0]
-    if arr.ndim == 2:
-        arr = arr[..., None]
-    if arr.ndim != 3:
-        raise InputError(f"{path.name} is {arr.ndim}-D {arr.shape}; only single 3-D volumes can be fused")
-    dx, dy, dz = (float(z) for z in img.header.get_zooms()[:3])
+        raise _not_nifti(path, err) from None
+    shape = _nifti_volume_shape(path, shape)
+    _check_nifti_size(path, shape, dtype, offset)
+    try:
+        arr = _nifti_values(img.dataobj, path.name).reshape(shape)
+    except MemoryError:
+        raise InputError(f"Not enough memory to read {path.name}") from None
+    except InputError:
+        raise
+    except Exception as err:
+        raise _not_nifti(path, err) from None
+    arr = finite_voxels(arr, path.name)
+    dx, dy, dz = (zooms + [1.0, 1.0, 1.0])[:3]  # a 2-D file has two
     # the field is zero-padded to 80 bytes: strip the padding, or a bare "MR" would read "MR\x00\x00…"
-    descrip = bytes(img.header.get("descrip", b"")).decode("latin-1", "ignore").rstrip("\x00").upper()
+    descrip = bytes(header.get("descrip", b"")).decode("latin-1", "ignore").rstrip("\x00").upper()
     words = re.split(r"[^A-Z0-9]+", descrip)  # "ReFusion MR; research use" -> [..., "MR", ...]
     modality = next((m for m in ("CT", "MR", "PT", "NM") if m in words), "")
-    if not modality and float(np.nanmin(arr)) <= -900:  # only CT (air = -1000 HU) goes this far negative
+    if not modality and float(arr.min()) <= -900:  # only CT (air = -1000 HU) goes this far negative
         modality = "CT"
-    return Volume(np.ascontiguousarray(arr.transpose(2, 1, 0)), (dz, dy, dx), np.asarray(img.affine, float),
+    return Volume(np.ascontiguousarray(arr.transpose(2, 1, 0)), (dz, dy, dx), affine,
                   modality, "HU" if modality == "CT" else "", path.name)
+
+
+def _nifti_values(proxy, name: str) -> np.ndarray:
+    """The voxels as float32: stored values times scl_slope plus scl_inter. Refuses scaling that overflows
+    float32 (NaN / inf already in the file are left for :func:`finite_voxels`)."""
+    raw = np.asarray(proxy.get_unscaled())
+    slope, inter = float(getattr(proxy, "slope", 1.0)), float(getattr(proxy, "inter", 0.0))
+    with np.errstate(over="ignore", invalid="ignore"):
+        arr = raw.astype(np.float32)
+        if slope != 1.0:
+            arr *= np.float32(slope)
+        if inter != 0.0:
+            arr += np.float32(inter)
+    overflow = np.count_nonzero(~np.isfinite(arr)) - (np.count_nonzero(~np.isfinite(raw)) if raw.dtype.kind == "f"
+                                                        else 0)
+    if overflow > 0:
+        raise InputError(f"{name} holds {overflow} voxel value(s) beyond what float32 holds (stored values times "
+                         f"scl_slope {slope:g} plus scl_inter {inter:g}); the file is damaged")
+    return arr
+
+
+def _not_nifti(path: Path, err: Exception) -> InputError:
+    """nibabel's complaint as one line about the file (its path shortened to the name)."""
+    if path.stat().st_size < 348 and not path.name.lower().endswith(".gz"):
+        return InputError(f"{path.name} is too short for NIfTI ({path.stat().st_size} bytes; the header alone "
+                          "takes 348): the file is truncated")
+    if type(err).__name__ == "ImageFileError":
+        return InputError(f"{path.name} is not a NIfTI file nibabel recognises (a damaged header?)")
+    return InputError(f"Cannot read {path.name} as NIfTI: {first_line(err).replace(str(path), path.name)}")
+
+
+def _nifti_volume_shape(path: Path, shape: tuple[int, ...]) -> tuple[int, int, int]:
+    """The header's shape as (i, j, k): trailing sides of 1 beyond the third dropped, a 2-D image given one
+    slice; anything with more than three real sides is refused before reading."""
+    while len(shape) > 3 and shape[-1] == 1:
+        shape = shape[:-1]
+    if len(shape) == 2:
+        shape = (*shape, 1)
+    if len(shape) != 3:
+        dims = " × ".join(str(d) for d in shape)
+        raise InputError(f"{path.name} is {len(shape)}-D ({dims or 'no sides'}); only single 3-D volumes can "
+                         "be fused")
+    return shape
+
+
+def _check_nifti_size(path: Path, shape: tuple[int, int, int], dtype: np.dtype, offset: int) -> None:
+    """The size limits, and that the file can hold what its header declares (see checks.py)."""
+    if dtype.kind not in "biuf" or dtype.fields is not None:
+        raise InputError(f"{path.name} stores {dtype} voxels; only real-valued (integer or float) volumes can "
+                         "be fused")
+    voxels = check_voxels(path.name, shape[::-1])  # (k, j, i): slices, rows, columns
+    need, size = voxels * dtype.itemsize, path.stat().st_size
+    dims = " × ".join(str(d) for d in shape)
+    if path.name.lower().endswith(".gz"):
+        if need > DEFLATE_MAX_RATIO * size + (1 << 16):
+            raise InputError(f"{path.name} is corrupt or truncated: its header declares {dims} voxels "
+                             f"({need:,} bytes) but a compressed file of {size:,} bytes cannot hold that much")
+    elif offset < 0 or offset + need > size:
+        raise InputError(f"{path.name} is truncated or damaged: its header declares {dims} voxels ({need:,} "
+                         f"bytes from byte {offset:,}) but the file has {size:,} bytes")
 
 
 def write_nifti(path: str | os.PathLike, volume: Volume, dtype: str = "float32") -> Path:

@@ -35,8 +35,16 @@ def apply_window(x: np.ndarray, center: float, width: float) -> np.ndarray:
     """Raw values -> float32 in [0, 1] (same shape): ``(x - (center - width/2)) / width``, clipped."""
     if not width > 0:
         raise InputError(f"A window width must be positive, got {width}")
-    lo = center - width / 2.0
-    return np.clip((np.asarray(x, np.float32) - lo) / width, 0.0, 1.0).astype(np.float32)
+    lo, width = float(center) - float(width) / 2.0, float(width)
+    x = np.asarray(x)
+    out = np.empty(x.shape, np.float32)
+    src, dst = x.reshape(-1), out.reshape(-1)
+    for i in range(0, src.size, _CHUNK):  # float64 in pieces: no overflow for extreme values, little memory
+        dst[i:i + _CHUNK] = np.clip((src[i:i + _CHUNK].astype(np.float64) - lo) / width, 0.0, 1.0)
+    return out
+
+
+_CHUNK = 1 << 20
 
 
 def auto_window(x: np.ndarray, percentiles: tuple[float, float] = AUTO_PERCENTILES) -> Window:
@@ -46,9 +54,9 @@ def auto_window(x: np.ndarray, percentiles: tuple[float, float] = AUTO_PERCENTIL
     if v.size == 0:
         raise InputError("The volume has no finite values to window")
     above = v[v > v.min()]
-    lo, hi = np.percentile(above if above.size else v, percentiles)
-    width = max(float(hi - lo), 1e-6)
-    return float(lo) + width / 2.0, width
+    lo, hi = (float(p) for p in np.percentile(above if above.size else v, percentiles))
+    width = max(hi - lo, 1e-6)  # in float64: float32 extremes would overflow
+    return lo + width / 2.0, width
 
 
 def default_window(modality: str) -> str:
