@@ -14,7 +14,7 @@ extra ``medical``); compressed transfer syntaxes may need pylibjpeg or gdcm as p
 Checked before any pixel is decoded, each refusal one line naming the file and what is wrong with it:
 every attribute used is read and converted here (pydicom converts values lazily, so a damaged value would
 otherwise surface as a ValueError deep inside); Rows, Columns and BitsAllocated must be present and
-sensible, NumberOfFrames at least 1, one sample per pixel (grey); the declared size stays under the limits
+sensible, NumberOfFrames at least 1, one sample per pixel and no palette (grey); the declared size stays under the limits
 of :mod:`refusion_core.medical.checks`, and uncompressed pixel data must hold every byte the header
 declares; positions, orientations, spacings and rescale values must be finite numbers (the rescaled values
 within float32). A series must be one volume: one size, one orientation, single-frame files, no two slices
@@ -154,6 +154,9 @@ def _image(f: Path, ds) -> _Image:
     if samples != 1:
         raise InputError(f"{f.name} has {samples} samples per pixel (a colour image?); only grey volumes can "
                          "be read")
+    if _get(ds, "PhotometricInterpretation", f, str, default="") == "PALETTE COLOR":
+        raise InputError(f"{f.name} is a palette-colour image (its values are colour indices); only grey "
+                         "volumes can be read")
     bits = _get(ds, "BitsAllocated", f, int)
     if bits is None:
         raise InputError(f"{f.name} has no BitsAllocated: its pixel format is unknown")

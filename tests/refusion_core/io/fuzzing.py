@@ -217,16 +217,15 @@ def volume_seeds() -> list[Seed]:
     return seeds
 
 
-_SEEDS: dict[str, Seed] = {}
+_SEEDS: dict[str, dict[str, Seed]] = {}
 
 
 def seeds_for(reader: str) -> list[Seed]:
-    if not _SEEDS:
-        for s in image_seeds() + volume_seeds():
-            _SEEDS[s.name] = s
-    kinds = ("nii", "niigz", "dicom", "series") if reader in VOLUME_READERS else \
-        ("png", "jpeg", "tiff", "bmp", "pnm", "webp")
-    return [s for s in _SEEDS.values() if s.kind in kinds]
+    """The seeds of a reader, built once (image seeds and volume seeds separately)."""
+    family = "volume" if reader in VOLUME_READERS else "image"
+    if family not in _SEEDS:
+        _SEEDS[family] = {s.name: s for s in (volume_seeds() if family == "volume" else image_seeds())}
+    return list(_SEEDS[family].values())
 
 
 # --- mutations --------------------------------------------------------------------------------------------
@@ -854,8 +853,7 @@ def cases(reader: str, master_seed: int):
 
 def materialise(case: Case, folder: Path) -> Path:
     """Write the case's file (or DICOM folder) under ``folder``; returns the path to read."""
-    seeds_for(case.reader)
-    seed, mut = _SEEDS[case.seed], MUTATIONS[case.mutation]
+    seed, mut = {s.name: s for s in seeds_for(case.reader)}[case.seed], MUTATIONS[case.mutation]
     rng = np.random.default_rng(case.n)
     folder.mkdir(parents=True, exist_ok=True)
     if seed.kind in ("dicom", "series"):
@@ -1059,18 +1057,11 @@ def hostile_main(names: list[str], folder: str) -> int:
     the current size + :data:`CEILING_MB`. Prints one line per case: ``name<TAB>kind<TAB>detail``."""
     import resource
 
-    import refusion_core.io.images  # noqa: F401 (imports and seeds count in the baseline, not the read)
-    import refusion_core.medical.dicom  # noqa: F401
-    import refusion_core.medical.volumes  # noqa: F401
-    import nibabel  # noqa: F401
-    import pydicom  # noqa: F401
-
     built = {}
-    for name in names:
+    for name in names:  # imports and seeds count in the baseline, not in the reads
         case = HOSTILE[name]
         built[name] = (case, materialise(case, Path(folder) / name))
-    # warm the decoders once, so that their one-off allocations do not count
-    for reader in ("read_image", "read_volume"):
+    for reader in {case.reader for case, _ in built.values()}:  # warm the decoders: one-off allocations
         seed = seeds_for(reader)[0]
         try:
             read(reader, materialise(Case(reader, seed.name, "flip", 0), Path(folder) / f"warm_{reader}"))

@@ -1,6 +1,6 @@
 """Fuzzing the image readers (issue 17): mutated PNG / JPEG / TIFF / BMP / PNM / WebP files either read as a
 well-formed image or raise a one-line InputError; hostile headers are refused from the header, under a memory
-ceiling. Bounded in time (``REFUSION_FUZZ_SECONDS`` per reader, default 3.5 s); ``scripts/fuzz_readers.py``
+ceiling. Bounded in time (``REFUSION_FUZZ_SECONDS`` per reader, default 3 s); ``scripts/fuzz_readers.py``
 runs the same cases for longer. A failure names the case; ``python scripts/fuzz_readers.py --repro CASE``
 reproduces it."""
 
@@ -35,7 +35,7 @@ def _fuzzing():
 fz = _fuzzing()
 
 SEED = 17
-SECONDS = float(os.environ.get("REFUSION_FUZZ_SECONDS", "3.5"))
+SECONDS = float(os.environ.get("REFUSION_FUZZ_SECONDS", "3"))
 
 
 def _report(failures) -> str:

@@ -1,7 +1,8 @@
 """Fuzzing the volume reader (issue 17): mutated NIfTI (.nii, .nii.gz) and DICOM (single-frame series,
 multi-frame) files either read as a well-formed volume - float32, finite, positive spacing, a finite affine,
 windowing to [0, 1] - or raise a one-line InputError; hostile headers are refused from the header, under a
-memory ceiling. Bounded in time (``REFUSION_FUZZ_SECONDS``, default 6 s); ``scripts/fuzz_readers.py``
+memory ceiling. Bounded in time (twice ``REFUSION_FUZZ_SECONDS``: 6 s by default; the volume reader has
+the most ways to fail); ``scripts/fuzz_readers.py``
 runs the same cases for longer; ``python scripts/fuzz_readers.py --repro CASE`` reproduces a failure."""
 
 from __future__ import annotations
