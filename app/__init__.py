@@ -1,16 +1,21 @@
 """ReFusion Studio: the desktop app (PySide6 + pyqtgraph) on top of the headless ``refusion_core`` engine.
 
-Layout (napari/pymeasure style), from the bottom up:
+Layers, from the bottom up (tests/app/test_boundaries.py holds them):
 
-* ``core/``        -- Qt-free: the engine adapter ``core/engine.py`` (imports the engine's heavy parts lazily),
-  items and pairing, the model catalog, results, writing exports, the Align and volume logic.
-* ``qt/``          -- Qt infrastructure: the worker, the state objects, the error handler, preferences.
-* ``controllers/`` -- fusing, training, exporting (state + engine + worker) and the menu/toolbar actions.
-* ``widgets/``     -- one view per file; each takes the state in ``__init__`` and subscribes to it.
-* ``windows/``     -- the main window (assembles toolbar, actions, docks), the volume browser, the dialogs.
+* ``core/``        -- Qt-free. ``core/engine.py`` is the adapter, the only app module that imports
+  ``refusion_core`` (its torch-based parts inside functions, on first use); typed method keys, items and
+  pairing, the model catalog, results, writing exports, the Align and volume logic, view models.
+* ``qt/``          -- Qt infrastructure: the job runner (one worker type, wired once), the state in three
+  parts that emit their own signals (choices, workspace, activity; and the model list), the error handler,
+  preferences (QSettings), drawing helpers, icons.
+* ``controllers/`` -- fusing, training and exporting (they take the state, start jobs, fill the state) and
+  the toolbar and menu actions that ask the user first.
+* ``widgets/``     -- views, one per file; each takes the part of the state it draws and subscribes to it.
+* ``windows/``     -- the main window (it only assembles), the volume browser, the Align, Train and Export
+  dialogs.
 * ``main.py``, ``__main__.py``, ``screenshot.py`` -- entry points.
 
-Torch is never imported while the window is being built (see ``tests/app/test_startup.py``).
+Importing any app module imports no torch; the window is up before the engine's heavy parts load.
 """
 
 __version__ = "0.1.0"

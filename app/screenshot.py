@@ -161,12 +161,12 @@ def model_key(window, task: str) -> MethodKey:  # noqa: ANN001
     path = user_models_dir() / f"{task}-untrained.safetensors"
     if not path.exists():
         engine.save_bundle(path, engine.new_bundle(task))
-        window.state.modelsChanged.emit()
+        window.state.models.refresh()
     return MethodKey.user(path)
 
 
 def choose_model(window, task: str) -> None:  # noqa: ANN001
-    window.state.set_model(model_key(window, task))
+    window.state.choices.set_model(model_key(window, task))
 
 
 def save(widget, out: Path, name: str) -> Path:  # noqa: ANN001
@@ -188,26 +188,26 @@ def run_screenshots(window, out_dir: str) -> int:  # noqa: ANN001
     window.resize(SIZE)
     window.show()
     window.resize(SIZE)
-    wait_until(lambda: window.state.device_info.startswith("Device"), 60)
+    wait_until(lambda: window.state.activity.device_info.startswith("Device"), 60)
     shots = [save(window, out, "01-empty")]
     task, files = sample_pair()
-    window.state.set_task(task)
+    window.state.choices.set_task(task)
     choose_model(window, task)
     window.pair_list.add_paths(files)
     window.fusing.fuse()
-    wait_until(lambda: window.fusing.worker is None)
+    wait_until(lambda: not window.fusing.busy)
     window.compare.grid.main_view.autoRange(padding=0.02)
     shots.append(save(window, out, "02-fused"))
     window.pair_list.add_paths(mirrored(files))
-    window.state.pairs.set_current(0)
+    window.state.workspace.pairs.set_current(0)
     window.training.start(TrainRequest("quick", dict(SHOT_TRAINING)))
-    wait_until(lambda: (window.losses.points("lf") >= SHOT_STEPS and window.state.maps_title.startswith("Training"))
+    wait_until(lambda: (window.losses.points("lf") >= SHOT_STEPS and window.state.workspace.maps.title.startswith("Training"))
                or not window.training.running)
     window.losses.redraw()
     shots.append(save(window, out, "03-training"))
     window.training.stop_and_wait()
     settle(0.2)  # the fine-tuned model now fuses the current pair
-    wait_until(lambda: window.fusing.worker is None)
+    wait_until(lambda: not window.fusing.busy)
     window.compare.set_swipe_sides("A", "Fused")
     window.compare.set_swipe(True)
     settle(0.3)
@@ -229,18 +229,18 @@ def shot_stack(window, out: Path) -> Path:  # noqa: ANN001
     window.losses.clear()  # the curves of the earlier training belong to another task
     window.statusBar().clearMessage()
     task, frames = sample_stack()
-    window.state.pairs.clear()
-    window.state.set_task(task)
+    window.state.workspace.pairs.clear()
+    window.state.choices.set_task(task)
     choose_model(window, task)
     pair_task, pair_files = sample_pair(task)
     if pair_task == task:
         window.pair_list.add_paths(pair_files)
     window.pair_list.add_paths(frames)
-    window.state.pairs.set_current(len(window.state.pairs) - 1)
+    window.state.workspace.pairs.set_current(len(window.state.workspace.pairs) - 1)
     settle(0.2)
-    wait_until(lambda: window.fusing.worker is None)
+    wait_until(lambda: not window.fusing.busy)
     window.fusing.fuse()
-    wait_until(lambda: window.fusing.worker is None)
+    wait_until(lambda: not window.fusing.busy)
     settle(0.3)
     window.compare.grid.main_view.autoRange(padding=0.02)
     return save(window, out, "05-stack")

@@ -7,18 +7,16 @@ import time
 from pathlib import Path
 
 import numpy as np
-
 from PySide6.QtWidgets import QDialog, QFileDialog, QInputDialog, QMessageBox, QWidget
 
-from app.core.catalog import ModelCatalog
-from app.core.methods import MethodKey
 from app.controllers.exporting import ExportController
 from app.controllers.fusing import FusingController
+from app.controllers.training import TrainingController
+from app.core.methods import MethodKey
 from app.qt.preferences import Preferences
 from app.qt.state import StudioState
-from app.controllers.training import TrainingController
-from app.windows.export_dialog import ExportDialog
 from app.widgets.pair_list import PairListWidget
+from app.windows.export_dialog import ExportDialog
 from app.windows.train_dialog import TrainDialog
 
 Yes, No, Cancel = (QMessageBox.StandardButton.Yes, QMessageBox.StandardButton.No,
@@ -26,11 +24,12 @@ Yes, No, Cancel = (QMessageBox.StandardButton.Yes, QMessageBox.StandardButton.No
 
 
 class ActionHandlers:
-    def __init__(self, window: QWidget, state: StudioState, preferences: Preferences, catalog: ModelCatalog,
-                 pair_list: PairListWidget, fusing: FusingController, training: TrainingController,
-                 exporter: ExportController) -> None:
-        self.window, self.state, self.preferences, self.catalog = window, state, preferences, catalog
+    def __init__(self, window: QWidget, state: StudioState, preferences: Preferences, pair_list: PairListWidget,
+                 fusing: FusingController, training: TrainingController, exporter: ExportController) -> None:
+        self.window, self.state, self.preferences = window, state, preferences
+        self.choices, self.workspace, self.models = state.choices, state.workspace, state.models
         self.pair_list, self.fusing, self.training, self.exporter = pair_list, fusing, training, exporter
+        self.volume_windows: list[QWidget] = []
 
     # ------------------------------------------------------------------ inputs
     def open_pair(self) -> None:
@@ -53,13 +52,14 @@ class ActionHandlers:
         """Register B to A (every frame of a stack to the first); on Accept the item becomes the aligned files."""
         from app.windows.align_dialog import AlignDialog
 
-        index, pair = self.state.pairs.current, self.state.pairs.current_pair()
+        pairs = self.workspace.pairs
+        index, pair = pairs.current, pairs.current_pair()
         if pair is None:
             return
         dialog = AlignDialog(pair, self.window.errors, self.window)
         if dialog.exec() == QDialog.DialogCode.Accepted and dialog.result_pair is not None:
             self.fusing.forget()
-            self.state.pairs.replace(index, dialog.result_pair)
+            pairs.replace(index, dialog.result_pair)
             self.window.statusBar().showMessage(f"Aligned: {len(dialog.out_files) - 1} files written to "
                                                 f"{dialog.result_pair.a.parent}", 10000)
 
@@ -67,27 +67,26 @@ class ActionHandlers:
         """The volume browser (DICOM / NIfTI, slice by slice fusion); with ``paths``, A (and B) opened."""
         from app.windows.volume_window import VolumeWindow
 
-        window = VolumeWindow(self.catalog, self.preferences, self.window.errors, parent=self.window,
-                              device=self.state.device)
+        window = VolumeWindow(self.models.catalog, self.preferences, self.window.errors, parent=self.window,
+                              device=self.choices.device)
         window.show()
         if paths:
             window.open_paths(paths[0], paths[1] if len(paths) > 1 else None)
-        self.volume_windows = [w for w in getattr(self, "volume_windows", []) if w.isVisible()] + [window]
+        self.volume_windows = [w for w in self.volume_windows if w.isVisible()] + [window]
 
     def import_checkpoint(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self.window, "Import a released ReFusion checkpoint",
                                               self.preferences.folder("models"), "Checkpoints (*.pth *.safetensors)")
         if path:
             self.preferences.set_folder("models", Path(path).parent)
-            entry = self.catalog.import_checkpoint(Path(path))
-            self.state.modelsChanged.emit()
-            self.state.set_model(entry.key)
+            entry = self.models.import_checkpoint(Path(path))
+            self.choices.set_model(entry.key)
 
     # ------------------------------------------------------------------ training
     def train(self) -> None:
-        entry = self.catalog.get(self.state.model_key, self.state.task)
+        entry = self.models.get(self.choices.model, self.choices.task)
         dialog = TrainDialog(self.preferences.value("train/preset", "quick"), entry.label if entry else "?",
-                             len(self.state.pairs), self.window)
+                             len(self.workspace.pairs), self.window)
         if dialog.exec() != QDialog.DialogCode.Accepted:
             return
         request = dialog.request()
@@ -99,25 +98,27 @@ class ActionHandlers:
         if key not in self.training.trainers:
             return None
         if name is None:
-            default = f"{self.state.task}-finetuned-{time.strftime('%Y%m%d-%H%M')}"
+            default = f"{self.choices.task}-finetuned-{time.strftime('%Y%m%d-%H%M')}"
             name, ok = QInputDialog.getText(self.window, "Save the fine-tuned model", "Name:", text=default)
             if not ok or not name.strip():
                 return None
-        path = self.catalog.user_model_path(name)
+        path = self.models.catalog.user_model_path(name)
         if path.exists() and QMessageBox.question(
                 self.window, "Replace model?", f"A model called {path.stem} exists. Replace it?") != Yes:
             return None
         self.training.save(key, path)
         saved = MethodKey.user(path)
         self.fusing.forget(saved)
-        self.state.set_model(saved)
+        self.choices.set_model(saved)
         self.window.statusBar().showMessage(f"Saved the model as {path.stem} in {path.parent}", 8000)
         return path
 
     # ------------------------------------------------------------------ export
     def export(self) -> None:
-        sixteen = self.state.sources is not None and any(s.dtype == np.uint16 for s in self.state.sources)
-        dialog = ExportDialog(self.preferences.folder("export"), len(self.state.pairs), self.window, sixteen_bit=sixteen)
+        sources = self.workspace.sources
+        sixteen = sources is not None and any(s.dtype == np.uint16 for s in sources)
+        dialog = ExportDialog(self.preferences.folder("export"), len(self.workspace.pairs), self.window,
+                              sixteen_bit=sixteen)
         if dialog.exec() == QDialog.DialogCode.Accepted:
             self.exporter.export(dialog.options())
 
@@ -133,9 +134,7 @@ class ActionHandlers:
                 return False
             self.training.stop_and_wait()
             if answer == Yes and self.training.last_key:
-                self.save_model(self.training.last_key, f"{self.state.task}-autosave-{time.strftime('%Y%m%d-%H%M%S')}")
-        for ctl in (self.fusing, self.exporter):
-            if ctl.worker is not None:
-                ctl.worker.abort()
-                ctl.worker.wait(10000)
+                self.save_model(self.training.last_key, f"{self.choices.task}-autosave-{time.strftime('%Y%m%d-%H%M%S')}")
+        for jobs in (self.fusing.jobs, self.exporter.jobs):
+            jobs.shutdown(10000)
         return True

@@ -9,12 +9,12 @@ from PySide6.QtWidgets import QMessageBox, QProgressDialog, QWidget
 from app.core import engine
 from app.core.catalog import ModelCatalog
 from app.core.methods import MethodKey
-from app.qt.errors import ErrorHandler
-from app.core.writing import ExportOptions, ExportSummary, metrics_csv, metrics_rows, planned_files, write_pair
 from app.core.pairing import Pair
-from app.core.results import make_result, make_stack_result, with_metrics
+from app.core.results import Result, make_result, make_stack_result, with_metrics
+from app.core.writing import ExportOptions, ExportSummary, metrics_csv, metrics_rows, planned_files, write_pair
+from app.qt.errors import ErrorHandler, describe
+from app.qt.jobs import JobRunner
 from app.qt.preferences import Preferences
-from app.core.results import Result
 from app.qt.state import StudioState
 from app.qt.worker import Worker
 
@@ -41,8 +41,6 @@ def export_job(pairs: list[Pair], opt: ExportOptions, ready: dict, catalog: Mode
             summary.written += write_pair(pair, fused, second, opt, context)
             rows += metrics_rows(pair, [fused, second])
         except Exception as exc:  # noqa: BLE001 - recorded and shown at the end
-            from app.qt.errors import describe
-
             summary.failed.append((pair.name, describe(exc)[1]))
     if opt.metrics and rows:
         path = opt.folder / "metrics.csv"
@@ -55,17 +53,23 @@ def export_job(pairs: list[Pair], opt: ExportOptions, ready: dict, catalog: Mode
 class ExportController(QObject):
     done = Signal(object)  # ExportSummary
 
-    def __init__(self, state: StudioState, catalog: ModelCatalog, preferences: Preferences, errors: ErrorHandler,
+    def __init__(self, state: StudioState, preferences: Preferences, errors: ErrorHandler,
                  parent_widget: QWidget | None = None) -> None:
         super().__init__()
-        self.state, self.catalog, self.preferences, self.errors = state, catalog, preferences, errors
+        self.state, self.preferences, self.errors = state, preferences, errors
+        self.choices, self.workspace = state.choices, state.workspace
         self.parent_widget = parent_widget
-        self.worker: Worker | None = None
+        self.jobs = JobRunner(errors, state.activity)
+        self.jobs.progressed.connect(self._on_progress)
         self.progress: QProgressDialog | None = None
         self.summary: ExportSummary | None = None
 
+    @property
+    def worker(self) -> Worker | None:
+        return self.jobs.worker
+
     def export(self, opt: ExportOptions) -> bool:
-        if self.worker is not None:
+        if self.jobs.running:
             return False
         pairs = self._pairs(opt)
         if not pairs:
@@ -75,30 +79,24 @@ class ExportController(QObject):
         if existing and not self.confirm_overwrite(existing):
             return False
         self.preferences.set_folder("export", opt.folder)
-        ready = self._ready(pairs)
-        context = {"task": self.state.task, "settings": self.preferences.snapshot(), "stretch": self.state.stretch}
-        self.worker = Worker(export_job, pairs, opt, ready, self.catalog, self.state.task, self.state.device,
-                             self.state.model_key, self.state.compare_key, context)
-        self.worker.yielded.connect(self._on_progress)
-        self.worker.returned.connect(self._on_returned)
-        self.worker.aborted.connect(self._on_aborted)
-        self.worker.errored.connect(lambda exc: self.errors.report(exc, "Export"))
-        self.worker.finished.connect(self._on_finished)
+        ch = self.choices
+        context = {"task": ch.task, "settings": self.preferences.snapshot(), "stretch": ch.stretch}
         self._show_progress(len(pairs))
-        self.state.set_busy("Exporting…")
-        self.worker.start()
+        self.jobs.start(export_job, pairs, opt, self._ready(pairs), self.state.models.catalog, ch.task, ch.device,
+                        ch.model, ch.compare, context, context="Export", busy="Exporting…",
+                        on_result=self._on_returned, on_abort=self._on_aborted, on_finish=self._on_finished)
         return True
 
     def _pairs(self, opt: ExportOptions) -> list[Pair]:
         if opt.scope == "all":
-            return list(self.state.pairs.pairs)
-        current = self.state.pairs.current_pair()
+            return list(self.workspace.pairs.pairs)
+        current = self.workspace.pairs.current_pair()
         return [current] if current else []
 
     def _ready(self, pairs: list[Pair]) -> dict[str, tuple[Result, Result | None]]:
-        current = self.state.pairs.current_pair()
-        if current in pairs and self.state.fused is not None:
-            return {current.key: (self.state.fused, self.state.second)}
+        current = self.workspace.pairs.current_pair()
+        if current in pairs and self.workspace.fused is not None:
+            return {current.key: (self.workspace.fused, self.workspace.second)}
         return {}
 
     def confirm_overwrite(self, existing: list) -> bool:
@@ -110,8 +108,7 @@ class ExportController(QObject):
         return answer == QMessageBox.StandardButton.Yes
 
     def cancel(self) -> None:
-        if self.worker is not None:
-            self.worker.abort()
+        self.jobs.abort()
 
     def _show_progress(self, total: int) -> None:
         self.progress = QProgressDialog("Exporting…", "Cancel", 0, total, self.parent_widget)
@@ -120,13 +117,12 @@ class ExportController(QObject):
         self.progress.setMinimumDuration(300)
         self.progress.canceled.connect(self.cancel)
 
-    def _on_progress(self, p: tuple[int, int, str]) -> None:
-        self.state.set_progress(*p)
+    def _on_progress(self, done: int, total: int, text: str) -> None:
         dialog = self.progress  # setValue() of a modal progress dialog processes events
         if dialog is not None:
-            dialog.setLabelText(p[2])
-            dialog.setMaximum(p[1])
-            dialog.setValue(p[0])
+            dialog.setLabelText(text)
+            dialog.setMaximum(total)
+            dialog.setValue(done)
 
     def _on_returned(self, summary: ExportSummary) -> None:
         self.summary = summary
@@ -140,11 +136,7 @@ class ExportController(QObject):
         self.done.emit(self.summary)
 
     def _on_finished(self) -> None:
-        if self.worker is not None:
-            self.worker.wait()
-        self.worker = None
         if self.progress is not None:
             self.progress.canceled.disconnect(self.cancel)
             self.progress.close()
             self.progress = None
-        self.state.set_busy("")

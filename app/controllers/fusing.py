@@ -7,10 +7,11 @@ from PySide6.QtCore import QObject, Signal
 
 from app.core import engine
 from app.core.catalog import ModelCatalog
-from app.qt.errors import ErrorHandler
-from app.core.results import make_result, make_stack_result, with_metrics
 from app.core.methods import MethodKey
-from app.core.results import Result
+from app.core.results import Result, make_result, make_stack_result, with_metrics
+from app.core.view_models import WeightMaps
+from app.qt.errors import ErrorHandler
+from app.qt.jobs import JobRunner
 from app.qt.state import StudioState
 from app.qt.worker import Worker
 
@@ -52,6 +53,11 @@ def read_job(a, b, stretch: str):  # noqa: ANN001, ANN201
     return engine.read_pair(a, b, stretch)
 
 
+def maps_of(result: Result) -> WeightMaps:
+    """What the maps panel shows for a fused result (nothing, and why, for a stack or a model without P)."""
+    return WeightMaps(result.label, dict(result.maps), is_stack=result.is_stack)
+
+
 class FusingController(QObject):
     """Fuses the current pair in a worker and keeps the results per pair and model.
 
@@ -63,38 +69,37 @@ class FusingController(QObject):
     finished = Signal()
     READ_IN_WORKER_BYTES = 4 << 20
 
-    def __init__(self, state: StudioState, catalog: ModelCatalog, errors: ErrorHandler) -> None:
+    def __init__(self, state: StudioState, errors: ErrorHandler) -> None:
         super().__init__()
-        self.state, self.catalog, self.errors = state, catalog, errors
-        self.worker: Worker | None = None
-        self.readers: list[Worker] = []
+        self.state, self.errors = state, errors
+        self.choices, self.workspace = state.choices, state.workspace
+        self.jobs = JobRunner(errors, state.activity)  # fusing
+        self.reads = JobRunner(errors, state.activity)  # reading large sources
         self._cache: dict[tuple[str, str, str, MethodKey | None], Result] = {}
-        state.pairs.currentChanged.connect(self._on_current_changed)
-        state.compareChanged.connect(self._on_compare_changed)
-        state.stretchChanged.connect(lambda _mode: self._on_current_changed(state.pairs.current))
+        self.workspace.pairs.currentChanged.connect(self._on_current_changed)
+        self.choices.compareChanged.connect(self._on_compare_changed)
+        self.choices.stretchChanged.connect(lambda _mode: self._on_current_changed(self.workspace.pairs.current))
 
     # ------------------------------------------------------------------ sources
+    @property
+    def readers(self) -> list[Worker]:
+        return self.reads.workers
+
     def _on_current_changed(self, index: int) -> None:
-        pair = self.state.pairs.current_pair()
+        self.reads.discard()  # the pair or its scaling changed: a read still running is of no use
+        pair = self.workspace.pairs.current_pair()
         if pair is None:
-            self.state.set_sources(None)
+            self.workspace.set_sources(None)
             return
         if self._bytes(pair) > self.READ_IN_WORKER_BYTES:
-            self.state.set_sources(None)
-            reader = Worker(read_job, pair.a, pair.b, self.state.stretch)
-            key = self._key(None)
-            if not self.state.busy:
-                self.state.set_busy(READING)
-            reader.returned.connect(lambda sources: self._on_read(sources, key))
-            reader.errored.connect(lambda exc: self._on_read_error(exc, pair, key))
-            reader.finished.connect(lambda: self._on_reader_finished(reader))
-            self.readers.append(reader)
-            reader.start()
+            self.workspace.set_sources(None)
+            self.reads.start(read_job, pair.a, pair.b, self.choices.stretch, context=f"Pair {pair.name}",
+                             busy=READING, on_result=self._show)
             return
         try:
-            sources = engine.read_pair(pair.a, pair.b, self.state.stretch)
+            sources = engine.read_pair(pair.a, pair.b, self.choices.stretch)
         except Exception as exc:  # noqa: BLE001 - unreadable / corrupt / mismatched: say so, keep going
-            self.state.set_sources(None)
+            self.workspace.set_sources(None)
             self.errors.report(exc, f"Pair {pair.name}")
             return
         self._show(sources)
@@ -106,31 +111,16 @@ class FusingController(QObject):
         except OSError:
             return 0  # read at once: the reader names the missing file
 
-    def _on_read(self, sources, key) -> None:  # noqa: ANN001
-        if key == self._key(None):  # still the pair (and scaling) the user is looking at
-            self._show(sources)
-
-    def _on_read_error(self, exc: Exception, pair, key) -> None:  # noqa: ANN001
-        if key == self._key(None):
-            self.errors.report(exc, f"Pair {pair.name}")
-
-    def _on_reader_finished(self, reader: Worker) -> None:
-        reader.wait()
-        if reader in self.readers:
-            self.readers.remove(reader)
-        if not self.readers and self.state.busy == READING:
-            self.state.set_busy("")
-
     def _show(self, sources) -> None:  # noqa: ANN001
-        self.state.set_sources(sources)
-        fused = self._cache.get(self._key(self.state.model_key))
-        second = self._cache.get(self._key(self.state.compare_key))
+        self.workspace.set_sources(sources)
+        fused = self._cache.get(self._key(self.choices.model))
+        second = self._cache.get(self._key(self.choices.compare))
         if fused or second:
-            self.state.set_results(fused, second)
+            self._set_results(fused, second)
 
     def _key(self, what: MethodKey | None) -> tuple[str, str, str, MethodKey | None]:
-        pair = self.state.pairs.current_pair()
-        return (f"{pair.key}|{self.state.stretch}" if pair else "", self.state.task, self.state.device, what)
+        pair = self.workspace.pairs.current_pair()
+        return (f"{pair.key}|{self.choices.stretch}" if pair else "", self.choices.task, self.choices.device, what)
 
     def forget(self, method: MethodKey | None = None) -> None:
         """Drop cached results (all, or those of one method, e.g. a model file that was replaced)."""
@@ -139,39 +129,39 @@ class FusingController(QObject):
     # ------------------------------------------------------------------ fusing
     @property
     def busy(self) -> bool:
-        return self.worker is not None
+        return self.jobs.running
+
+    @property
+    def worker(self) -> Worker | None:
+        return self.jobs.worker
 
     def fuse(self) -> bool:
-        return self._start(self.state.model_key, self.state.compare_key)
+        return self._start(self.choices.model, self.choices.compare)
 
     def _on_compare_changed(self, key: MethodKey) -> None:
-        if self.state.sources is not None and self.state.fused is not None and not self.busy:
+        if self.workspace.sources is not None and self.workspace.fused is not None and not self.busy:
             self._start(None, key)
 
     def _start(self, model_key: MethodKey | None, compare_key: MethodKey | None) -> bool:
-        if self.busy or self.state.sources is None:
+        ws = self.workspace
+        if self.busy or ws.sources is None:
             return False
         if model_key is not None and (cached := self._cache.get(self._key(model_key))):
             model_key = None
-            self.state.set_results(cached, self.state.second)
+            self._set_results(cached, ws.second)
         if compare_key is not None and (cached := self._cache.get(self._key(compare_key))):
             compare_key = None
-            self.state.set_results(self.state.fused, cached)
+            self._set_results(ws.fused, cached)
         if model_key is None and compare_key is None:
             return True
-        a, b = self.state.sources
-        pair = self.state.pairs.current_pair()
+        a, b = ws.sources
+        pair = ws.pairs.current_pair()
         stack = pair.paths if pair is not None and pair.is_stack else None
-        progress = lambda done, total: self.state.progressChanged.emit(done, total, "Fusing")  # noqa: E731
-        self.worker = Worker(fuse_job, self.state.task, self.state.device, model_key, compare_key,
-                             self.catalog, a, b, progress, stack, self.state.stretch)
         keys = (self._key(model_key) if model_key else None, self._key(compare_key) if compare_key else None)
-        self.worker.yielded.connect(lambda p: self.state.set_progress(*p))
-        self.worker.returned.connect(lambda r: self._on_done(r, keys))
-        self.worker.errored.connect(lambda exc: self.errors.report(exc, "Fusing"))
-        self.worker.finished.connect(self._on_finished)
-        self.state.set_busy("Fusing…")
-        self.worker.start()
+        self.jobs.start(fuse_job, self.choices.task, self.choices.device, model_key, compare_key,
+                        self.state.models.catalog, a, b, self.jobs.reporter("Fusing"), stack, self.choices.stretch,
+                        context="Fusing", busy="Fusing…", on_result=lambda r: self._on_done(r, keys),
+                        on_finish=self.finished.emit)
         return True
 
     def _on_done(self, results: tuple[Result | None, Result | None], keys: tuple) -> None:
@@ -181,11 +171,9 @@ class FusingController(QObject):
                 self._cache[key] = res
         pair_key = next(k[0] for k in keys if k)
         if pair_key == self._key(None)[0]:
-            self.state.set_results(fused or self.state.fused, second or self.state.second)
+            self._set_results(fused or self.workspace.fused, second or self.workspace.second)
 
-    def _on_finished(self) -> None:
-        if self.worker is not None:
-            self.worker.wait()
-        self.worker = None
-        self.state.set_busy("")
-        self.finished.emit()
+    def _set_results(self, fused: Result | None, second: Result | None) -> None:
+        self.workspace.set_results(fused, second)
+        if fused is not None and self.state.activity.training == "idle":  # a training shows its own previews
+            self.workspace.set_maps(maps_of(fused))

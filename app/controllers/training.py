@@ -1,9 +1,11 @@
-"""Fine-tuning from the toolbar: builds the engine's Trainer in a worker, forwards its events to the
-state, and keeps the result as a model of the session that can be saved under a name."""
+"""Fine-tuning from the toolbar: builds the engine's Trainer in a worker, turns its events into what the
+views draw (:class:`~app.core.view_models.TrainingStep`, :class:`~app.core.view_models.WeightMaps`), and keeps
+the result as a model of the session that can be saved under a name."""
 
 from __future__ import annotations
 
 import copy
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,13 +13,15 @@ from pathlib import Path
 from PySide6.QtCore import QEventLoop, QObject, QTimer, Signal
 
 from app.core import engine
+from app.core.catalog import ModelCatalog, ModelEntry
 from app.core.engine import WeightsError
 from app.core.methods import MethodKey
-from app.core.catalog import ModelCatalog, ModelEntry
-from app.qt.errors import ErrorHandler
 from app.core.results import resolve_bundle
+from app.core.view_models import TrainingStep, WeightMaps
+from app.qt.errors import ErrorHandler
+from app.qt.jobs import JobRunner
 from app.qt.state import StudioState
-from app.qt.worker import Controls, Worker
+from app.qt.worker import Controls
 
 
 @dataclass
@@ -58,99 +62,104 @@ def train_job(controls: Controls, request: TrainRequest, entry: ModelEntry, cata
     return trainer
 
 
+LOSSES = ("lf", "lr", "outer_lr")
+"""The losses a step event carries: fusion, reconstruction, the meta-test reconstruction (meta steps)."""
+
+
+def step_view(ev) -> TrainingStep:  # noqa: ANN001 - the engine's TrainEvent of kind "step"
+    losses = {name: float(v) for name in LOSSES if (v := getattr(ev, name)) is not None and math.isfinite(v)}
+    return TrainingStep(int(ev.step), int(ev.total_steps), ev.stage or "", losses, ev.steps_per_s, ev.eta_s)
+
+
+def preview_view(ev) -> WeightMaps:  # noqa: ANN001 - the engine's TrainEvent of kind "preview"
+    return WeightMaps(f"Training preview, step {ev.step}", dict(ev.maps), live=True)
+
+
 class TrainingController(QObject):
     trained = Signal(object)  # the MethodKey of the fine-tuned model (kept in memory until saved)
 
-    def __init__(self, state: StudioState, catalog: ModelCatalog, errors: ErrorHandler) -> None:
+    def __init__(self, state: StudioState, errors: ErrorHandler) -> None:
         super().__init__()
-        self.state, self.catalog, self.errors = state, catalog, errors
-        self.worker: Worker | None = None
+        self.state, self.errors = state, errors
+        self.choices, self.activity, self.models = state.choices, state.activity, state.models
+        self.jobs = JobRunner(errors, state.activity)
         self.trainers: dict[MethodKey, object] = {}
         self.last_key: MethodKey | None = None
         self.last_settings: dict = {}
 
     @property
     def running(self) -> bool:
-        return self.worker is not None
+        return self.jobs.running
 
     def start(self, request: TrainRequest) -> bool:
         # a stack trains as its neighbouring frames: each is a real pair of the task (focus/exposure steps)
-        pairs = [q for p in self.state.pairs.pairs for q in p.consecutive_pairs()]
+        pairs = [q for p in self.state.workspace.pairs.pairs for q in p.consecutive_pairs()]
         if self.running:
             return False
         if len(pairs) < 2:
             self.errors.warn("Nothing to train on", "Training needs at least two pairs of images (meta-learning "
                              "keeps some of them aside to test on). Drop more pairs on the pair list first.")
             return False
-        entry = self.catalog.get(self.state.model_key, self.state.task)
+        task = self.choices.task
+        entry = self.models.get(self.choices.model, task)
         if entry is None:
             self.errors.warn("No model chosen", "Choose a model to fine-tune in the model box.")
             return False
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        run_dir = engine.user_data_dir() / "runs" / f"{self.state.task}-{stamp}"
-        self._entry, self._request = entry, request
+        run_dir = engine.user_data_dir() / "runs" / f"{task}-{time.strftime('%Y%m%d-%H%M%S')}"
         self.last_settings = {"preset": request.preset, **request.overrides, "from_scratch": request.from_scratch}
         controls = Controls()
-        self.worker = Worker(train_job, controls, request, entry, self.catalog, pairs, run_dir,
-                             self.state.task, self.state.device, controls=controls)
-        self.worker.yielded.connect(self._on_event)
-        self.worker.returned.connect(self._on_returned)
-        self.worker.errored.connect(lambda exc: self.errors.report(exc, "Training"))
-        self.worker.finished.connect(self._on_finished)
-        self.state.trainingReset.emit()
-        self.state.set_training("running")
-        self.worker.start()
+        self.jobs.start(train_job, controls, request, entry, self.models.catalog, pairs, run_dir, task,
+                        self.choices.device, controls=controls, context="Training", on_yield=self._on_event,
+                        on_result=self._on_returned, on_finish=self._on_finished)
+        self.activity.reset_training()
+        self.activity.set_training("running")
         return True
 
     def pause(self) -> None:
-        if self.worker:
-            self.worker.pause()
+        if self.jobs.worker:
+            self.jobs.worker.pause()
 
     def resume(self) -> None:
-        if self.worker:
-            self.worker.resume()
+        if self.jobs.worker:
+            self.jobs.worker.resume()
 
     def stop(self) -> None:
-        if self.worker:
-            self.worker.abort()
-            self.state.set_training("stopping")
+        if self.jobs.worker:
+            self.jobs.worker.abort()
+            self.activity.set_training("stopping")
 
     def stop_and_wait(self, timeout_ms: int = 60000) -> None:
         """Stop and wait (keeping the GUI alive) until the trainer has finished its step."""
-        if not self.worker:
+        if not self.running:
             return
         loop = QEventLoop()
-        self.worker.finished.connect(loop.quit)
+        self.jobs.runningChanged.connect(loop.quit)
         QTimer.singleShot(timeout_ms, loop.quit)
         self.stop()
-        if self.worker is not None and self.worker.isRunning():
+        if self.running:
             loop.exec()
+        self.jobs.runningChanged.disconnect(loop.quit)
 
     # ------------------------------------------------------------------ events
     def _on_event(self, ev) -> None:  # noqa: ANN001 - TrainEvent
-        self.state.trainEvent.emit(ev)
-        if ev.kind == "preview" and ev.maps:
-            self.state.set_maps(ev.maps, f"Training preview, step {ev.step}")
+        if ev.kind == "step":
+            self.activity.report_step(step_view(ev))
+        elif ev.kind == "preview" and ev.maps:
+            self.state.workspace.set_maps(preview_view(ev))
         elif ev.kind == "paused":
-            self.state.set_training("paused")
+            self.activity.set_training("paused")
         elif ev.kind == "resumed":
-            self.state.set_training("running")
-        if ev.total_steps:
-            self.state.set_progress(int(ev.step), int(ev.total_steps), "Training")
+            self.activity.set_training("running")
 
     def _on_returned(self, trainer) -> None:  # noqa: ANN001
-        label = f"Fine-tuned {self.state.task} {time.strftime('%H:%M')} (unsaved)"
-        key = self.catalog.add_session(label, trainer.bundle())
+        label = f"Fine-tuned {self.choices.task} {time.strftime('%H:%M')} (unsaved)"
+        key = self.models.add_session(label, trainer.bundle())
         self.trainers[key] = trainer
         self.last_key = key
-        self.state.modelsChanged.emit()
         self.trained.emit(key)
 
     def _on_finished(self) -> None:
-        if self.worker is not None:
-            self.worker.wait()
-        self.worker = None
-        self.state.set_training("idle")
+        self.activity.set_training("idle")
 
     # ------------------------------------------------------------------ saving
     def save(self, key: MethodKey, path: Path) -> Path:
@@ -158,7 +167,6 @@ class TrainingController(QObject):
         trainer = self.trainers[key]
         path.parent.mkdir(parents=True, exist_ok=True)
         trainer.save_model(path)
-        self.catalog.forget_session(key)
         self.trainers.pop(key, None)
-        self.state.modelsChanged.emit()
+        self.models.forget_session(key)
         return path

@@ -33,6 +33,11 @@ class Result:
     source: dict = field(default_factory=dict)
     metrics: dict[str, float] = field(default_factory=dict)
 
+    @property
+    def is_stack(self) -> bool:
+        """A stack fused as a tree of pairs (no maps, no metrics)."""
+        return "stack" in self.source
+
 
 def compare_choices(catalog: ModelCatalog, task: str, current_model: MethodKey) -> list[tuple[MethodKey, str]]:
     """``(key, label)`` of everything the second panel can show: the baselines, then the models that can fuse

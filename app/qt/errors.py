@@ -1,7 +1,8 @@
 """One place where every error becomes a dialog in plain words.
 
 :func:`describe` turns an exception into ``(title, sentence, details)``; :class:`ErrorHandler`
-shows it in a message box. ``install_excepthook`` routes uncaught exceptions (including those
+shows it in a message box. Every job's error reaches the handler through the job runner
+(:mod:`app.qt.jobs`). ``install_excepthook`` routes uncaught exceptions (including those
 raised in Qt slots and in threads) to the same handler, so the app never just disappears.
 """
 
@@ -80,7 +81,7 @@ def describe(exc: BaseException) -> tuple[str, str, str]:
 class ErrorHandler(QObject):
     """Shows errors as message boxes; thread-safe through a queued signal."""
 
-    _relay = Signal(object, str)
+    _relay = Signal(object, str, bool)
 
     def __init__(self, parent_widget: QWidget | None = None) -> None:
         super().__init__()
@@ -89,8 +90,11 @@ class ErrorHandler(QObject):
         self.history: list[tuple[str, str]] = []
         self._relay.connect(self._show)
 
-    def report(self, exc: BaseException, context: str = "") -> None:
-        self._relay.emit(exc, context)
+    def report(self, exc: BaseException, context: str = "", brief: bool = False) -> None:
+        """Show ``exc`` (from any thread). ``brief``: the engine's own errors (a file that cannot be read,
+        volumes that do not match, a missing model) as a warning titled ``context``, in one sentence and
+        without the technical details; other errors as always."""
+        self._relay.emit(exc, context, brief)
 
     def warn(self, title: str, text: str) -> None:
         self.history.append((title, text))
@@ -100,9 +104,12 @@ class ErrorHandler(QObject):
         box = QMessageBox(QMessageBox.Icon.Warning, title, text, QMessageBox.StandardButton.Ok, self.parent_widget)
         box.exec()
 
-    @Slot(object, str)
-    def _show(self, exc: BaseException, context: str) -> None:
+    @Slot(object, str, bool)
+    def _show(self, exc: BaseException, context: str, brief: bool) -> None:
         title, text, details = describe(exc)
+        if brief and isinstance(exc, RefusionError):
+            self.warn(context, text)
+            return
         if context:
             text = f"{context}: {text}" if not text.startswith(context) else text
         self.history.append((title, text))

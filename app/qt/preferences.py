@@ -11,9 +11,13 @@ from pathlib import Path
 from PySide6.QtCore import QByteArray, QSettings
 
 from app.core.methods import MethodKey
+from app.qt.choices import Choices
 
 ORGANIZATION = "ReFusion"
 APPLICATION = "ReFusionStudio"
+CHOICES = (("session/task", "task"), ("session/model", "model"), ("session/device", "device"),
+           ("session/compare", "compare"), ("session/stretch", "stretch"))
+"""Preference key -> the :class:`~app.qt.choices.Choices` attribute kept in it."""
 
 
 class Preferences:
@@ -42,6 +46,16 @@ class Preferences:
 
     def set_method(self, key: str, method: MethodKey) -> None:
         self._q.setValue(key, str(method))
+
+    def keep_choices(self, choices: Choices) -> None:
+        """Give ``choices`` the values of the last session, and store every change from now on."""
+        for key, attr in CHOICES:
+            method = isinstance(getattr(choices, attr), MethodKey)
+            value = self.method(key) if method else self.value(key, "")
+            if value:
+                getattr(choices, f"set_{attr}")(value)
+            save = self.set_method if method else self.set_value
+            getattr(choices, f"{attr}Changed").connect(lambda v, k=key, save=save: save(k, v))
 
     def json(self, key: str, default):  # noqa: ANN001, ANN201
         try:

@@ -6,21 +6,22 @@ from __future__ import annotations
 from PySide6.QtGui import QFontDatabase
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QStackedWidget, QTabBar, QVBoxLayout, QWidget
 
-from app.core.catalog import ModelCatalog
-from app.qt.display import pixel_text
 from app.core.results import compare_choices
-from app.qt.state import StudioState
+from app.qt.choices import Choices
+from app.qt.display import pixel_text
+from app.qt.models import Models
+from app.qt.workspace import Workspace
 from app.widgets.image_grid import ImageGrid
 from app.widgets.method_box import MethodBox
 from app.widgets.swipe_view import SwipeView
 
 
 class CompareView(QWidget):
-    def __init__(self, state: StudioState, catalog: ModelCatalog, parent: QWidget | None = None) -> None:
+    def __init__(self, choices: Choices, workspace: Workspace, models: Models, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.state, self.catalog = state, catalog
-        self.grid = ImageGrid(state)
-        self.swipe = SwipeView(state)
+        self.choices, self.workspace, self.models = choices, workspace, models
+        self.grid = ImageGrid(workspace)
+        self.swipe = SwipeView(workspace)
         self.stack = QStackedWidget()
         self.compare_box = MethodBox()
         self.compare_box.setMinimumContentsLength(18)
@@ -33,17 +34,17 @@ class CompareView(QWidget):
         self.mode_tabs.addTab("Swipe")
         self.left_box, self.right_box = QComboBox(), QComboBox()
         for box, name in ((self.left_box, "A"), (self.right_box, "Fused")):
-            box.addItems(state.PANELS)
+            box.addItems(workspace.PANELS)
             box.setCurrentText(name)
             box.currentTextChanged.connect(self._on_sides_changed)
         self.readout = QLabel("Move the cursor over an image to read its pixels.")
         self.readout.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
         self._build_layout()
-        self.compare_box.methodActivated.connect(state.set_compare)
+        self.compare_box.methodActivated.connect(choices.set_compare)
         self.mode_tabs.currentChanged.connect(self.set_swipe)
         self.grid.pixelHovered.connect(self._on_pixel)
         self.swipe.pixelHovered.connect(self._on_pixel)
-        for signal in (state.modelsChanged, state.taskChanged, state.modelChanged, state.compareChanged):
+        for signal in (models.changed, choices.taskChanged, choices.modelChanged, choices.compareChanged):
             signal.connect(self._fill_compare_box)
         self._fill_compare_box()
         self.set_swipe(False)
@@ -78,7 +79,7 @@ class CompareView(QWidget):
         lines linked views up by screen position, which is wrong for views stacked on each other)."""
         on = bool(on)
         source, target = (self.grid.main_view, self.swipe.view) if on else (self.swipe.view, self.grid.main_view)
-        if on != self.swiping and self.state.sources is not None:
+        if on != self.swiping and self.workspace.sources is not None:
             target.setRange(source.viewRect(), padding=0)
         self.stack.setCurrentIndex(1 if on else 0)
         self.mode_tabs.blockSignals(True)
@@ -98,14 +99,14 @@ class CompareView(QWidget):
 
     # ------------------------------------------------------------------ second result
     def _fill_compare_box(self) -> None:
-        choices = compare_choices(self.catalog, self.state.task, self.state.model_key)
+        choices = compare_choices(self.models.catalog, self.choices.task, self.choices.model)
         self.compare_box.set_methods([(key, label, label) for key, label in choices])
-        if not self.compare_box.select(self.state.compare_key) and choices:
-            self.state.set_compare(choices[0][0])
+        if not self.compare_box.select(self.choices.compare) and choices:
+            self.choices.set_compare(choices[0][0])
 
     # ------------------------------------------------------------------ readout
     def _on_pixel(self, x: int, y: int) -> None:
-        images = self.state.panel_images()
+        images = self.workspace.panel_images()
         if x < 0 or images["A"] is None:
             return
         values = "   ".join(f"{name}={pixel_text(img, x, y)}" for name, img in images.items() if img is not None)

@@ -9,7 +9,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import QPointF, Signal
 
 from app.qt.display import levels
-from app.qt.state import StudioState
+from app.qt.workspace import Workspace
 
 
 def scene_to_pixel(view: pg.ViewBox, pos: QPointF) -> tuple[int, int] | None:
@@ -22,14 +22,14 @@ def scene_to_pixel(view: pg.ViewBox, pos: QPointF) -> tuple[int, int] | None:
 class ImageGrid(pg.GraphicsLayoutWidget):
     pixelHovered = Signal(int, int)  # image column, row; (-1, -1) when outside
 
-    def __init__(self, state: StudioState, parent=None) -> None:  # noqa: ANN001
+    def __init__(self, workspace: Workspace, parent=None) -> None:  # noqa: ANN001
         super().__init__(parent)
-        self.state = state
+        self.workspace = workspace
         self.views: dict[str, pg.ViewBox] = {}
         self.items: dict[str, pg.ImageItem] = {}
         self.labels: dict[str, pg.LabelItem] = {}
         self._shape: tuple[int, ...] | None = None
-        for i, name in enumerate(state.PANELS):
+        for i, name in enumerate(workspace.PANELS):
             row, col = divmod(i, 2)
             self.labels[name] = self.addLabel(name, row=2 * row, col=col, size="10pt")
             view = self.addViewBox(row=2 * row + 1, col=col, lockAspect=True, invertY=True, enableMenu=False)
@@ -40,8 +40,8 @@ class ImageGrid(pg.GraphicsLayoutWidget):
                 view.setYLink(self.views["A"])
             self.views[name], self.items[name] = view, item
         self.scene().sigMouseMoved.connect(self._on_mouse_moved)
-        state.imagesChanged.connect(self._refresh)
-        state.resultChanged.connect(self._refresh)
+        workspace.imagesChanged.connect(self._refresh)
+        workspace.resultChanged.connect(self._refresh)
         self._refresh()
 
     @property
@@ -49,7 +49,7 @@ class ImageGrid(pg.GraphicsLayoutWidget):
         return self.views["A"]
 
     def _refresh(self) -> None:
-        images, titles = self.state.panel_images(), self.state.panel_titles()
+        images, titles = self.workspace.panel_images(), self.workspace.panel_titles()
         for name, img in images.items():
             self.labels[name].setText(titles[name])
             if img is None:

@@ -12,7 +12,8 @@ from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QSlider, QVBoxLayout, QWidget
 from PySide6.QtCore import Qt
 
-from app.qt.state import StudioState
+from app.core.view_models import TrainingStep
+from app.qt.activity import Activity
 
 SERIES = {"lf": ("Lf (fusion)", "#42a5f5"), "lr": ("Lr (reconstruction)", "#ef5350"),
           "outer_lr": ("outer Lr (meta-test)", "#66bb6a")}
@@ -43,9 +44,9 @@ class Series:
 
 
 class LossPlot(QWidget):
-    def __init__(self, state: StudioState, parent: QWidget | None = None) -> None:
+    def __init__(self, activity: Activity, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.state = state
+        self.activity = activity
         self.alpha = 0.9
         self.series = {k: Series() for k in SERIES}
         self.plot = pg.PlotWidget(background="w")
@@ -74,8 +75,8 @@ class LossPlot(QWidget):
         self.timer.setInterval(200)  # 5 redraws a second at most, however fast the steps
         self.timer.timeout.connect(self.redraw)
         self.timer.start()
-        state.trainEvent.connect(self._on_event)
-        state.trainingReset.connect(self.clear)
+        activity.trainingStepped.connect(self._on_step)
+        activity.trainingReset.connect(self.clear)
 
     def _build_layout(self) -> None:
         bar = QHBoxLayout()
@@ -87,13 +88,10 @@ class LossPlot(QWidget):
         layout.addWidget(self.plot, 1)
         layout.addLayout(bar)
 
-    def _on_event(self, ev) -> None:  # noqa: ANN001 - TrainEvent
-        if ev.kind != "step":
-            return
+    def _on_step(self, step: TrainingStep) -> None:
         for key, series in self.series.items():
-            value = getattr(ev, key, None)
-            if value is not None and np.isfinite(value):
-                series.append(float(ev.step), float(value), self.alpha)
+            if key in step.losses:
+                series.append(float(step.step), step.losses[key], self.alpha)
                 self._dirty = True
 
     def _on_smoothing(self, value: int) -> None:

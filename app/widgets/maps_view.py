@@ -1,5 +1,6 @@
 """The four weight maps of the loss proposal module P (w_a, w_b, v_a, v_b) as heatmaps sharing one
-colour bar; shows the fused pair's maps, and the preview pair's maps while training."""
+colour bar; shows the fused pair's maps, and the preview pair's maps while training (a
+:class:`~app.core.view_models.WeightMaps` in the workspace)."""
 
 from __future__ import annotations
 
@@ -9,16 +10,18 @@ from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QCheckBox, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from app.qt.display import colormap
-from app.qt.state import StudioState
+from app.qt.workspace import Workspace
 
 MAPS = (("wa", "w_a  (intensity, A)"), ("wb", "w_b  (intensity, B)"),
         ("va", "v_a  (gradient, A)"), ("vb", "v_b  (gradient, B)"))
+"""A caption for each of the engine's maps (``app.core.engine.MAP_NAMES``, which needs torch: the panel is built
+before torch is loaded; tests/app/widgets/test_maps_view.py keeps the two in step)."""
 
 
 class MapsView(QWidget):
-    def __init__(self, state: StudioState, parent: QWidget | None = None) -> None:
+    def __init__(self, workspace: Workspace, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.state = state
+        self.workspace = workspace
         self.title = QLabel("No weight maps yet: fuse with a model that has P, or train.")
         self.title.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)  # no relayout per update
         self.stretch = QCheckBox("Stretch colours to the maps' range")
@@ -53,8 +56,7 @@ class MapsView(QWidget):
         self.timer.setInterval(250)
         self.timer.timeout.connect(self._refresh_if_dirty)
         self.timer.start()
-        state.mapsChanged.connect(self._on_maps_changed)
-        state.trainingChanged.connect(lambda status: self._refresh_if_dirty())
+        workspace.mapsChanged.connect(self._on_maps_changed)
 
     def levels(self, maps: dict[str, np.ndarray]) -> tuple[float, float]:
         """(0, 1), or the common range of the four maps when stretching (w and v share one bar)."""
@@ -65,10 +67,10 @@ class MapsView(QWidget):
         return (lo, hi) if hi - lo > 1e-6 else (0.0, 1.0)
 
     def _on_maps_changed(self) -> None:
-        if self.state.training == "idle":
-            self._refresh()
+        if self.workspace.maps.live:
+            self._dirty = True  # training previews: drawn by the timer
         else:
-            self._dirty = True
+            self._refresh()
 
     def _refresh_if_dirty(self) -> None:
         if self._dirty:
@@ -76,19 +78,20 @@ class MapsView(QWidget):
 
     def _refresh(self) -> None:
         self._dirty = False
-        maps = self.state.maps
+        shown = self.workspace.maps
+        maps = shown.arrays
         if not maps:
             for item in self.items.values():
                 item.clear()
-            if not self.state.maps_title:
+            if not shown.title:
                 self.title.setText("No weight maps yet.")
-            elif "stack of" in self.state.maps_title:
-                self.title.setText(f"{self.state.maps_title}: P's maps weight the loss of one pair, so a stack "
+            elif shown.is_stack:
+                self.title.setText(f"{shown.title}: P's maps weight the loss of one pair, so a stack "
                                    "fused as a tree of pairs has none.")
             else:
-                self.title.setText(f"{self.state.maps_title}: this model has no loss proposal module (P), so no maps.")
+                self.title.setText(f"{shown.title}: this model has no loss proposal module (P), so no maps.")
             return
-        self.title.setText(self.state.maps_title)
+        self.title.setText(shown.title)
         levels = self.levels(maps)
         for key, item in self.items.items():
             if key in maps:

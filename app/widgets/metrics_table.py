@@ -6,14 +6,14 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QHeaderView, QLabel, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget
 
 from app.core import engine
-from app.qt.state import StudioState
+from app.qt.workspace import Workspace
 
 
 
 class MetricsTable(QWidget):
-    def __init__(self, state: StudioState, parent: QWidget | None = None) -> None:
+    def __init__(self, workspace: Workspace, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.state = state
+        self.workspace = workspace
         self.info = engine.metric_info()
         self.table = QTableWidget(0, 0)
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
@@ -27,7 +27,7 @@ class MetricsTable(QWidget):
         layout.addWidget(self.note)
         layout.addWidget(self.caption)
         layout.addWidget(self.table, 1)
-        state.resultChanged.connect(self._refresh)
+        workspace.resultChanged.connect(self._refresh)
 
     EMPTY = "Fuse a pair to see its metrics (computed on the luminance, 0..255)."
     STACK = ("The fusion metrics compare a result with two sources, so a stack has none; compare the fused "
@@ -36,7 +36,7 @@ class MetricsTable(QWidget):
     def _columns(self) -> dict[str, tuple[str, dict[str, float]]]:
         """Short headers ("Fused", "Compare") -> (the method's full name, its metrics)."""
         out = {}
-        for header, result in (("Fused", self.state.fused), ("Compare", self.state.second)):
+        for header, result in (("Fused", self.workspace.fused), ("Compare", self.workspace.second)):
             if result is not None and result.metrics:
                 out[header] = (result.label, result.metrics)
         return out
@@ -69,8 +69,8 @@ class MetricsTable(QWidget):
                     font.setBold(True)
                     item.setFont(font)
                 self.table.setItem(r, c, item)
-        pair = self.state.pairs.current_pair()
-        self.note.setText(self.STACK if pair is not None and pair.is_stack and self.state.fused else self.EMPTY)
+        fused = self.workspace.fused
+        self.note.setText(self.STACK if fused is not None and fused.is_stack else self.EMPTY)
         self.note.setVisible(not columns)
         self.caption.setVisible(bool(columns))
 

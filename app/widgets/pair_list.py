@@ -12,7 +12,7 @@ from app.core import engine
 from app.qt.display import pair_thumbnail
 from app.qt.errors import ErrorHandler
 from app.core.pairing import DropPlan
-from app.qt.state import StudioState
+from app.qt.workspace import Workspace
 
 HINT = ("Drop two images (A, B), two folders (pairs matched by file name), three or more images (a focus "
         "stack or an exposure bracket, fused as one item), or one image at a time.")
@@ -32,9 +32,9 @@ def is_volume(path: Path) -> bool:
 class PairListWidget(QWidget):
     volumesDropped = Signal(list)  # paths of one or two volumes, for the volume browser
 
-    def __init__(self, state: StudioState, errors: ErrorHandler, parent: QWidget | None = None) -> None:
+    def __init__(self, workspace: Workspace, errors: ErrorHandler, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.state, self.errors = state, errors
+        self.workspace, self.errors = workspace, errors
         self.setAcceptDrops(True)
         self.list = QListWidget()
         self.list.setIconSize(self.list.iconSize() * 2)
@@ -55,11 +55,11 @@ class PairListWidget(QWidget):
             layout.addWidget(w)
         layout.addLayout(buttons)
         self.list.currentRowChanged.connect(self._on_row_changed)
-        self.remove_button.clicked.connect(lambda: state.pairs.remove(self.list.currentRow()))
-        self.clear_button.clicked.connect(state.pairs.clear)
-        state.pairs.changed.connect(self._on_pairs_changed)
-        state.pairs.currentChanged.connect(self._on_current_changed)
-        state.imagesChanged.connect(self._on_images_changed)
+        self.remove_button.clicked.connect(lambda: workspace.pairs.remove(self.list.currentRow()))
+        self.clear_button.clicked.connect(workspace.pairs.clear)
+        workspace.pairs.changed.connect(self._on_pairs_changed)
+        workspace.pairs.currentChanged.connect(self._on_current_changed)
+        workspace.imagesChanged.connect(self._on_images_changed)
         self._on_pairs_changed()
 
     # ------------------------------------------------------------------ drops
@@ -82,17 +82,17 @@ class PairListWidget(QWidget):
             self.volumesDropped.emit(volumes[:2])
             paths = [p for p in paths if p not in volumes]
             if not paths:
-                return DropPlan(pending=self.state.pairs.pending)
-        plan = self.state.pairs.add_paths(paths, engine.image_suffixes())
+                return DropPlan(pending=self.workspace.pairs.pending)
+        plan = self.workspace.pairs.add_paths(paths, engine.image_suffixes())
         if plan.skipped:
             lines = "\n".join(f"• {p.name}: {why}" for p, why in plan.skipped[:10])
             # shown after the drop has finished, never inside the drag-and-drop loop
             QTimer.singleShot(0, lambda: self.errors.warn("Some items were not added", lines))
         return plan
 
-    # ------------------------------------------------------------------ state -> view
+    # ------------------------------------------------------------------ workspace -> view
     def _on_pairs_changed(self) -> None:
-        pairs = self.state.pairs
+        pairs = self.workspace.pairs
         self.list.blockSignals(True)
         self.list.clear()
         for pair in pairs.pairs:
@@ -116,9 +116,9 @@ class PairListWidget(QWidget):
             self.list.blockSignals(False)
 
     def _on_row_changed(self, row: int) -> None:
-        self.state.pairs.set_current(row)
+        self.workspace.pairs.set_current(row)
 
     def _on_images_changed(self) -> None:
-        item = self.list.item(self.state.pairs.current)
-        if item is not None and self.state.sources is not None:
-            item.setIcon(QIcon(pair_thumbnail(*self.state.sources, 32)))
+        item = self.list.item(self.workspace.pairs.current)
+        if item is not None and self.workspace.sources is not None:
+            item.setIcon(QIcon(pair_thumbnail(*self.workspace.sources, 32)))

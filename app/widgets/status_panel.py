@@ -5,7 +5,8 @@ from __future__ import annotations
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QLabel, QProgressBar, QStatusBar
 
-from app.qt.state import StudioState
+from app.core.view_models import TrainingStep
+from app.qt.activity import Activity
 
 
 def format_eta(seconds: float | None) -> str:
@@ -25,66 +26,63 @@ def format_rate(steps_per_s: float) -> str:
 
 
 class StatusPanel:
-    """Fills a QStatusBar; subscribes to the state."""
+    """Fills a QStatusBar with the activity: device, what is running, progress, and the training's pace."""
 
-    def __init__(self, state: StudioState, bar: QStatusBar) -> None:
-        self.state, self.bar = state, bar
-        self.device = QLabel(state.device_info)
-        self.activity = QLabel("")
+    def __init__(self, activity: Activity, bar: QStatusBar) -> None:
+        self.activity, self.bar = activity, bar
+        self.device = QLabel(activity.device_info)
+        self.doing = QLabel("")
         self.progress = QProgressBar()
         self.progress.setMaximumWidth(180)
         self.progress.setVisible(False)
         self.rate = QLabel("")
         self.eta = QLabel("")
-        for w in (self.activity, self.progress, self.rate, self.eta):
+        for w in (self.doing, self.progress, self.rate, self.eta):
             bar.addPermanentWidget(w)
         bar.addWidget(self.device)
-        self._latest = None  # the newest training event, shown by a 4 Hz timer (repaints cost)
+        self._latest: TrainingStep | None = None  # the newest step, shown by a 4 Hz timer (repaints cost)
         self.timer = QTimer(bar)
         self.timer.setInterval(250)
         self.timer.timeout.connect(self._show_latest)
         self.timer.start()
-        state.deviceInfoChanged.connect(self.device.setText)
-        state.busyChanged.connect(self._on_busy)
-        state.progressChanged.connect(self._on_progress)
-        state.trainEvent.connect(self._on_train_event)
-        state.trainingChanged.connect(self._on_training)
+        activity.deviceInfoChanged.connect(self.device.setText)
+        activity.busyChanged.connect(self._on_busy)
+        activity.progressChanged.connect(self._on_progress)
+        activity.trainingStepped.connect(self._on_step)
+        activity.trainingChanged.connect(self._on_training)
 
     def _on_busy(self, text: str) -> None:
-        self.activity.setText(text)
-        self.progress.setVisible(bool(text) or self.state.training != "idle")
-        if not text and self.state.training == "idle":
+        self.doing.setText(text)
+        self.progress.setVisible(bool(text) or self.activity.training != "idle")
+        if not text and self.activity.training == "idle":
             self.progress.reset()
 
     def _on_progress(self, done: int, total: int, text: str) -> None:
-        if text == "Training":
-            return  # shown with the training event, at the timer's pace
         self.progress.setVisible(True)
         self.progress.setMaximum(max(total, 1))
         self.progress.setValue(min(done, total))
 
-    def _on_train_event(self, ev) -> None:  # noqa: ANN001 - TrainEvent
-        if ev.kind == "step":
-            self._latest = ev
+    def _on_step(self, step: TrainingStep) -> None:
+        self._latest = step
 
     def _show_latest(self) -> None:
-        ev, self._latest = self._latest, None
-        if ev is None:
+        step, self._latest = self._latest, None
+        if step is None:
             return
-        if ev.total_steps:
+        if step.total_steps:
             self.progress.setVisible(True)
-            self.progress.setMaximum(ev.total_steps)
-            self.progress.setValue(min(ev.step, ev.total_steps))
-        if ev.steps_per_s:
-            self.rate.setText(format_rate(ev.steps_per_s))
-        if ev.eta_s is not None:
-            self.eta.setText(f"ETA {format_eta(ev.eta_s)}")
-        self.activity.setText(f"Training ({ev.stage}) step {ev.step}/{ev.total_steps}")
+            self.progress.setMaximum(step.total_steps)
+            self.progress.setValue(min(step.step, step.total_steps))
+        if step.steps_per_s:
+            self.rate.setText(format_rate(step.steps_per_s))
+        if step.eta_s is not None:
+            self.eta.setText(f"ETA {format_eta(step.eta_s)}")
+        self.doing.setText(f"Training ({step.stage}) step {step.step}/{step.total_steps}")
 
     def _on_training(self, status: str) -> None:
         self._show_latest()
         labels = {"running": "Training…", "paused": "Training paused", "stopping": "Stopping after this step…"}
-        self.activity.setText(labels.get(status, "Training finished" if self.rate.text() else ""))
+        self.doing.setText(labels.get(status, "Training finished" if self.rate.text() else ""))
         self.progress.setVisible(status != "idle")
         if status == "idle":
             self.eta.setText("")

@@ -7,16 +7,16 @@ import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Signal
 
 from app.qt.display import levels
-from app.qt.state import StudioState
+from app.qt.workspace import Workspace
 from app.widgets.image_grid import scene_to_pixel
 
 
 class SwipeView(pg.GraphicsLayoutWidget):
     pixelHovered = Signal(int, int)
 
-    def __init__(self, state: StudioState, parent=None) -> None:  # noqa: ANN001
+    def __init__(self, workspace: Workspace, parent=None) -> None:  # noqa: ANN001
         super().__init__(parent)
-        self.state = state
+        self.workspace = workspace
         self.left_name, self.right_name = "A", "Fused"
         self._left: np.ndarray | None = None
         self._shape: tuple[int, ...] | None = None
@@ -33,8 +33,8 @@ class SwipeView(pg.GraphicsLayoutWidget):
         self.view.addItem(self.line, ignoreBounds=True)
         self.line.sigPositionChanged.connect(self._update_split)
         self.scene().sigMouseMoved.connect(self._on_mouse_moved)
-        state.imagesChanged.connect(self._refresh)
-        state.resultChanged.connect(self._refresh)
+        workspace.imagesChanged.connect(self._refresh)
+        workspace.resultChanged.connect(self._refresh)
         self._refresh()
 
     def set_sides(self, left: str, right: str) -> None:
@@ -52,9 +52,9 @@ class SwipeView(pg.GraphicsLayoutWidget):
             self.line.setValue(fraction * self._shape[1])
 
     def _refresh(self) -> None:
-        images = self.state.panel_images()
+        images = self.workspace.panel_images()
         left, right = images[self.left_name], images[self.right_name]
-        titles = self.state.panel_titles()
+        titles = self.workspace.panel_titles()
         self.label.setText(f"◀ {titles[self.left_name]}   |   {titles[self.right_name]} ▶")
         self._left = left
         if right is None:

@@ -1,9 +1,9 @@
 """The Align dialog: register every frame of a pair or stack to the first, judge the result, write it.
 
 For hand-held brackets and focus stacks (Features, ECC) and infrared–visible pairs (ECC on edges, or
-manual control points). The dialog reads the files, estimates and writes in :class:`app.qt.worker.Worker`
-jobs from :mod:`app.core.align`, so the window never freezes; closing it during a job aborts the job between
-two frames and waits for it. Nothing is written before Accept, and Accept writes a complete folder or
+manual control points). The dialog reads the files, estimates and writes in jobs from :mod:`app.core.align`
+run by its :class:`app.qt.jobs.JobRunner`, so the window never freezes; closing it during a job aborts the job
+between two frames and waits for it. Nothing is written before Accept, and Accept writes a complete folder or
 nothing (see :func:`app.core.align.write_job`). Errors reach the user as one sentence through the
 :class:`app.qt.errors.ErrorHandler`.
 
@@ -55,10 +55,10 @@ from app.core.align import (
     suggest_method,
     write_job,
 )
-from app.qt.errors import ErrorHandler, describe
 from app.core.pairing import Pair, make_stack
+from app.qt.errors import ErrorHandler, describe
+from app.qt.jobs import JobRunner
 from app.widgets.point_picker import PointPicker
-from app.qt.worker import Worker
 
 
 class AlignDialog(QDialog):
@@ -74,8 +74,8 @@ class AlignDialog(QDialog):
         self.estimation: Estimate | None = None
         self.result_pair: Pair | None = None
         self.out_files: list[Path] = []
-        self._worker: Worker | None = None
-        self._closing = False
+        self.jobs = JobRunner(errors)
+        self.jobs.progressed.connect(self._on_progress)
         self._method_chosen = False
         self._frame = 1  # the moving frame shown (index into pair.paths)
         self._points: dict[int, list[list[tuple[float, float]]]] = {}  # frame -> [reference, moving], pending kept
@@ -245,7 +245,7 @@ class AlignDialog(QDialog):
     # ------------------------------------------------------------------ jobs
     @property
     def busy(self) -> bool:
-        return self._worker is not None
+        return self.jobs.running
 
     def estimate(self) -> bool:
         """Start estimating with the current settings; False if busy, not loaded or too few control points."""
@@ -268,45 +268,26 @@ class AlignDialog(QDialog):
         self._start(write_job, (self.loaded, self.estimation, self.out_dir()), self._on_written, "Writing…")
 
     def done(self, result: int) -> None:
-        """Every way of closing ends here: abort a running job between two steps and wait for it."""
-        self._closing = True
-        if self._worker is not None:
-            self._worker.abort()
-            self._worker.wait()
+        """Every way of closing ends here: abort a running job between two steps and wait for it; a job
+        that ends meanwhile delivers nothing."""
+        self.jobs.shutdown()
         super().done(result)
 
     def _start(self, job, args: tuple, on_done, text: str) -> None:  # noqa: ANN001
-        self._worker = worker = Worker(job, *args)
-        worker.yielded.connect(self._on_progress)
-        worker.returned.connect(on_done)
-        worker.errored.connect(self._on_error)
-        worker.finished.connect(self._on_finished)
+        self.jobs.start(job, *args, context="Align", on_result=on_done, on_error=self._on_error,
+                        on_finish=self._update_buttons)
         self._say(text)
         self._update_buttons()
-        worker.start()
 
-    def _on_progress(self, item: tuple[int, int, str]) -> None:
-        done, total, text = item
+    def _on_progress(self, done: int, total: int, text: str) -> None:
         self.progress.setRange(0, max(total, 1))
         self.progress.setValue(done)
         self._say(text)
 
     def _on_error(self, exc: BaseException) -> None:
-        if self._closing:
-            return
-        self._say(describe(exc)[1], error=True)
-        self.errors.report(exc, "Align")
-
-    def _on_finished(self) -> None:
-        if self._worker is not None:
-            self._worker.wait()
-            self._worker = None
-        if not self._closing:
-            self._update_buttons()
+        self._say(describe(exc)[1], error=True)  # the error handler shows it too
 
     def _on_loaded(self, loaded: Loaded) -> None:
-        if self._closing:
-            return
         self.loaded = loaded
         if not self._method_chosen:
             self.method.setCurrentIndex(self.method.findData(suggest_method(loaded.images)))
@@ -315,8 +296,6 @@ class AlignDialog(QDialog):
         self._say("Choose a method and press Estimate.")
 
     def _on_estimated(self, est: Estimate) -> None:
-        if self._closing:
-            return
         self.estimation = est
         self.summary.clear()
         self.summary.addItems(est.summaries)
@@ -331,8 +310,6 @@ class AlignDialog(QDialog):
         self.estimated.emit(est)
 
     def _on_written(self, files: list[Path]) -> None:
-        if self._closing:
-            return
         self.out_files = list(files)
         self.result_pair = make_stack([f for f in files if f.name != TRANSFORMS_FILE])
         self.aligned.emit(self.result_pair)

@@ -8,16 +8,17 @@ from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import QDockWidget, QMainWindow, QMessageBox, QToolBar, QWidget
 
 from app import __version__
-from app.core import engine
-from app.core.catalog import ModelCatalog
 from app.controllers.actions import ActionHandlers
-from app.qt.errors import ErrorHandler
 from app.controllers.exporting import ExportController
 from app.controllers.fusing import FusingController
+from app.controllers.training import TrainingController
+from app.core import engine
+from app.core.methods import MethodKey
+from app.qt.errors import ErrorHandler
 from app.qt.icons import icon
+from app.qt.jobs import JobRunner
 from app.qt.preferences import Preferences
 from app.qt.state import StudioState
-from app.controllers.training import TrainingController
 from app.widgets.choice_boxes import DeviceBox, ModelBox, TaskBox
 from app.widgets.compare_view import CompareView
 from app.widgets.loss_plot import LossPlot
@@ -25,12 +26,7 @@ from app.widgets.maps_view import MapsView
 from app.widgets.metrics_table import MetricsTable
 from app.widgets.pair_list import PairListWidget
 from app.widgets.status_panel import StatusPanel
-from app.qt.worker import Worker
 
-PERSISTED = (("session/task", "task", "taskChanged", "set_task"), ("session/model", "model_key", "modelChanged", "set_model"),
-             ("session/device", "device", "deviceChanged", "set_device"),
-             ("session/compare", "compare_key", "compareChanged", "set_compare"),
-             ("session/stretch", "stretch", "stretchChanged", "set_stretch"))
 STRETCH_LABELS = (("auto", "Auto: stretch raw 16-bit data (narrow range) by its 0.5–99.5 percentiles"),
                   ("none", "Off: use the values as they are"),
                   ("percentile", "Always stretch by the 0.5–99.5 percentiles"))
@@ -51,30 +47,32 @@ class MainWindow(QMainWindow):
         self.setDockOptions(QMainWindow.DockOption.AnimatedDocks | QMainWindow.DockOption.AllowTabbedDocks)
         self.preferences = preferences or Preferences()
         self.errors = ErrorHandler(self)
-        self.state = StudioState()
-        self.catalog = ModelCatalog(self.preferences)
-        self._restore_choices()
-        self.fusing = FusingController(self.state, self.catalog, self.errors)
-        self.training = TrainingController(self.state, self.catalog, self.errors)
-        self.exporter = ExportController(self.state, self.catalog, self.preferences, self.errors, self)
-        self.pair_list = PairListWidget(self.state, self.errors)
-        self.compare = CompareView(self.state, self.catalog)
-        self.losses, self.maps, self.metrics = LossPlot(self.state), MapsView(self.state), MetricsTable(self.state)
-        self.handlers = ActionHandlers(self, self.state, self.preferences, self.catalog, self.pair_list, self.fusing,
-                                 self.training, self.exporter)
+        self.state = state = StudioState.create(self.preferences)
+        self.preferences.keep_choices(state.choices)
+        self.fusing = FusingController(state, self.errors)
+        self.training = TrainingController(state, self.errors)
+        self.exporter = ExportController(state, self.preferences, self.errors, self)
+        self.pair_list = PairListWidget(state.workspace, self.errors)
+        self.compare = CompareView(state.choices, state.workspace, state.models)
+        self.losses, self.maps, self.metrics = LossPlot(state.activity), MapsView(state.workspace), \
+            MetricsTable(state.workspace)
+        self.handlers = ActionHandlers(self, state, self.preferences, self.pair_list, self.fusing, self.training,
+                                       self.exporter)
         self.setCentralWidget(self.compare)
         self.docks = self._build_docks()
         self.act = self._build_actions()
-        self.task_box, self.model_box, self.device_box = TaskBox(self.state), ModelBox(self.state, self.catalog), DeviceBox(self.state)
+        self.task_box, self.model_box, self.device_box = (TaskBox(state.choices), ModelBox(state.choices, state.models),
+                                                          DeviceBox(state.choices))
         self.toolbar = self._build_toolbar()
         self._build_menus()
-        self.status = StatusPanel(self.state, self.statusBar())
-        for signal in (self.state.busyChanged, self.state.trainingChanged, self.state.pairs.changed,
-                       self.state.imagesChanged, self.state.modelsChanged):
+        self.status = StatusPanel(state.activity, self.statusBar())
+        for signal in (state.activity.busyChanged, state.activity.trainingChanged, state.workspace.pairs.changed,
+                       state.workspace.imagesChanged, state.models.changed):
             signal.connect(self._update_actions)
         self.training.trained.connect(self._on_trained)
         self.pair_list.volumesDropped.connect(self.handlers.open_volumes)
-        self._probe: Worker | None = None
+        self.probe = JobRunner(self.errors)  # which device, then PyTorch warmed up: once, after showing
+        self.device_checked = False
         self._restore_layout()
         self._update_actions()
 
@@ -172,10 +170,10 @@ class MainWindow(QMainWindow):
             act = scaling.addAction(label)
             act.setCheckable(True)
             act.setData(mode)
-            act.setChecked(mode == self.state.stretch)
+            act.setChecked(mode == self.state.choices.stretch)
             self.stretch_group.addAction(act)
-        self.stretch_group.triggered.connect(lambda act: self.state.set_stretch(act.data()))
-        self.state.stretchChanged.connect(
+        self.stretch_group.triggered.connect(lambda act: self.state.choices.set_stretch(act.data()))
+        self.state.choices.stretchChanged.connect(
             lambda mode: [act.setChecked(True) for act in self.stretch_group.actions() if act.data() == mode])
         help_menu = menu.addMenu("&Help")
         help_menu.addAction(self._action("About ReFusion Studio", self._about))
@@ -188,15 +186,16 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ state
     def _update_actions(self) -> None:
-        training, busy = self.state.training != "idle", bool(self.state.busy)
+        status, pairs = self.state.activity.training, self.state.workspace.pairs
+        training, busy = status != "idle", bool(self.state.activity.busy)
         a = self.act
-        a["fuse"].setEnabled(self.state.sources is not None and not busy and not training)
-        a["train"].setEnabled(len(self.state.pairs) > 0 and not training and not busy)
-        a["pause"].setEnabled(self.state.training in ("running", "paused"))
-        a["pause"].setChecked(self.state.training == "paused")
-        a["stop"].setEnabled(self.state.training in ("running", "paused"))
-        a["export"].setEnabled(len(self.state.pairs) > 0 and not busy)
-        a["align"].setEnabled(self.state.pairs.current_pair() is not None and not busy and not training)
+        a["fuse"].setEnabled(self.state.workspace.sources is not None and not busy and not training)
+        a["train"].setEnabled(len(pairs) > 0 and not training and not busy)
+        a["pause"].setEnabled(status in ("running", "paused"))
+        a["pause"].setChecked(status == "paused")
+        a["stop"].setEnabled(status in ("running", "paused"))
+        a["export"].setEnabled(len(pairs) > 0 and not busy)
+        a["align"].setEnabled(pairs.current_pair() is not None and not busy and not training)
         a["save_model"].setEnabled(bool(self.training.trainers))
         for w in (self.task_box, self.model_box, self.device_box):
             w.setEnabled(not training)
@@ -204,37 +203,34 @@ class MainWindow(QMainWindow):
     def _on_pause(self, checked: bool) -> None:
         (self.training.pause if checked else self.training.resume)()
 
-    def _on_trained(self, key: str) -> None:
+    def _on_trained(self, key: MethodKey) -> None:
         """Select the fine-tuned model and show what it does on the current pair."""
         self.fusing.forget()
-        self.state.set_model(key)
+        self.state.choices.set_model(key)
         self.statusBar().showMessage("Training finished: the fine-tuned model is selected. Save it with "
                                      "Model ▸ Save fine-tuned model…", 10000)
-        if self.state.sources is not None:
+        if self.state.workspace.sources is not None:
             QTimer.singleShot(0, self.fusing.fuse)  # once the training worker has fully ended
         self._update_actions()
 
     # ------------------------------------------------------------------ device probe (after showing)
     def showEvent(self, event) -> None:  # noqa: ANN001
         super().showEvent(event)
-        if self._probe is None:
-            self._probe = Worker(_probe_job)
-            self._probe.yielded.connect(self._on_probed)
-            QTimer.singleShot(300, self._probe.start)
+        if not self._probe_started:
+            self._probe_started = True
+            QTimer.singleShot(300, lambda: self.probe.start(_probe_job, context="Checking the device",
+                                                            on_yield=self._on_probed, on_finish=self._on_warm))
+
+    _probe_started = False
 
     def _on_probed(self, text: str) -> None:
-        self.state.set_device_info(f"Device: {text}")
+        self.state.activity.set_device_info(f"Device: {text}")
         self.device_box.set_cuda_usable(text.startswith("CUDA"))
 
+    def _on_warm(self) -> None:
+        self.device_checked = True
+
     # ------------------------------------------------------------------ persistence
-    def _restore_choices(self) -> None:
-        for key, attr, signal, setter in PERSISTED:
-            method = attr in ("model_key", "compare_key")  # MethodKeys, kept as text by the preferences
-            value = self.preferences.method(key) if method else self.preferences.value(key, "")
-            if value:
-                getattr(self.state, setter)(value)
-            save = self.preferences.set_method if method else self.preferences.set_value
-            getattr(self.state, signal).connect(lambda v, k=key, save=save: save(k, v))
 
     def _reset_layout(self) -> None:
         self.restoreState(self._initial_layout)
@@ -262,10 +258,8 @@ class MainWindow(QMainWindow):
         if not self.handlers.confirm_close():
             event.ignore()
             return
-        if self._probe is not None and self._probe.isRunning():
-            self._probe.wait(5000)
-        for reader in list(self.fusing.readers):  # a large pair still being read
-            reader.wait(10000)
+        self.probe.shutdown(5000)
+        self.fusing.reads.shutdown(10000)  # a large pair still being read
         self.preferences.set_window(self.saveGeometry(), self.saveState())
         self.preferences.sync()
         event.accept()

@@ -4,8 +4,8 @@ window/level and colour maps per view, fuse A and B slice by slice with a ``mif`
 raw fused values (NIfTI float32), a picture of the current fused slice (PNG) and a JSON sidecar.
 
 A yellow bar that cannot be closed says the tool is for research use, not diagnosis. Reading, fusing
-and writing run in :class:`app.qt.worker.Worker` threads (one at a time, with a progress bar; fusing can be
-cancelled between slices); torch is imported only there. The logic lives in :mod:`app.core.volumes`.
+and writing run in the window's :class:`app.qt.jobs.JobRunner` (one job at a time, with a progress bar;
+fusing can be cancelled between slices); torch is imported only there. The logic lives in :mod:`app.core.volumes`.
 
 Use: ``VolumeWindow(catalog, preferences, errors, parent).show()``, then ``open_paths(a, b=None)`` or the
 Open buttons.
@@ -21,15 +21,14 @@ from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QLabel, QMai
                                QProgressBar, QPushButton, QSizePolicy, QSlider, QSpinBox, QVBoxLayout, QWidget)
 
 from app.core.catalog import ModelCatalog
-from app.core.engine import RefusionError
 from app.core.methods import DEFAULT
-from app.qt.errors import ErrorHandler, describe
+from app.qt.errors import ErrorHandler
 from app.qt.preferences import Preferences
 from app.core.volumes import (NIFTI_FILTER, RESEARCH_NOTE, TASK, FusedVolume, export_job, export_paths, fuse_job, load_job,
                          modality_label, sidecar, slice_position, value_text)
 from app.widgets.method_box import MethodBox
 from app.widgets.volume_view import VolumeView
-from app.qt.worker import Worker
+from app.qt.jobs import JobRunner
 
 NOTE_STYLE = "background: #ffe066; color: #3a2f00; padding: 5px 8px; font-weight: bold;"
 
@@ -47,7 +46,9 @@ class VolumeWindow(QMainWindow):
         self.device = device or preferences.value("session/device", "auto") or "auto"
         self.setWindowTitle("Volumes — ReFusion Studio")
         self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        self.worker: Worker | None = None
+        self.jobs = JobRunner(errors)
+        self.jobs.progressed.connect(self._on_progress)
+        self.jobs.runningChanged.connect(self._on_running)
         self.fused: FusedVolume | None = None
         self.note = QLabel(f"⚠ {RESEARCH_NOTE}")
         self.note.setStyleSheet(NOTE_STYLE)
@@ -135,7 +136,7 @@ class VolumeWindow(QMainWindow):
 
     @property
     def busy(self) -> bool:
-        return self.worker is not None
+        return self.jobs.running
 
     def fill_models(self) -> None:
         """The catalog's mif models that can fuse; the remembered one, else the shipped default."""
@@ -199,50 +200,32 @@ class VolumeWindow(QMainWindow):
 
     # ------------------------------------------------------------------ workers
     def _run(self, job, *args, on_done, context: str) -> bool:  # noqa: ANN001
+        """Start ``job`` unless one runs. Its errors reach the error handler under ``context``; the engine's
+        own (unreadable file, mismatched grids, missing model) in one sentence, others with details for a
+        bug report."""
         if self.busy:
             return False
-        self.worker = Worker(job, *args)
-        self.worker.yielded.connect(self._on_progress)
-        self.worker.returned.connect(on_done)
-        self.worker.errored.connect(lambda exc: self._show_error(exc, context))
-        self.worker.aborted.connect(lambda: self.statusBar().showMessage("Cancelled", 5000))
-        self.worker.finished.connect(self._on_finished)
         self.progress.setRange(0, 0)
-        self._update()
-        self.busyChanged.emit(True)
-        self.worker.start()
+        self.jobs.start(job, *args, context=context, brief_errors=True, on_result=on_done,
+                        on_abort=lambda: self.statusBar().showMessage("Cancelled", 5000),
+                        on_error=lambda exc: self.statusBar().clearMessage())
         return True
 
-    def _on_progress(self, p: tuple[int, int, str]) -> None:
-        done, total, text = p
+    def _on_progress(self, done: int, total: int, text: str) -> None:
         self.progress.setRange(0, max(total, 1))
         self.progress.setValue(done)
         self.statusBar().showMessage(text)
 
-    def _on_finished(self) -> None:
-        if self.worker is not None:
-            self.worker.wait()
-        self.worker = None
+    def _on_running(self, running: bool) -> None:
         self._update()
-        self.busyChanged.emit(False)
-
-    def _show_error(self, exc: BaseException, context: str) -> None:
-        """The engine's own errors (unreadable file, mismatched grids, missing model) in one sentence;
-        anything else through the handler, with details for a bug report."""
-        self.statusBar().clearMessage()
-        if isinstance(exc, RefusionError):
-            self.errors.warn(context, describe(exc)[1])
-        else:
-            self.errors.report(exc, context)
+        self.busyChanged.emit(running)
 
     def cancel(self) -> None:
-        if self.worker is not None:
-            self.worker.abort()
+        self.jobs.abort()
 
     def wait(self, ms: int = 60000) -> None:
         """Block until the running job (if any) has ended (for scripts and tests)."""
-        if self.worker is not None:
-            self.worker.wait(ms)
+        self.jobs.wait(ms)
 
     # ------------------------------------------------------------------ opening
     def _browse(self, name: str, folder: bool) -> None:
@@ -347,8 +330,6 @@ class VolumeWindow(QMainWindow):
 
     # ------------------------------------------------------------------ closing
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt's name
-        if self.worker is not None:  # cancel; a step already running (one read, one slice) is waited for
-            self.worker.abort()
-            self.worker.wait()
+        self.jobs.shutdown()  # cancel; a step already running (one read, one slice) is waited for
         super().closeEvent(event)
 

@@ -143,16 +143,15 @@ def window(qtbot, user_model):
 
     w = MainWindow()
     qtbot.addWidget(w)
-    w.state.modelsChanged.emit()
+    w.state.models.refresh()
     from app.core.methods import MethodKey
 
-    w.state.set_model(MethodKey.user(user_model))
+    w.state.choices.set_model(MethodKey.user(user_model))
     yield w
     if w.training.running:
         w.training.stop_and_wait()
     for ctl in (w.fusing, w.exporter):
-        if ctl.worker is not None:
-            ctl.worker.wait(20000)
+        ctl.jobs.wait(20000)
 
 
 @pytest.fixture
@@ -172,5 +171,5 @@ def fused_window(window, images, wait_idle):
     window.pair_list.add_paths([images["grey"], images["colour"]])
     assert window.fusing.fuse()
     wait_idle(window)
-    assert window.state.fused is not None, window.errors.history
+    assert window.state.workspace.fused is not None, window.errors.history
     return window

@@ -95,3 +95,26 @@ def test_no_app_module_imports_torch_when_imported(tmp_path):
 ])
 def test_lower_layers_do_not_import_higher_ones(layer, forbidden):
     assert importers(forbidden, APP / layer) == {}
+
+
+def signals_defined(path: Path) -> set[str]:
+    """Names of the Qt signals the classes of ``path`` declare (``name = Signal(...)``)."""
+    return {t.id for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))) if isinstance(node, ast.ClassDef)
+            for item in node.body if isinstance(item, ast.Assign) and isinstance(item.value, ast.Call)
+            and getattr(item.value.func, "id", "") == "Signal" for t in item.targets if isinstance(t, ast.Name)}
+
+
+def test_only_a_state_object_emits_its_own_signals():
+    """Choices, Workspace (and its PairList), Activity and Models change through their setters, which emit;
+    nobody else emits on them (a module may emit the signals it declares itself)."""
+    state = {signal for name in ("activity", "choices", "models", "workspace")
+             for signal in signals_defined(APP / "qt" / f"{name}.py")}
+    assert {"taskChanged", "resultChanged", "currentChanged", "busyChanged", "trainingStepped"} <= state
+    emits = []
+    for name, path in modules().items():
+        own = signals_defined(path)
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if (isinstance(node, ast.Attribute) and node.attr == "emit" and isinstance(node.value, ast.Attribute)
+                    and node.value.attr in state - own):
+                emits.append(f"{name}: {node.value.attr}.emit")
+    assert emits == []

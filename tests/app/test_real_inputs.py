@@ -30,23 +30,23 @@ def stack_files(tmp_path):
 def test_a_dropped_stack_is_one_item_and_fuses_as_a_tree(window, stack_files, wait_idle, tmp_path):
     w = window
     w.pair_list.add_paths(list(reversed(stack_files)))
-    assert len(w.state.pairs) == 1
-    item = w.state.pairs.current_pair()
+    assert len(w.state.workspace.pairs) == 1
+    item = w.state.workspace.pairs.current_pair()
     assert item.is_stack and item.paths == tuple(stack_files)
     assert "stack of 4" in w.pair_list.list.item(0).text()
-    assert "frame 1 of 4" in w.state.panel_titles()["A"] and "frame 2 of 4" in w.state.panel_titles()["B"]
+    assert "frame 1 of 4" in w.state.workspace.panel_titles()["A"] and "frame 2 of 4" in w.state.workspace.panel_titles()["B"]
     steps = []
-    w.state.progressChanged.connect(lambda d, t, text: steps.append((d, t)))
+    w.state.activity.progressChanged.connect(lambda d, t, text: steps.append((d, t)))
     assert w.fusing.fuse()
     wait_idle(w)
-    fused = w.state.fused
+    fused = w.state.workspace.fused
     assert fused is not None, w.errors.history
     assert fused.image.shape == (H, W) and "stack of 4" in fused.label
     assert fused.source["stack"]["frames"] == 4 and fused.maps == {}  # no pair maps for a stack
     w.maps._refresh()
     assert "a stack has none" in w.metrics.note.text() and w.metrics.table.columnCount() == 0
     assert "a stack fused as a tree of pairs has none" in w.maps.title.text()
-    assert "stack of 4" in w.state.second.label  # the classical comparison fuses the stack too
+    assert "stack of 4" in w.state.workspace.second.label  # the classical comparison fuses the stack too
     assert (3, 3) in steps  # three pairwise fusions in the tree, reported
     out = tmp_path / "export"
     assert w.exporter.export(ExportOptions(folder=out, metrics=False))
@@ -62,12 +62,11 @@ def test_training_uses_the_neighbouring_frames_of_a_stack(window, stack_files, m
 
     seen = {}
 
-    class FakeWorker:  # records what the trainer would get, starts nothing
-        def __init__(self, job, ctl, request, entry, catalog, pairs, *rest, **kw):
-            seen["pairs"] = pairs
-            raise RuntimeError("stop here")
+    def fake_start(job, ctl, request, entry, catalog, pairs, *rest, **kw):  # records what the trainer would get
+        seen["pairs"] = pairs
+        raise RuntimeError("stop here")
 
-    monkeypatch.setattr(training, "Worker", FakeWorker)
+    monkeypatch.setattr(window.training.jobs, "start", fake_start)
     window.pair_list.add_paths(stack_files)
     with pytest.raises(RuntimeError, match="stop here"):
         window.training.start(training.TrainRequest("quick", {}, False))
@@ -85,16 +84,16 @@ def raw16(tmp_path):
 def test_input_scaling_of_raw_16_bit_data(window, raw16, qtbot):
     w = window
     w.pair_list.add_paths(list(raw16))
-    a, _ = w.state.sources
+    a, _ = w.state.workspace.sources
     assert a.dtype == np.uint16 and a.max() - a.min() > 60000  # auto: stretched to the full range
     assert w.stretch_group.checkedAction().data() == "auto"
-    with qtbot.waitSignal(w.state.imagesChanged):
-        w.state.set_stretch("none")
-    a, _ = w.state.sources
+    with qtbot.waitSignal(w.state.workspace.imagesChanged):
+        w.state.choices.set_stretch("none")
+    a, _ = w.state.workspace.sources
     assert np.array_equal(a, read_image(raw16[0]))  # off: read without loss, values as they are
     assert w.stretch_group.checkedAction().data() == "none"  # the menu follows the state
     w.stretch_group.actions()[2].trigger()  # the menu: "always stretch"
-    assert w.state.stretch == "percentile" and w.state.sources[0].max() - w.state.sources[0].min() > 60000
+    assert w.state.choices.stretch == "percentile" and w.state.workspace.sources[0].max() - w.state.workspace.sources[0].min() > 60000
 
 
 def test_export_of_16_bit_sources_defaults_to_16_bit(window, raw16, monkeypatch):
@@ -160,7 +159,7 @@ def test_dropped_volumes_open_in_the_volume_browser(window, tmp_path, qtbot, ima
         nib.save(img, tmp_path / name)
         paths.append(tmp_path / name)
     window.pair_list.add_paths(paths + [images["grey"]])  # the image still goes to the pair list
-    assert window.state.pairs.pending == images["grey"]
+    assert window.state.workspace.pairs.pending == images["grey"]
     assert len(window.handlers.volume_windows) == 1
     vw = window.handlers.volume_windows[0]
     qtbot.waitUntil(lambda: vw.a is not None and vw.b is not None and not vw.busy, timeout=20000)
@@ -193,5 +192,5 @@ def test_align_action_replaces_the_item_with_the_aligned_files(window, tmp_path,
     assert window.act["align"].isEnabled()
     monkeypatch.setattr(align_dialog, "AlignDialog", FakeDialog)
     window.act["align"].trigger()
-    assert window.state.pairs.pairs == [aligned] and window.state.pairs.current == 0
-    assert np.array_equal(window.state.sources[1], read_image(aligned.b))  # the aligned B is shown
+    assert window.state.workspace.pairs.pairs == [aligned] and window.state.workspace.pairs.current == 0
+    assert np.array_equal(window.state.workspace.sources[1], read_image(aligned.b))  # the aligned B is shown

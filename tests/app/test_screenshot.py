@@ -32,9 +32,9 @@ def test_screenshot_mode_writes_the_seven_states(window, images, tmp_path, monke
 
     def save(widget, out, name):  # noqa: ANN001
         """What each shot shows, read from the widget it grabs."""
-        pair = window.state.pairs.current_pair()
+        pair = window.state.workspace.pairs.current_pair()
         seen[name] = {"widget": type(widget).__name__, "size": widget.size(),
-                      "stack": bool(pair and pair.is_stack), "fused": window.state.fused is not None,
+                      "stack": bool(pair and pair.is_stack), "fused": window.state.workspace.fused is not None,
                       "estimated": getattr(widget, "estimation", None) is not None,
                       "volumes": getattr(widget, "fused", None) is not None and widget.b is not None
                       if type(widget).__name__ == "VolumeWindow" else False}
@@ -48,7 +48,7 @@ def test_screenshot_mode_writes_the_seven_states(window, images, tmp_path, monke
         path = tmp_path / "shots" / name
         assert path.stat().st_size < 300_000 and not QImage(str(path)).isNull()
     assert seen["05-stack"]["stack"] and seen["05-stack"]["fused"] and seen["05-stack"]["widget"] == "MainWindow"
-    assert len(window.state.pairs) == 1  # the stack alone: the sample pair is not of the stack's task here
+    assert len(window.state.workspace.pairs) == 1  # the stack alone: the sample pair is not of the stack's task here
     assert seen["06-align"]["widget"] == "AlignDialog" and seen["06-align"]["estimated"]
     assert seen["07-volumes"]["widget"] == "VolumeWindow" and seen["07-volumes"]["volumes"]
     for name in ("06-align", "07-volumes"):  # the dialog or window alone, not the main window

@@ -67,9 +67,9 @@ def test_docks_close_and_come_back_from_view_menu(window, qtbot):
 def test_settings_persist_between_runs(qtbot, user_model):
     first = MainWindow()
     qtbot.addWidget(first)
-    first.state.set_task("mfif")
-    first.state.set_device("cpu")
-    first.state.set_model(MethodKey.user(user_model))
+    first.state.choices.set_task("mfif")
+    first.state.choices.set_device("cpu")
+    first.state.choices.set_model(MethodKey.user(user_model))
     first.preferences.set_value("train/preset", "paper")
     first.resize(760, 600)  # the offscreen screen is 800 x 800
     first.docks["metrics"].hide()
@@ -78,8 +78,8 @@ def test_settings_persist_between_runs(qtbot, user_model):
     first.close()
     second = MainWindow()
     qtbot.addWidget(second)
-    assert second.state.task == "mfif" and second.task_box.currentData() == "mfif"
-    assert second.state.device == "cpu" and second.device_box.currentData() == "cpu"
+    assert second.state.choices.task == "mfif" and second.task_box.currentData() == "mfif"
+    assert second.state.choices.device == "cpu" and second.device_box.currentData() == "cpu"
     assert second.model_box.currentText() == "tiny — ivif model"  # kept, but says what it was made for
     assert Preferences().value("train/preset") == "paper"
     second.show()
@@ -88,8 +88,8 @@ def test_settings_persist_between_runs(qtbot, user_model):
 
 def test_device_probe_runs_after_showing(window, qtbot):
     window.show()
-    qtbot.waitUntil(lambda: window.state.device_info.startswith("Device: "), timeout=60000)
-    assert "CPU" in window.state.device_info or "CUDA" in window.state.device_info
+    qtbot.waitUntil(lambda: window.state.activity.device_info.startswith("Device: "), timeout=60000)
+    assert "CPU" in window.state.activity.device_info or "CUDA" in window.state.activity.device_info
 
 
 def test_cycles_are_collected_in_the_gui_thread_only(tmp_path):

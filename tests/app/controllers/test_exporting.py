@@ -22,13 +22,13 @@ def test_export_current_pair(fused_window, tmp_path, wait_idle, dialogs):
     out = tmp_path / "out"
     assert export(w, wait_idle, folder=out, fmt="png", bit_depth=16, second=True)
     fused = read_image(out / "ir__vis_fused.png")
-    assert fused.dtype == np.uint16 and fused.shape == w.state.sources[1].shape  # 16 bit, colour kept
+    assert fused.dtype == np.uint16 and fused.shape == w.state.workspace.sources[1].shape  # 16 bit, colour kept
     assert read_image(out / "ir__vis_compare.png").ndim == 3
     for m in ("wa", "wb", "va", "vb"):
         assert read_image(out / f"ir__vis_{m}.png").dtype == np.uint16
         assert read_image(out / f"ir__vis_{m}_color.png").shape[-1] == 3
     sidecar = json.loads((out / "ir__vis.refusion.json").read_text())
-    assert sidecar["app_version"] and sidecar["model"]["sha256"] == w.state.fused.source["sha256"]
+    assert sidecar["app_version"] and sidecar["model"]["sha256"] == w.state.workspace.fused.source["sha256"]
     assert sidecar["model"]["path"].endswith("tiny.safetensors") and sidecar["task"] == "ivif"
     assert sidecar["export"]["bit_depth"] == 16 and sidecar["sources"]["b"].endswith("vis.png")
     assert "model" in sidecar["settings"]
@@ -62,7 +62,7 @@ def test_batch_export_all_pairs(window, images, tmp_path, wait_idle, qtbot):
     window.pair_list.add_paths([images["dir_a"], images["dir_b"]])
     out = tmp_path / "batch"
     steps = []
-    window.state.progressChanged.connect(lambda d, t, text: steps.append((d, t)))
+    window.state.activity.progressChanged.connect(lambda d, t, text: steps.append((d, t)))
     assert export(window, wait_idle, folder=out, scope="all")
     assert sorted(p.name for p in out.glob("*_fused.png")) == ["s0__s0_fused.png", "s1__s1_fused.png", "s2__s2_fused.png"] \
         or len(list(out.glob("*_fused.png"))) == 3

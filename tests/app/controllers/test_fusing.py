@@ -10,15 +10,16 @@ def test_fuse_fills_panels_metrics_and_maps(fused_window):
     w = fused_window
     grid = w.compare.grid
     fused = grid.rendered("Fused")
-    assert fused is not None and fused.shape == w.state.sources[1].shape  # colour kept
+    assert fused is not None and fused.shape == w.state.workspace.sources[1].shape  # colour kept
     assert grid.rendered("Compare") is not None  # the classical comparison (Laplacian by default)
-    assert w.state.second.label == "Laplacian pyramid"
-    assert {"EN", "SD", "SSIM"} <= set(w.state.metrics["tiny"])
+    assert w.state.workspace.second.label == "Laplacian pyramid"
+    assert {"EN", "SD", "SSIM"} <= set(w.state.workspace.metrics["tiny"])
     assert float(w.metrics.value("Fused", "EN")) > 0
-    assert set(w.state.maps) == {"wa", "wb", "va", "vb"}
+    maps = w.state.workspace.maps.arrays
+    assert set(maps) == {"wa", "wb", "va", "vb"}
     wa = w.maps.items["wa"].image
-    assert wa.shape == w.state.sources[0].shape and np.allclose(w.state.maps["wa"] + w.state.maps["wb"], 1, atol=1e-4)
-    assert w.state.fused.source["sha256"]  # provenance comes along
+    assert wa.shape == w.state.workspace.sources[0].shape and np.allclose(maps["wa"] + maps["wb"], 1, atol=1e-4)
+    assert w.state.workspace.fused.source["sha256"]  # provenance comes along
 
 
 def test_views_are_linked(fused_window):
@@ -43,7 +44,7 @@ def test_pixel_readout(fused_window):
     w = fused_window
     w.compare.grid._on_pixel_text = None
     w.compare._on_pixel(3, 2)
-    a, b = w.state.sources
+    a, b = w.state.workspace.sources
     text = w.compare.readout.text()
     assert f"A={a[2, 3]}" in text and f"B=({b[2, 3, 0]}, {b[2, 3, 1]}, {b[2, 3, 2]})" in text and "Fused=(" in text
 
@@ -65,9 +66,9 @@ def test_change_comparison_to_another_method(fused_window, qtbot, wait_idle):
     box.setCurrentIndex(index)
     box.activated.emit(index)
     wait_idle(w)
-    assert w.state.second.label == "Average"
-    a, b = w.state.sources
-    assert "Average" in w.state.metrics
+    assert w.state.workspace.second.label == "Average"
+    a, b = w.state.workspace.sources
+    assert "Average" in w.state.workspace.metrics
 
 
 def test_swipe_view_between_any_two(fused_window):
@@ -78,23 +79,23 @@ def test_swipe_view_between_any_two(fused_window):
     swipe = w.compare.swipe
     swipe.set_split(0.25)
     left = swipe.left_item.image
-    assert left.shape[1] == round(0.25 * w.state.sources[0].shape[1])
-    assert swipe.right_item.image.shape == w.state.second.image.shape
+    assert left.shape[1] == round(0.25 * w.state.workspace.sources[0].shape[1])
+    assert swipe.right_item.image.shape == w.state.workspace.second.image.shape
     w.act["swipe"].trigger()
     assert not w.compare.swiping
 
 
 def test_16_bit_tiff_pair_fuses_to_16_bit(window, images, wait_idle):
     window.pair_list.add_paths([images["a16"], images["b16"]])
-    assert window.state.sources[0].dtype == np.uint16
+    assert window.state.workspace.sources[0].dtype == np.uint16
     assert window.fusing.fuse()
     wait_idle(window)
-    assert window.state.fused.image.dtype == np.uint16 and window.state.fused.image.ndim == 3
+    assert window.state.workspace.fused.image.dtype == np.uint16 and window.state.workspace.fused.image.ndim == 3
 
 
 def test_default_weights_missing_says_so(window, images, wait_idle, dialogs, no_default_weights):
     window.pair_list.add_paths([images["grey"], images["colour"]])
-    window.state.set_model(DEFAULT)
+    window.state.choices.set_model(DEFAULT)
     assert window.fusing.fuse()
     wait_idle(window)
     assert dialogs.titles() == ["Cannot load the model"]
@@ -105,8 +106,8 @@ def test_results_are_kept_per_pair(window, images, wait_idle):
     window.pair_list.add_paths([images["dir_a"], images["dir_b"]])
     assert window.fusing.fuse()
     wait_idle(window)
-    first = window.state.fused
-    window.state.pairs.set_current(1)
-    assert window.state.fused is None
-    window.state.pairs.set_current(0)
-    assert window.state.fused is first
+    first = window.state.workspace.fused
+    window.state.workspace.pairs.set_current(1)
+    assert window.state.workspace.fused is None
+    window.state.workspace.pairs.set_current(0)
+    assert window.state.workspace.fused is first

@@ -27,7 +27,7 @@ def tiny_training(monkeypatch):
 @pytest.fixture
 def pairs_window(window, images, qtbot, dialogs):
     window.pair_list.add_paths([images["dir_a"], images["dir_b"]])
-    assert len(window.state.pairs) == 3
+    assert len(window.state.workspace.pairs) == 3
     qtbot.waitUntil(lambda: bool(dialogs.shown))  # 'lonely.png has no partner'
     dialogs.shown.clear()
     return window
@@ -63,8 +63,8 @@ def test_train_pause_stop_save_from_toolbar(pairs_window, tiny_training, qtbot, 
     w = pairs_window
     assert w.act["train"].isEnabled()
     w.act["train"].trigger()
-    assert w.state.training == "running" and w.act["stop"].isEnabled() and not w.act["fuse"].isEnabled()
-    qtbot.waitUntil(lambda: w.losses.points("lf") >= 3 and w.state.maps_title.startswith("Training"), timeout=60000)
+    assert w.state.activity.training == "running" and w.act["stop"].isEnabled() and not w.act["fuse"].isEnabled()
+    qtbot.waitUntil(lambda: w.losses.points("lf") >= 3 and w.state.workspace.maps.title.startswith("Training"), timeout=60000)
     assert w.losses.points("lr") >= 3
     qtbot.waitUntil(lambda: w.losses.points("outer_lr") >= 1, timeout=60000)
     w.losses.redraw()
@@ -75,12 +75,12 @@ def test_train_pause_stop_save_from_toolbar(pairs_window, tiny_training, qtbot, 
     qtbot.waitUntil(lambda: "steps/s" in w.status.rate.text(), timeout=5000)  # status bar: 4 updates a second
 
     w.act["pause"].trigger()
-    qtbot.waitUntil(lambda: w.state.training == "paused", timeout=20000)
+    qtbot.waitUntil(lambda: w.state.activity.training == "paused", timeout=20000)
     n = w.losses.points("lf")
     qtbot.wait(300)
     assert w.losses.points("lf") == n  # nothing moves while paused
     w.act["pause"].trigger()
-    qtbot.waitUntil(lambda: w.state.training == "running", timeout=20000)
+    qtbot.waitUntil(lambda: w.state.activity.training == "running", timeout=20000)
 
     t0 = time.perf_counter()
     w.act["stop"].trigger()
@@ -88,7 +88,7 @@ def test_train_pause_stop_save_from_toolbar(pairs_window, tiny_training, qtbot, 
     assert time.perf_counter() - t0 < 10  # within one step (plus writing the run checkpoint)
     assert dialogs.shown == [], dialogs.text()
     key = w.training.last_key
-    assert w.state.model_key == key and "unsaved" in w.model_box.currentText()
+    assert w.state.choices.model == key and "unsaved" in w.model_box.currentText()
 
     dialogs.names.append("my tuned model")
     w.act["save_model"].trigger()
@@ -109,9 +109,9 @@ def test_fuse_with_the_fine_tuned_model(pairs_window, monkeypatch, qtbot, wait_i
     qtbot.waitUntil(lambda: not w.training.running, timeout=60000)
     qtbot.wait(50)
     wait_idle(w)  # the current pair is fused with the new model as soon as the training ends
-    assert w.state.model_key.kind == "session"
-    assert w.state.fused is not None and w.state.fused.source["kind"] == "session"
-    assert w.state.fused.source["meta"]["steps"] == 6
+    assert w.state.choices.model.kind == "session"
+    assert w.state.workspace.fused is not None and w.state.workspace.fused.source["kind"] == "session"
+    assert w.state.workspace.fused.source["meta"]["steps"] == 6
 
 
 def test_event_loop_stays_responsive(pairs_window, monkeypatch, qtbot, wait_idle, record_property):
@@ -121,7 +121,7 @@ def test_event_loop_stays_responsive(pairs_window, monkeypatch, qtbot, wait_idle
     monkeypatch.setattr(TrainDialog, "request", lambda self: request)
     with qtbot.waitExposed(w):
         w.show()  # as in the app: after showing, PyTorch is warmed up in the background
-    qtbot.waitUntil(lambda: w._probe is not None and w._probe.isFinished(), timeout=60000)
+    qtbot.waitUntil(lambda: w.device_checked, timeout=60000)  # the device probe and PyTorch's warm-up are done
     qtbot.wait(200)  # the first paint of the window is not part of the measurement
     meter = StallMeter()
     meter.start()
@@ -165,7 +165,7 @@ def test_training_needs_pairs(window, tiny_training, dialogs):
 
 def test_training_from_missing_default_weights_says_what_to_do(pairs_window, tiny_training, dialogs, wait_idle, qtbot,
                                                                no_default_weights):
-    pairs_window.state.set_model(DEFAULT)
+    pairs_window.state.choices.set_model(DEFAULT)
     pairs_window.act["train"].trigger()
     wait_idle(pairs_window)
     qtbot.waitUntil(lambda: bool(dialogs.shown))
@@ -176,10 +176,10 @@ def test_training_from_scratch(pairs_window, monkeypatch, wait_idle):
     request = TrainRequest("quick", dict(TINY, epochs=1), from_scratch=True)
     monkeypatch.setattr(TrainDialog, "exec", lambda self: QDialog.DialogCode.Accepted)
     monkeypatch.setattr(TrainDialog, "request", lambda self: request)
-    pairs_window.state.set_model(SCRATCH)
+    pairs_window.state.choices.set_model(SCRATCH)
     pairs_window.act["train"].trigger()
     wait_idle(pairs_window)
-    assert pairs_window.state.model_key.kind == "session"
+    assert pairs_window.state.choices.model.kind == "session"
 
 
 def test_train_dialog_reads_presets(qtbot):

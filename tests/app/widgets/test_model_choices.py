@@ -22,13 +22,13 @@ def released_pth():
 def test_import_released_checkpoint_and_fuse(window, images, released_pth, monkeypatch, wait_idle, dialogs):
     monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(released_pth), ""))
     window.act["import"].trigger()
-    assert window.state.model_key == MethodKey.pth(released_pth)
+    assert window.state.choices.model == MethodKey.pth(released_pth)
     assert window.model_box.currentText() == "ReFusion_IVIF.pth (released)"
     window.pair_list.add_paths([images["grey"], images["colour"]])
     assert window.fusing.fuse()
     wait_idle(window)
     assert dialogs.shown == [], dialogs.text()
-    assert window.state.fused.source["sha256"] and window.state.maps == {}  # F only: no maps
+    assert window.state.workspace.fused.source["sha256"] and window.state.workspace.maps.arrays == {}  # F only: no maps
     assert "no loss proposal module" in window.maps.title.text()
 
 
@@ -37,22 +37,22 @@ def test_compare_with_another_model(window, images, model_file, wait_idle):
     import shutil
 
     other = Path(shutil.copy(model_file, user_models_dir() / "other.safetensors"))
-    window.state.modelsChanged.emit()
+    window.state.models.refresh()
     index = window.compare.compare_box.index_of(MethodKey.user(other))
     assert index >= 0
-    assert window.compare.compare_box.index_of(window.state.model_key) < 0  # not itself
+    assert window.compare.compare_box.index_of(window.state.choices.model) < 0  # not itself
     window.pair_list.add_paths([images["grey"], images["colour"]])
-    window.state.set_compare(MethodKey.user(other))
+    window.state.choices.set_compare(MethodKey.user(other))
     assert window.fusing.fuse()
     wait_idle(window)
-    assert window.state.second.label == "other" and window.state.second.source["kind"] == "user"
-    assert set(window.state.metrics) == {"tiny", "other"}
+    assert window.state.workspace.second.label == "other" and window.state.workspace.second.source["kind"] == "user"
+    assert set(window.state.workspace.metrics) == {"tiny", "other"}
 
 
 def test_missing_cuda_falls_back_to_auto(window):
-    window.state.set_device("cuda")
+    window.state.choices.set_device("cuda")
     window.device_box.set_cuda_usable(False)
-    assert window.state.device == "auto" and window.device_box.currentData() == "auto"
+    assert window.state.choices.device == "auto" and window.device_box.currentData() == "auto"
     item = window.device_box.model().item(window.device_box.findData("cuda"))
     assert not item.isEnabled()
 
@@ -67,9 +67,9 @@ def test_models_of_another_task_come_last_and_say_so(window, model_file, tmp_pat
     released = tmp_path / "ReFusion_MEIF.pth"
     released.write_bytes(b"not read here")
     assert model_task(mfif) == "mfif" and model_task(model_file) == "ivif" and model_task(released) == "meif"
-    labels = [e.label for e in window.catalog.entries("ivif")]
+    labels = [e.label for e in window.state.models.entries("ivif")]
     assert labels.index("tiny") < labels.index("focus — mfif model")
-    window.state.set_task("mfif")
+    window.state.choices.set_task("mfif")
     labels = [window.model_box.itemText(i) for i in range(window.model_box.count())]
     assert "focus" in labels and "tiny — ivif model" in labels
     assert labels.index("focus") < labels.index("tiny — ivif model")

@@ -14,32 +14,32 @@ def drop(widget, paths) -> None:
 
 def test_drop_files(window, images, qtbot):
     drop(window.pair_list, [images["grey"], images["colour"]])
-    assert len(window.state.pairs) == 1
+    assert len(window.state.workspace.pairs) == 1
     assert window.pair_list.list.count() == 1
-    a, b = window.state.sources
+    a, b = window.state.workspace.sources
     assert a.ndim == 2 and b.ndim == 3  # grey + colour kept as they are
     assert window.act["fuse"].isEnabled()
 
 
 def test_drop_folders_pairs_by_stem(window, images, qtbot, dialogs):
     drop(window.pair_list, [images["dir_a"], images["dir_b"]])
-    assert len(window.state.pairs) == 3
+    assert len(window.state.workspace.pairs) == 3
     qtbot.waitUntil(lambda: bool(dialogs.shown))  # the unmatched 'lonely.png' is reported
     assert "lonely" in dialogs.text()
 
 
 def test_single_files_fill_a_then_b(window, images):
     drop(window.pair_list, [images["grey"]])
-    assert len(window.state.pairs) == 0 and window.pair_list.pending.isVisibleTo(window.pair_list)
+    assert len(window.state.workspace.pairs) == 0 and window.pair_list.pending.isVisibleTo(window.pair_list)
     drop(window.pair_list, [images["colour"]])
-    assert len(window.state.pairs) == 1 and window.state.pairs.pending is None
+    assert len(window.state.workspace.pairs) == 1 and window.state.workspace.pairs.pending is None
 
 
 def test_drop_non_image_warns_without_falling_over(window, images, qtbot, dialogs):
     drop(window.pair_list, [images["text"]])
     qtbot.waitUntil(lambda: bool(dialogs.shown))
     assert "not an image" in dialogs.text()
-    assert len(window.state.pairs) == 0
+    assert len(window.state.workspace.pairs) == 0
 
 
 def test_corrupt_file_says_so(window, images, qtbot, dialogs):
@@ -47,7 +47,7 @@ def test_corrupt_file_says_so(window, images, qtbot, dialogs):
     qtbot.waitUntil(lambda: bool(dialogs.shown))
     assert dialogs.titles() == ["Cannot use this image"]
     assert "broken.png" in dialogs.text() and "corrupt" in dialogs.text()
-    assert window.state.sources is None and not window.act["fuse"].isEnabled()
+    assert window.state.workspace.sources is None and not window.act["fuse"].isEnabled()
 
 
 def test_sizes_differ_says_so(window, images, qtbot, dialogs):
@@ -69,11 +69,11 @@ def test_drag_enter_accepts_urls(window, images):
 
 def test_remove_and_clear(window, images):
     window.pair_list.add_paths([images["dir_a"], images["dir_b"]])
-    window.state.pairs.set_current(1)
+    window.state.workspace.pairs.set_current(1)
     window.pair_list.remove_button.click()
-    assert len(window.state.pairs) == 2
+    assert len(window.state.workspace.pairs) == 2
     window.pair_list.clear_button.click()
-    assert len(window.state.pairs) == 0 and window.state.sources is None
+    assert len(window.state.workspace.pairs) == 0 and window.state.workspace.sources is None
 
 
 def test_large_files_are_read_in_a_worker(window, images, qtbot, monkeypatch):
@@ -85,13 +85,13 @@ def test_large_files_are_read_in_a_worker(window, images, qtbot, monkeypatch):
 
     monkeypatch.setattr(window.fusing, "READ_IN_WORKER_BYTES", 0)
     window.pair_list.add_paths([images["grey"], images["colour"]])
-    assert window.state.sources is None and window.state.busy == READING  # not yet: the worker reads them
+    assert window.state.workspace.sources is None and window.state.activity.busy == READING  # not yet: the worker reads them
     assert not window.act["fuse"].isEnabled()
-    qtbot.waitUntil(lambda: window.state.sources is not None and not window.fusing.readers, timeout=10000)
-    assert window.state.sources[1].shape[-1] == 3 and window.state.busy == ""
+    qtbot.waitUntil(lambda: window.state.workspace.sources is not None and not window.fusing.readers, timeout=10000)
+    assert window.state.workspace.sources[1].shape[-1] == 3 and window.state.activity.busy == ""
     window.pair_list.add_paths([images["dir_a"], images["dir_b"]])  # three more pairs
-    window.state.pairs.set_current(1)
-    window.state.pairs.set_current(3)  # move on before the read of pair 1 is back
+    window.state.workspace.pairs.set_current(1)
+    window.state.workspace.pairs.set_current(3)  # move on before the read of pair 1 is back
     qtbot.waitUntil(lambda: not window.fusing.readers, timeout=10000)
-    expected = read_image(window.state.pairs.pairs[3].b)
-    assert np.array_equal(window.state.sources[1], expected)  # pair 3's images, not pair 1's
+    expected = read_image(window.state.workspace.pairs.pairs[3].b)
+    assert np.array_equal(window.state.workspace.sources[1], expected)  # pair 3's images, not pair 1's

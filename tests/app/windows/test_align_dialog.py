@@ -269,8 +269,9 @@ def test_cancel_during_estimate(qtbot, open_dialog, tmp_path):
     dlg = open_dialog(paths)
     dlg.set_method("ecc")
     assert dlg.estimate() and dlg.busy
+    worker = dlg.jobs.worker
     dlg.reject()  # aborts between two frames and waits: no crash, nothing written
-    assert not dlg._worker.isRunning() if dlg._worker else True
+    assert not worker.isRunning() and not dlg.busy
     qtbot.wait(50)
     assert dlg.result() == AlignDialog.DialogCode.Rejected and dlg.result_pair is None and dlg.out_files == []
     assert not (user_data_dir() / "aligned").exists()
