@@ -54,12 +54,17 @@ def warnings_to_log(name: str):
                 logging.getLogger("refusion").debug("%s: %s: %s", name, w.category.__name__, w.message)
 
 
-def first_line(err: BaseException, limit: int = 200) -> str:
-    """An exception's message as one short line (its type's name when it has no message)."""
-    text = " ".join(str(err).split())
-    if not text:
-        return type(err).__name__
+def printable(text: object, limit: int = 200) -> str:
+    """``text`` as one short printable line: whitespace runs become one space, control characters ``?``
+    (values from a damaged file may hold anything, a newline included)."""
+    text = " ".join(str(text).split())
+    text = "".join(c if c.isprintable() else "?" for c in text)
     return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def first_line(err: BaseException, limit: int = 200) -> str:
+    """An exception's message as one short printable line (its type's name when it has no message)."""
+    return printable(err, limit) or type(err).__name__
 
 
 def check_voxels(name: str, shape: tuple[int, ...], what: str = "voxels") -> int:

@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from refusion_core.errors import InputError
-from refusion_core.medical.checks import FLOAT32_MAX, check_voxels, first_line
+from refusion_core.medical.checks import FLOAT32_MAX, check_voxels, first_line, printable
 
 LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
 NATIVE_SYNTAXES = {"1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.2", "1.2.840.10008.1.2.1.99"}
@@ -122,7 +122,7 @@ def _get(ds, keyword: str, f: Path, convert=float, count: int | None = 1, defaul
     values = list(value) if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue" else [value]
     if not values:
         return default
-    shown = ", ".join(str(v) for v in values)[:60]
+    shown = printable(", ".join(str(v) for v in values), 60)
     try:
         values = [convert(v) for v in values]
     except (TypeError, ValueError, OverflowError):
@@ -237,7 +237,7 @@ def _pixels(im: _Image) -> np.ndarray:
         raise InputError(f"Not enough memory to decode the pixel data of {im.file.name}") from None
     except Exception as err:
         try:
-            syntax = str(im.ds.file_meta.TransferSyntaxUID)
+            syntax = printable(im.ds.file_meta.TransferSyntaxUID, 64)
         except Exception:
             syntax = "unknown"
         raise InputError(f"Cannot decode the pixel data of {im.file.name} (transfer syntax {syntax}): "
@@ -335,7 +335,7 @@ def _assemble(data: np.ndarray, im: _Image, positions) -> dict:
     lps[:3, 0], lps[:3, 1] = im.iop[:3] * dx, im.iop[3:] * dy
     lps[:3, 2] = im.normal * dz
     lps[:3, 3] = origin if origin is not None else (0.0, 0.0, 0.0)
-    modality = _get(ds, "Modality", f, str, default="")
-    units = "HU" if modality == "CT" else _get(ds, "RescaleType", f, str, default="")
+    modality = printable(_get(ds, "Modality", f, str, default=""), 16)  # both end up in messages and files
+    units = "HU" if modality == "CT" else printable(_get(ds, "RescaleType", f, str, default=""), 16)
     return {"data": data.astype(np.float32, copy=False), "spacing": (dz, dy, dx), "affine": LPS_TO_RAS @ lps,
             "modality": modality, "units": units}

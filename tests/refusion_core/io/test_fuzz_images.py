@@ -58,6 +58,19 @@ def test_hostile_image_headers_are_refused_under_a_memory_ceiling(tmp_path):
 
 # --- the failures the fuzzing found, as plain regression tests ---------------------------------------------
 
+FOUND = [  # scripts/fuzz_readers.py --repro CASE
+    "read_image_exif:bmp_rgb:flip:1526574313",  # a BMP 4,194,320 pixels wide: cv2.error from OpenCV's limit
+    "read_image:png_palette:png_plte_length:155306226",  # PLTE length: 3.3-10 s and GBs inside OpenCV
+    "read_image_exif:png_palette:png_plte_length:1124882941",
+]
+
+
+@pytest.mark.parametrize("case", FOUND)
+def test_what_the_fuzzing_found_stays_fixed(case, tmp_path):
+    outcome = fz.run_case(fz.Case.parse(case), tmp_path)
+    assert outcome.kind == "InputError" and outcome.cpu < 0.5, (outcome.kind, outcome.detail, outcome.cpu)
+
+
 def _chunk(kind: bytes, body: bytes) -> bytes:
     return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
 

@@ -58,6 +58,33 @@ def test_hostile_volume_headers_are_refused_under_a_memory_ceiling(tmp_path):
 
 # --- the failures the fuzzing found, as plain regression tests ---------------------------------------------
 
+FOUND = [  # one case of each kind of failure the first runs found (scripts/fuzz_readers.py --repro CASE)
+    "read_volume:nii_int16_scaled:nifti_huge:199660018",  # IndexError in the message builder
+    "read_volume:nii_int16_scaled:nifti_specials:1102038750",  # NaN in the affine
+    "read_volume:nii_float32:nifti_specials:1970064706",  # 30 NaN voxels returned
+    "read_volume:nii_int16_scaled:nifti_specials:398927203",  # NaN spacing
+    "read_volume:nii_int16_scaled:nifti_field:1048150287",  # a side of 0: an empty volume returned
+    "read_volume:sample_head_pet:nifti_field:257625391",  # infinite spacing
+    "read_volume:sample_head_mr:inner_flip:1818979746",  # a 2-D file: ValueError unpacking its zooms
+    "read_volume:dicom_multiframe:dicom_field:391007874",  # infinite slice spacing
+    "read_volume:dicom_multiframe:dicom_field:1906323538",  # NaN slice spacing
+    "read_volume:dicom_multiframe:dicom_field:1917777826",  # NumberOfFrames 'abc': ValueError
+    "read_volume:dicom_multiframe:dicom_field:628870067",  # PixelSpacing with one value: TypeError
+    "read_volume:dicom_series_signed8:interesting:1784762270",  # a damaged DS value: ValueError
+    "read_volume:dicom_series_signed8:dicom_field:1604336467",  # multi-frame slices: a 4-D result
+    "read_volume:dicom_series:dicom_field:119075906",  # two-valued orientation: ValueError in np.cross
+    "read_volume:dicom_series_signed8:insert:267091360",  # slices of other sizes: ValueError in np.stack
+    "read_volume:dicom_series_signed8:flip:480367070",  # unknown VR: NotImplementedError
+    "read_volume:dicom_multiframe:overwrite:1945691993",  # a newline inside the message (transfer syntax)
+]
+
+
+@pytest.mark.parametrize("case", FOUND)
+def test_what_the_fuzzing_found_stays_fixed(case, tmp_path):
+    outcome = fz.run_case(fz.Case.parse(case), tmp_path)
+    assert not outcome.failed, outcome.detail
+
+
 def _nii(tmp_path, data: np.ndarray, name="v.nii") -> Path:
     path = tmp_path / name
     path.write_bytes(fz._nifti_bytes(data) if not name.endswith(".gz") else
