@@ -18,4 +18,4 @@ Layers, from the bottom up (tests/app/test_boundaries.py holds them):
 Importing any app module imports no torch; the window is up before the engine's heavy parts load.
 """
 
-__version__ = "0.1.0"
+from app.core.engine import ENGINE_VERSION as __version__  # one version number: the package's (pyproject reads it)

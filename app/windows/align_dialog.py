@@ -1,9 +1,9 @@
 """The Align dialog: register every frame of a pair or stack to the first, judge the result, write it.
 
 For hand-held brackets and focus stacks (Features, ECC) and infrared–visible pairs (ECC on edges, or
-manual control points). The dialog reads the files, estimates and writes in jobs from :mod:`app.core.align`
-run by its :class:`app.qt.jobs.JobRunner`, so the window never freezes; closing it during a job aborts the job
-between two frames and waits for it. Nothing is written before Accept, and Accept writes a complete folder or
+manual control points). The dialog's :class:`app.controllers.aligning.Aligner` reads the files, estimates
+and writes in jobs, so the window never freezes; closing the dialog during a job aborts the job between two
+frames and waits for it. Nothing is written before Accept, and Accept writes a complete folder or
 nothing (see :func:`app.core.align.write_job`). Errors reach the user as one sentence through the
 :class:`app.qt.errors.ErrorHandler`.
 
@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.controllers.aligning import Aligner
 from app.core.align import (
     DEFAULT_MODEL,
     METHODS,
@@ -47,17 +48,12 @@ from app.core.align import (
     AlignSettings,
     Estimate,
     Loaded,
-    default_out_dir,
-    estimate_job,
-    load_job,
     overlay,
     points_problem,
     suggest_method,
-    write_job,
 )
 from app.core.pairing import Pair, make_stack
-from app.qt.errors import ErrorHandler, describe
-from app.qt.jobs import JobRunner
+from app.qt.errors import ErrorHandler
 from app.widgets.point_picker import PointPicker
 
 
@@ -70,18 +66,23 @@ class AlignDialog(QDialog):
         super().__init__(parent)
         self.setWindowTitle(f"Align — {pair.name}")
         self.pair, self.errors, self.fixed_out_dir = pair, errors, out_dir
-        self.loaded: Loaded | None = None
-        self.estimation: Estimate | None = None
         self.result_pair: Pair | None = None
         self.out_files: list[Path] = []
-        self.jobs = JobRunner(errors)
-        self.jobs.progressed.connect(self._on_progress)
+        self.aligner = Aligner(pair, errors)
+        self.jobs = self.aligner.jobs
         self._method_chosen = False
         self._frame = 1  # the moving frame shown (index into pair.paths)
         self._points: dict[int, list[list[tuple[float, float]]]] = {}  # frame -> [reference, moving], pending kept
         self._preview_shape: tuple[int, int] | None = None
         self._build()
-        self._start(load_job, (pair.paths,), self._on_loaded, "Reading the images…")
+        self.jobs.progressed.connect(self._on_progress)
+        self.jobs.runningChanged.connect(lambda _running: self._update_buttons())
+        for signal, slot in ((self.aligner.loaded, self._on_loaded), (self.aligner.estimated, self._on_estimated),
+                             (self.aligner.written, self._on_written),
+                             (self.aligner.failed, lambda text: self._say(text, error=True))):
+            signal.connect(slot)
+        self.aligner.load()
+        self._started("Reading the images…")
 
     # ------------------------------------------------------------------ layout
     def _build(self) -> None:
@@ -206,7 +207,7 @@ class AlignDialog(QDialog):
         """Where Accept writes: the folder given, or one under the user data folder named by a hash."""
         if self.fixed_out_dir is not None:
             return Path(self.fixed_out_dir)
-        return default_out_dir(self.pair.paths, self.estimation.settings if self.estimation else self.settings())
+        return self.aligner.out_dir(self.settings())
 
     def _on_method(self) -> None:
         key = self.method.currentData()
@@ -235,8 +236,7 @@ class AlignDialog(QDialog):
 
     def _invalidate(self) -> None:
         """A setting changed: the shown estimate no longer applies."""
-        if self.estimation is not None:
-            self.estimation = None
+        if self.aligner.forget_estimate():
             self.summary.clear()
             self._say("The settings changed; press Estimate again.")
         self._update_buttons()
@@ -245,7 +245,15 @@ class AlignDialog(QDialog):
     # ------------------------------------------------------------------ jobs
     @property
     def busy(self) -> bool:
-        return self.jobs.running
+        return self.aligner.busy
+
+    @property
+    def loaded(self) -> Loaded | None:
+        return self.aligner.sources
+
+    @property
+    def estimation(self) -> Estimate | None:
+        return self.aligner.estimation
 
     def estimate(self) -> bool:
         """Start estimating with the current settings; False if busy, not loaded or too few control points."""
@@ -258,24 +266,22 @@ class AlignDialog(QDialog):
             self.errors.warn("Align", problem)
             return False
         self._invalidate()
-        self._start(estimate_job, (self.loaded, settings), self._on_estimated, "Estimating…")
+        self.aligner.estimate(settings)
+        self._started("Estimating…")
         return True
 
     def accept(self) -> None:
         """Write the aligned files (in a worker); the dialog closes accepted once they are all written."""
-        if self.busy or self.estimation is None or self.loaded is None:
-            return
-        self._start(write_job, (self.loaded, self.estimation, self.out_dir()), self._on_written, "Writing…")
+        if self.aligner.write(self.out_dir()):
+            self._started("Writing…")
 
     def done(self, result: int) -> None:
         """Every way of closing ends here: abort a running job between two steps and wait for it; a job
         that ends meanwhile delivers nothing."""
-        self.jobs.shutdown()
+        self.aligner.shutdown()
         super().done(result)
 
-    def _start(self, job, args: tuple, on_done, text: str) -> None:  # noqa: ANN001
-        self.jobs.start(job, *args, context="Align", on_result=on_done, on_error=self._on_error,
-                        on_finish=self._update_buttons)
+    def _started(self, text: str) -> None:
         self._say(text)
         self._update_buttons()
 
@@ -284,11 +290,7 @@ class AlignDialog(QDialog):
         self.progress.setValue(done)
         self._say(text)
 
-    def _on_error(self, exc: BaseException) -> None:
-        self._say(describe(exc)[1], error=True)  # the error handler shows it too
-
     def _on_loaded(self, loaded: Loaded) -> None:
-        self.loaded = loaded
         if not self._method_chosen:
             self.method.setCurrentIndex(self.method.findData(suggest_method(loaded.images)))
         self._show_frame_in_picker()
@@ -296,7 +298,6 @@ class AlignDialog(QDialog):
         self._say("Choose a method and press Estimate.")
 
     def _on_estimated(self, est: Estimate) -> None:
-        self.estimation = est
         self.summary.clear()
         self.summary.addItems(est.summaries)
         self.summary.setCurrentRow(self._frame - 1)
