@@ -18,4 +18,6 @@ Layers, from the bottom up (tests/app/test_boundaries.py holds them):
 Importing any app module imports no torch; the window is up before the engine's heavy parts load.
 """
 
-from app.core.engine import ENGINE_VERSION as __version__  # one version number: the package's (pyproject reads it)
+from app.core.engine import ENGINE_VERSION
+
+__version__ = ENGINE_VERSION  # one version number: the package's, which pyproject reads

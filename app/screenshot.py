@@ -19,10 +19,10 @@ import numpy as np
 from PySide6.QtCore import QCoreApplication, QSize, Qt
 from PySide6.QtGui import QImage
 
+from app.controllers.training import TrainRequest
 from app.core import engine
 from app.core.engine import InputError, resources_dir, user_models_dir
 from app.core.methods import DEFAULT, MethodKey
-from app.controllers.training import TrainRequest
 
 SIZE = QSize(1360, 850)
 ALIGN_SIZE = QSize(960, 700)
@@ -201,7 +201,8 @@ def run_screenshots(window, out_dir: str) -> int:  # noqa: ANN001
     window.pair_list.add_paths(mirrored(files))
     window.state.workspace.pairs.set_current(0)
     window.training.start(TrainRequest("quick", dict(SHOT_TRAINING)))
-    wait_until(lambda: (window.losses.points("lf") >= SHOT_STEPS and window.state.workspace.maps.title.startswith("Training"))
+    maps = lambda: window.state.workspace.maps  # noqa: E731
+    wait_until(lambda: (window.losses.points("lf") >= SHOT_STEPS and maps().title.startswith("Training"))
                or not window.training.running)
     window.losses.redraw()
     shots.append(save(window, out, "03-training"))

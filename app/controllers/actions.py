@@ -134,7 +134,8 @@ class ActionHandlers:
                 return False
             self.training.stop_and_wait()
             if answer == Yes and self.training.last_key:
-                self.save_model(self.training.last_key, f"{self.choices.task}-autosave-{time.strftime('%Y%m%d-%H%M%S')}")
+                name = f"{self.choices.task}-autosave-{time.strftime('%Y%m%d-%H%M%S')}"
+                self.save_model(self.training.last_key, name)
         for jobs in (self.fusing.jobs, self.exporter.jobs):
             jobs.shutdown(10000)
         return True

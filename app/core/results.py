@@ -16,6 +16,7 @@ from app.core.catalog import ModelCatalog, ModelEntry
 from app.core.engine import WeightsError
 from app.core.methods import MethodKey
 
+
 @dataclass
 class Result:
     """One fused image shown in the comparison area.

@@ -9,7 +9,6 @@ from app.core import engine
 from app.qt.workspace import Workspace
 
 
-
 class MetricsTable(QWidget):
     def __init__(self, workspace: Workspace, parent: QWidget | None = None) -> None:
         super().__init__(parent)

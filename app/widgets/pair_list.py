@@ -9,9 +9,9 @@ from PySide6.QtGui import QDragEnterEvent, QDropEvent, QIcon
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QPushButton, QVBoxLayout, QWidget
 
 from app.core import engine
+from app.core.pairing import DropPlan
 from app.qt.display import pair_thumbnail
 from app.qt.errors import ErrorHandler
-from app.core.pairing import DropPlan
 from app.qt.workspace import Workspace
 
 HINT = ("Drop two images (A, B), two folders (pairs matched by file name), three or more images (a focus "

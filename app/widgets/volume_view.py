@@ -17,8 +17,20 @@ import pyqtgraph as pg
 from PySide6.QtCore import QEvent, QObject, QPointF, QRectF, Qt, Signal
 from PySide6.QtWidgets import QComboBox, QDoubleSpinBox, QGridLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
-from app.core.volumes import (COLORMAPS, FULL, MANUAL, Opened, default_colormap, display_flips, levels, modality_label,
-                         oriented, render, voxel_index, window_choices)
+from app.core.volumes import (
+    COLORMAPS,
+    FULL,
+    MANUAL,
+    Opened,
+    default_colormap,
+    display_flips,
+    levels,
+    modality_label,
+    oriented,
+    render,
+    voxel_index,
+    window_choices,
+)
 
 MODE_LABELS = {"auto": "Auto (percentiles)", "brain": "CT brain 40/80", "soft-tissue": "CT soft tissue 50/400",
                "bone": "CT bone 400/1800", "lung": "CT lung −600/1500", MANUAL: "Manual", FULL: "Full range 0–1"}

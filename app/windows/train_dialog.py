@@ -4,11 +4,20 @@ from __future__ import annotations
 
 import dataclasses
 
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFormLayout, QLabel, QSpinBox,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QLabel,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
 
-from app.core import engine
 from app.controllers.training import TrainRequest
+from app.core import engine
 
 FIELDS = (("epochs", "Epochs (L)", 1, 1000), ("meta_steps", "Meta steps per epoch (M)", 0, 100000),
           ("fuse_steps", "Fusion steps per epoch (N)", 0, 100000), ("crop", "Crop size (px)", 16, 1024),

@@ -17,18 +17,44 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QCloseEvent, QFontDatabase
-from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QLabel, QMainWindow, QMenu, QMessageBox,
-                               QProgressBar, QPushButton, QSizePolicy, QSlider, QSpinBox, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QMainWindow,
+    QMenu,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QSizePolicy,
+    QSlider,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
 
 from app.core.catalog import ModelCatalog
 from app.core.methods import DEFAULT
+from app.core.volumes import (
+    NIFTI_FILTER,
+    RESEARCH_NOTE,
+    TASK,
+    FusedVolume,
+    export_job,
+    export_paths,
+    fuse_job,
+    load_job,
+    modality_label,
+    sidecar,
+    slice_position,
+    value_text,
+)
 from app.qt.errors import ErrorHandler
+from app.qt.jobs import JobRunner
 from app.qt.preferences import Preferences
-from app.core.volumes import (NIFTI_FILTER, RESEARCH_NOTE, TASK, FusedVolume, export_job, export_paths, fuse_job, load_job,
-                         modality_label, sidecar, slice_position, value_text)
 from app.widgets.method_box import MethodBox
 from app.widgets.volume_view import VolumeView
-from app.qt.jobs import JobRunner
 
 NOTE_STYLE = "background: #ffe066; color: #3a2f00; padding: 5px 8px; font-weight: bold;"
 

@@ -34,7 +34,8 @@ def test_a_dropped_stack_is_one_item_and_fuses_as_a_tree(window, stack_files, wa
     item = w.state.workspace.pairs.current_pair()
     assert item.is_stack and item.paths == tuple(stack_files)
     assert "stack of 4" in w.pair_list.list.item(0).text()
-    assert "frame 1 of 4" in w.state.workspace.panel_titles()["A"] and "frame 2 of 4" in w.state.workspace.panel_titles()["B"]
+    titles = w.state.workspace.panel_titles()
+    assert "frame 1 of 4" in titles["A"] and "frame 2 of 4" in titles["B"]
     steps = []
     w.state.activity.progressChanged.connect(lambda d, t, text: steps.append((d, t)))
     assert w.fusing.fuse()

@@ -5,9 +5,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from app.windows.main_window import MainWindow
 from app.core.methods import MethodKey
 from app.qt.preferences import Preferences
+from app.windows.main_window import MainWindow
 
 REPO = Path(__file__).resolve().parents[2]
 

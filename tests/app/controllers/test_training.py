@@ -64,7 +64,8 @@ def test_train_pause_stop_save_from_toolbar(pairs_window, tiny_training, qtbot, 
     assert w.act["train"].isEnabled()
     w.act["train"].trigger()
     assert w.state.activity.training == "running" and w.act["stop"].isEnabled() and not w.act["fuse"].isEnabled()
-    qtbot.waitUntil(lambda: w.losses.points("lf") >= 3 and w.state.workspace.maps.title.startswith("Training"), timeout=60000)
+    maps = lambda: w.state.workspace.maps  # noqa: E731
+    qtbot.waitUntil(lambda: w.losses.points("lf") >= 3 and maps().title.startswith("Training"), timeout=60000)
     assert w.losses.points("lr") >= 3
     qtbot.waitUntil(lambda: w.losses.points("outer_lr") >= 1, timeout=60000)
     w.losses.redraw()

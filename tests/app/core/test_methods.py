@@ -8,8 +8,8 @@ from app.core.methods import DEFAULT, SCRATCH, MethodKey
 
 
 @pytest.mark.parametrize("key", [DEFAULT, SCRATCH, MethodKey.baseline("laplacian"), MethodKey.session(3),
-                                 MethodKey.user("/models/my model.safetensors"), MethodKey.pth(r"C:\ck\ReFusion_IVIF.pth"),
-                                 MethodKey.user("/odd/a:b.safetensors")])
+                                 MethodKey.user("/models/my model.safetensors"),
+                                 MethodKey.pth(r"C:\ck\ReFusion_IVIF.pth"), MethodKey.user("/odd/a:b.safetensors")])
 def test_text_form_round_trips(key):
     assert MethodKey.parse(str(key)) == key
 

@@ -3,7 +3,6 @@
 import sys
 
 import pytest
-
 from refusion_core.errors import InputError, WeightsError
 
 from app.qt.errors import CUDA_OOM, ErrorHandler, describe, install_excepthook
@@ -91,8 +90,9 @@ def test_cuda_oom_during_fuse_is_a_dialog(window, images, monkeypatch, wait_idle
 
 
 def test_broken_cuda_probe_falls_back_to_cpu(monkeypatch):
-    from app.core import engine
     import refusion_core.devices as devices
+
+    from app.core import engine
 
     def broken():
         raise RuntimeError("CUDA driver version is insufficient for CUDA runtime version")
@@ -104,6 +104,7 @@ def test_broken_cuda_probe_falls_back_to_cpu(monkeypatch):
 @pytest.mark.parametrize("raw, expected", [("3", 3), ("abc", None), ("0", None), ("-2", None), ("", None)])
 def test_a_bad_train_threads_setting_falls_back_to_the_default(monkeypatch, raw, expected):
     import os
+
     from app.core import engine
     monkeypatch.setenv("REFUSION_TRAIN_THREADS", raw)
     assert engine.train_threads() == (expected or max(1, (os.cpu_count() or 2) - 1))

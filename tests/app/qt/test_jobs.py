@@ -49,7 +49,7 @@ def test_errors_go_to_the_one_handler_with_the_context(qtbot, dialogs):
 def test_a_reporter_called_in_the_worker_thread_arrives_as_progress(qtbot):
     runner = JobRunner(ErrorHandler())
     threads, progress = [], []
-    runner.progressed.connect(lambda d, t, text: (progress.append((d, t, text)), threads.append(threading.current_thread())))
+    runner.progressed.connect(lambda *p: (progress.append(p), threads.append(threading.current_thread())))
     runner.start(counting, 1, runner.reporter("Counting"), context="Counting")
     qtbot.waitUntil(lambda: not runner.running, timeout=10000)
     assert (0, 1, "Counting") in progress and set(threads) == {threading.main_thread()}

@@ -33,8 +33,9 @@ def test_import_released_checkpoint_and_fuse(window, images, released_pth, monke
 
 
 def test_compare_with_another_model(window, images, model_file, wait_idle):
-    from refusion_core.paths import user_models_dir
     import shutil
+
+    from refusion_core.paths import user_models_dir
 
     other = Path(shutil.copy(model_file, user_models_dir() / "other.safetensors"))
     window.state.models.refresh()

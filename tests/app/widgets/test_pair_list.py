@@ -85,7 +85,8 @@ def test_large_files_are_read_in_a_worker(window, images, qtbot, monkeypatch):
 
     monkeypatch.setattr(window.fusing, "READ_IN_WORKER_BYTES", 0)
     window.pair_list.add_paths([images["grey"], images["colour"]])
-    assert window.state.workspace.sources is None and window.state.activity.busy == READING  # not yet: the worker reads them
+    # not yet: the worker reads them
+    assert window.state.workspace.sources is None and window.state.activity.busy == READING
     assert not window.act["fuse"].isEnabled()
     qtbot.waitUntil(lambda: window.state.workspace.sources is not None and not window.fusing.readers, timeout=10000)
     assert window.state.workspace.sources[1].shape[-1] == 3 and window.state.activity.busy == ""

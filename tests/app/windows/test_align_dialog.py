@@ -12,12 +12,12 @@ from PySide6.QtCore import QPointF, Qt
 from PySide6.QtTest import QTest
 from refusion_core.io.images import read_image, write_image
 from refusion_core.paths import user_data_dir
-from refusion_core.training.synthetic import similarity_homography
 from refusion_core.registration.transforms import apply_matrix
+from refusion_core.training.synthetic import similarity_homography
 
 from app.core import align
-from app.qt.errors import ErrorHandler
 from app.core.pairing import make_stack
+from app.qt.errors import ErrorHandler
 from app.windows.align_dialog import AlignDialog
 
 H, W, PAD = 96, 128, 24

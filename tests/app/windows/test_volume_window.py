@@ -16,9 +16,9 @@ from PySide6.QtWidgets import QApplication
 
 from app.core.catalog import ModelCatalog
 from app.core.methods import DEFAULT
+from app.core.volumes import display_flips, export_paths, oriented
 from app.qt.errors import ErrorHandler
 from app.qt.preferences import Preferences
-from app.core.volumes import display_flips, export_paths, oriented
 from app.windows.volume_window import VolumeWindow
 
 nib = pytest.importorskip("nibabel")
@@ -225,9 +225,9 @@ def test_unreadable_file_says_so(qtbot, win, volumes, dialogs):
 
 
 def test_fuse_uses_the_views_windows_and_export_writes_raw_values(qtbot, win, volumes, tmp_path):
-    from refusion_core.models.checkpoint import load_model
     from refusion_core.fusing.fuser import Fuser
     from refusion_core.medical.volumes import fuse_volumes
+    from refusion_core.models.checkpoint import load_model
 
     open_and_wait(qtbot, win, volumes["mr"], volumes["pet"])
     win.views["A"].set_window(300.0, 600.0)
