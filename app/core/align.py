@@ -1,11 +1,12 @@
 """Aligning a pair or a stack in the app: settings, worker jobs, previews, writing the result (no widgets).
 
-The engine registers (:mod:`refusion_core.registration.align`, numpy/OpenCV only, so no torch here); this
-module is what :class:`app.windows.align_dialog.AlignDialog` needs around it:
+The engine registers (``refusion_core.registration``, numpy/OpenCV only, so no torch here; reached through
+:mod:`app.core.engine`); this module is what the aligner (:mod:`app.controllers.aligning`) and the Align dialog
+need around it:
 
-* :func:`load_job`, :func:`estimate_job` and :func:`write_job`, generator jobs for :class:`app.qt.worker.Worker`
-  that yield ``(done, total, text)`` between files or frames, so the window never freezes and Cancel
-  takes effect between two frames;
+* :func:`load_job`, :func:`estimate_job` and :func:`write_job`, generator jobs for the job runner
+  (:mod:`app.qt.jobs`) that yield ``(done, total, text)`` between files or frames, so the window never freezes
+  and Cancel takes effect between two frames;
 * a one-line summary per frame (:func:`summary`) and small display images with the overlays the user
   judges the alignment by (:func:`overlay`: checkerboard, blend, difference);
 * the output: every frame registered to the first (the reference), cropped to the common area if asked,

@@ -1,2 +1,2 @@
-"""Top-level windows and dialogs: the main window (it assembles), the volume browser, the Align, Train and
-Export dialogs."""
+"""Top-level windows and dialogs: the main window (it only assembles), the volume browser, and the Align,
+Train and Export dialogs."""
