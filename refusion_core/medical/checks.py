@@ -67,18 +67,19 @@ def first_line(err: BaseException, limit: int = 200) -> str:
     return printable(err, limit) or type(err).__name__
 
 
-def check_voxels(name: str, shape: tuple[int, ...], what: str = "voxels") -> int:
+def check_voxels(name: str, shape: tuple[int, ...], described: str | None = None) -> int:
     """Refuse a declared shape with an empty or negative side, a slice (the last two sides) above the pixel
-    limit, or more than :func:`max_voxels` in all. Returns the number of voxels."""
+    limit, or more than :func:`max_voxels` in all. ``described``: the shape in words for the message
+    (default ``a × b × c voxels``). Returns the number of voxels."""
     from refusion_core.io.images import max_pixels
 
-    dims = " × ".join(str(int(d)) for d in shape)
+    dims = described or f"{' × '.join(str(int(d)) for d in shape)} voxels"
     if not shape or min(shape) < 1:
-        raise InputError(f"{name} declares a volume of {dims or 'no'} {what}: every side needs at least one")
+        raise InputError(f"{name} declares {dims}: every side needs at least one")
     total = int(np.prod([int(d) for d in shape], dtype=object))
     limit = max_voxels()
     if total > limit:
-        raise InputError(f"{name} declares {dims} {what} ({total / 1e6:,.0f} million), above the limit of "
+        raise InputError(f"{name} declares {dims} ({total / 1e6:,.0f} million voxels), above the limit of "
                          f"{limit / 1e6:,.0f} million (set REFUSION_MAX_VOXELS to raise it)")
     plane = int(shape[-1]) * int(shape[-2]) if len(shape) >= 2 else total
     if plane > max_pixels():

@@ -149,7 +149,7 @@ def _image(f: Path, ds) -> _Image:
     if rows < 1 or cols < 1 or frames < 1:
         raise InputError(f"{f.name} declares {frames} frame(s) of {cols} × {rows} pixels; a DICOM image needs "
                          "at least one of each")
-    check_voxels(f.name, (frames, rows, cols), "pixels")
+    check_voxels(f.name, (frames, rows, cols), f"{frames} frame(s) of {cols} × {rows} pixels")
     samples = _get(ds, "SamplesPerPixel", f, int, default=1)
     if samples != 1:
         raise InputError(f"{f.name} has {samples} samples per pixel (a colour image?); only grey volumes can "
@@ -294,7 +294,8 @@ def _series(images: list[_Image], path: Path) -> dict:
     if any(not np.allclose(im.iop, first.iop, atol=1e-3) for im in images):
         raise InputError(f"The slices in {path.name} have different orientations (ImageOrientationPatient); "
                          "not one volume")
-    check_voxels(path.name, (len(images), first.rows, first.cols))
+    check_voxels(path.name, (len(images), first.rows, first.cols),
+                 f"{len(images)} slices of {first.cols} × {first.rows} pixels")
     pos = [_position(im.ds, im.file) for im in images]
     have_pos = all(p is not None for p in pos)
     if have_pos:

@@ -111,7 +111,7 @@ def _read_nifti(path: Path) -> Volume:
         header = img.header
         shape = tuple(int(d) for d in header.get_data_shape())
         dtype = header.get_data_dtype()
-        offset = int(header.get_data_offset())
+        offset = int(getattr(img.dataobj, "offset", header.get_data_offset()))  # where the voxels are read from
         affine = np.asarray(img.affine, float)
         zooms = [float(z) for z in header.get_zooms()[:3]]
     except Exception as err:
