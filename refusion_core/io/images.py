@@ -244,9 +244,12 @@ def _check_bmp(name: str, b: memoryview) -> None:
             raise _too_small(name, w, abs(h), len(b))
 
 
-_TIFF_MAX_RATIO = {1: 1, 32773: 64, 5: 4096, 8: DEFLATE_MAX_RATIO, 32946: DEFLATE_MAX_RATIO, 7: 512}
-"""How far each TIFF compression can expand its data at most (none, PackBits, LZW, Deflate, JPEG); the
-others (CCITT fax: bilevel, at most a byte a pixel once decoded; LZMA, ZSTD ...) are left to the limit."""
+_TIFF_MAX_RATIO = {1: 1, 32773: 64, 5: 4096, 8: DEFLATE_MAX_RATIO, 32946: DEFLATE_MAX_RATIO}
+"""How far each TIFF compression can expand its data at most, in bytes (none, PackBits, LZW, Deflate)."""
+_TIFF_JPEG_PIXELS_PER_BYTE = 8 * 64 * 16
+"""JPEG in TIFF: at least a bit per 8 × 8 block of its largest component, which may be subsampled up to
+4 × 4 (counted in pixels: the bit depth and the number of samples do not matter). The other compressions
+(CCITT fax: bilevel, at most a byte a pixel once decoded; LZMA, ZSTD ...) are left to the pixel limit."""
 
 
 def _tiff_layout(im) -> tuple[int, int] | None:
@@ -264,6 +267,8 @@ def _tiff_layout(im) -> tuple[int, int] | None:
 def _check_tiff(name: str, w: int, h: int, compression: int, bits: int, size: int) -> None:
     ratio = _TIFF_MAX_RATIO.get(compression)
     if ratio is not None and w * h * max(bits, 1) // 8 > ratio * size + (1 << 16):
+        raise _too_small(name, w, h, size)
+    if compression in (6, 7) and w * h > _TIFF_JPEG_PIXELS_PER_BYTE * size + (1 << 16):
         raise _too_small(name, w, h, size)
 
 
