@@ -237,8 +237,8 @@ def _check_bmp(name: str, b: memoryview) -> None:
     """An uncompressed BMP (BI_RGB, BI_BITFIELDS) holds every row; RLE-compressed ones are left to the limit."""
     if len(b) < 34:
         return
-    offset, _, w, h, _, bpp, compression = struct.unpack_from("<IIiiHHI", b, 10)
-    if compression in (0, 3, 6) and w > 0 and bpp > 0:
+    _, header, w, h, _, bpp, compression = struct.unpack_from("<IIiiHHI", b, 10)
+    if header >= 40 and compression in (0, 3, 6) and w > 0 and bpp > 0:  # not the OS/2 header (16-bit sizes)
         need = (w * bpp + 31) // 32 * 4 * abs(h)
         if need > len(b):
             raise _too_small(name, w, abs(h), len(b))

@@ -111,3 +111,19 @@ def test_only_the_listed_formats_are_decoded(tmp_path):
     assert cv2.imdecode(np.fromfile(path, np.uint8), cv2.IMREAD_UNCHANGED) is not None
     with pytest.raises(InputError, match=r"corrupt or in an unsupported format \(supported: \.png"):
         read_image(path)
+
+
+def test_the_header_checks_refuse_no_valid_file(tmp_path):
+    """Plausible extremes pass: an all-zero PNG (deflate at its best), a uniform JPEG-in-TIFF, an OS/2 BMP
+    (16-bit sizes in a 12-byte header)."""
+    from PIL import Image
+
+    assert read_image(write_image(tmp_path / "zeros.png", np.zeros((1500, 2000), np.uint8))).shape == (1500, 2000)
+    Image.fromarray(np.full((600, 900, 3), 128, np.uint8)).save(tmp_path / "j.tif", compression="jpeg")
+    assert read_image(tmp_path / "j.tif").shape == (600, 900)
+    w, h = 5, 3
+    pixels = bytes((w * 3 + 3) // 4 * 4 * h)
+    os2 = tmp_path / "os2.bmp"
+    os2.write_bytes(b"BM" + struct.pack("<IHHI", 26 + len(pixels), 0, 0, 26) + struct.pack("<IHHHH", 12, w, h, 1, 24)
+                    + pixels)
+    assert read_image(os2).shape == (3, 5)
