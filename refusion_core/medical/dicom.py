@@ -4,7 +4,8 @@ Research use, not diagnosis.
 
 Values: each frame's stored values times RescaleSlope plus RescaleIntercept (Hounsfield units for CT),
 float32. Order: slices sorted by their position along the slice normal (ImagePositionPatient projected
-on ImageOrientationPatient's row × column cross product), by InstanceNumber where positions are missing.
+on ImageOrientationPatient's row × column cross product), by InstanceNumber where positions are missing
+(by file name where InstanceNumber is missing too).
 Geometry: the voxel -> patient affine is built in DICOM's LPS frame from ImageOrientationPatient,
 ImagePositionPatient of the first slice, PixelSpacing and the median slice step, then turned into NIfTI's
 RAS frame (x and y negated), so volumes from either format share one convention. Enhanced multi-frame
@@ -302,7 +303,7 @@ def _series(images: list[_Image], path: Path) -> dict:
         keys = [float(np.dot(p, first.normal)) for p in pos]
     else:
         numbers = [_get(im.ds, "InstanceNumber", im.file) for im in images]
-        keys = [float(n if n is not None else i) for i, n in enumerate(numbers)]
+        keys = numbers if all(n is not None for n in numbers) else list(range(len(images)))  # else: file order
     order = _order(keys, [im.file.name for im in images], path.name, have_pos)
     images = [images[i] for i in order]
     data = np.stack([_pixels(im) for im in images])

@@ -141,7 +141,7 @@ def test_a_nan_slice_is_read_as_the_background_and_said(tmp_path):
 
 def _series(tmp_path, edit=None, n=3) -> Path:
     folder = tmp_path / "series"
-    folder.mkdir(exist_ok=True)
+    folder.mkdir(parents=True, exist_ok=True)
     raw = np.arange(n * 6 * 5).reshape(n, 6, 5) * 7 + 100
     sets = [fz.dicom_dataset(raw[i], 5.0 + 2.5 * i, i + 1) for i in range(n)]
     if edit:
@@ -202,3 +202,19 @@ def test_a_named_pipe_is_refused_not_waited_on(tmp_path):
     os.mkfifo(fifo)
     with pytest.raises(InputError, match="not a regular file or a folder"):
         read_volume(fifo)
+
+
+def test_slices_without_positions_go_by_instance_number_else_by_file_name(tmp_path):
+    def no_positions(sets):
+        for ds, number in zip(sets, (3, 1, 2)):
+            del ds.ImagePositionPatient
+            ds.InstanceNumber = number
+    vol = read_volume(_series(tmp_path, no_positions))
+    assert vol.data[:, 0, 0].tolist() == [-404.0, 16.0, -824.0]  # IM1, IM2, IM0 (stored 100 + 210 i, x2 - 1024)
+
+    def one_unnumbered(sets):
+        no_positions(sets)
+        sets[0].InstanceNumber = 1
+        del sets[1].InstanceNumber  # its index in the folder, 1, must not clash with IM0's number
+    vol = read_volume(_series(tmp_path / "b", one_unnumbered))
+    assert vol.data[:, 0, 0].tolist() == [-824.0, -404.0, 16.0]  # IM0, IM1, IM2
