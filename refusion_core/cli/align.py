@@ -46,11 +46,18 @@ def run(args) -> int:
     names = [args.ref.name] + [p.name for p in args.moving]
     res = align_stack(ref, frames, args.model, crop=args.crop, transforms=transforms, names=names)
     exifs = [None if args.no_exif else e for _, e in loaded]
-    for (img, exif), path in zip(zip(res.frames, exifs), outputs[1:]):
-        write_image(path, img, exif=exif)
-    if args.crop:
-        write_image(outputs[0], res.reference, exif=None if args.no_exif else ref_exif)
-    write_transforms_report(args.out, args.ref, args.moving, args.model, res, outputs, args.crop)
+    from refusion_core.cli.common import Outputs
+    from refusion_core.registration.report import TRANSFORMS_FILE
+
+    with Outputs() as written:  # every image and the report, or nothing
+        written.folder(args.out)
+        for p in [*outputs, args.out / TRANSFORMS_FILE]:
+            written.add(p)
+        for (img, exif), path in zip(zip(res.frames, exifs), outputs[1:]):
+            write_image(path, img, exif=exif)
+        if args.crop:
+            write_image(outputs[0], res.reference, exif=None if args.no_exif else ref_exif)
+        write_transforms_report(args.out, args.ref, args.moving, args.model, res, outputs, args.crop)
     for p, t in zip(args.moving, res.transforms):
         score = f"{t.inliers} inliers" if t.inliers is not None else f"ECC {t.correlation:.3f}"
         print(f"aligned {p.name} -> {args.out / p.name} ({t.method}, {t.model}, {score})")
@@ -61,6 +68,9 @@ def _output_paths(ref: Path, moving: list[Path], out: Path, crop: bool) -> list[
     """[reference output, moving outputs...]; refuses duplicates and overwriting an input."""
     from refusion_core.io.images import check_not_an_input
 
+    from refusion_core.cli.common import check_output_folder
+
+    check_output_folder(out)
     paths = [out / ref.name] + [out / p.name for p in moving]
     written = paths if crop else paths[1:]
     if len({p.name for p in written}) != len(written):

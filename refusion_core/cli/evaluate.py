@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from refusion_core import TASKS
-from refusion_core.cli.common import bar_to
+from refusion_core.cli.common import Outputs, bar_to, check_output_file
 from refusion_core.errors import InputError
 
 
@@ -38,6 +38,9 @@ def run(args) -> int:
 
     if args.manifest and not args.set_name:
         raise InputError("--manifest needs --set NAME (for example --set roadscene)")
+    if args.limit is not None and args.limit < 1:
+        raise InputError(f"--limit {args.limit}: give a number of pairs of at least 1")
+    check_output_file(args.json)
     if (args.split == "holdout") != bool(args.holdout):
         raise InputError("--split holdout and --holdout N go together: N the number of pairs that "
                          "'refusion train --holdout N' left out of the same training pairs")
@@ -47,6 +50,8 @@ def run(args) -> int:
     else:
         pairs = (pairs_from_dirs(*args.pairs) if args.pairs
                  else pairs_from_manifest(args.manifest, args.set_name, args.split))[: args.limit]
+    if not pairs:
+        raise InputError("No pairs to evaluate")
     methods = [model_method(w, args.task, args.device) for w in (args.weights or [None])] \
         if args.weights else [model_method(None, args.task, args.device, name="default")]
     if args.baselines:
@@ -54,7 +59,9 @@ def run(args) -> int:
         methods += [baseline_method(n) for n in names]
     with tqdm(total=len(pairs) * len(methods), desc="evaluating", unit="fusion") as bar:
         result = evaluate(methods, pairs, args.task, progress=lambda d, t: bar_to(bar, d, t))
-    atomic_write_bytes(args.json, json.dumps(result, indent=1).encode())
+    with Outputs() as written:
+        written.add(args.json)
+        atomic_write_bytes(args.json, json.dumps(result, indent=1).encode())
     print(markdown_table(result, result["paper_metrics"]))
     print(f"per-pair metrics written to {args.json}")
     return 0

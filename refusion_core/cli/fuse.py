@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from refusion_core.cli.common import bar_to, model_args
+from refusion_core.cli.common import Outputs, bar_to, check_output_file, check_output_folder, model_args
 from refusion_core.errors import InputError
 
 if TYPE_CHECKING:
@@ -46,10 +46,13 @@ def run(args) -> int:
     from refusion_core.models.checkpoint import load_model
 
     paths, names = args.images, [p.name for p in args.images]
-    check_out_suffix(args.out)
-    check_not_an_input(args.out, paths)
     if len(paths) < 2:
         raise InputError("fuse needs at least two images")
+    check_out_suffix(args.out)
+    check_not_an_input(args.out, paths)
+    check_output_file(args.out)
+    if args.maps:
+        check_output_folder(args.maps)
     if args.maps and len(paths) > 2:
         raise InputError("--maps is only for pairs: P's weight maps compare two sources, and a stack is "
                          "fused in N - 1 pairwise steps")
@@ -71,9 +74,15 @@ def run(args) -> int:
             res = fuse_stack(fuser, images, args.strategy, args.stretch, names, tick)
     depth = args.bit_depth or (16 if any(img.dtype == np.uint16 for img in originals) else 8)
     exif = None if args.no_exif else next((e for _, e in loaded if e), None)
-    write_image(args.out, res.fused, depth, exif=exif)
-    if args.maps and getattr(res, "maps", None):
-        save_maps(args.maps, args.out.stem, res.maps)
+    with Outputs() as outputs:  # the image and the maps, or nothing
+        outputs.add(args.out)
+        if args.maps and getattr(res, "maps", None):
+            outputs.folder(args.maps)
+            for name in res.maps:
+                outputs.add(args.maps / f"{args.out.stem}_{name}.png")
+                outputs.add(args.maps / f"{args.out.stem}_{name}.npy")
+            save_maps(args.maps, args.out.stem, res.maps)
+        write_image(args.out, res.fused, depth, exif=exif)
     print(f"fused {' + '.join(names)} -> {args.out} ({fuser.device})")
     return 0
 
@@ -99,6 +108,8 @@ def stretch_inputs(images: list, names: list[str], spec: str, percentiles: str) 
         lo, hi = (float(x) for x in percentiles.split(","))
     except ValueError:
         raise InputError(f"--percentiles takes LOW,HIGH (e.g. 0.5,99.5), not {percentiles!r}") from None
+    if not 0 <= lo < hi <= 100:
+        raise InputError(f"--percentiles {percentiles}: LOW must be below HIGH, both from 0 to 100 (e.g. 0.5,99.5)")
     out = []
     for img, name, mode in zip(images, names, modes):
         new = prepare_input(img, mode, (lo, hi))

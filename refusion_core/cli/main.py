@@ -49,6 +49,12 @@ def main(argv: list[str] | None = None) -> int:
         log.debug("user error", exc_info=True)
         print(f"refusion: error: {err}", file=sys.stderr)
         return 2
+    except OSError as err:  # the file system's own errors: disk full, read-only folder, a file where a folder is
+        from refusion_core.errors import os_error_line
+
+        log.debug("file system error", exc_info=True)
+        print(f"refusion: error: {os_error_line(err)}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("refusion: interrupted", file=sys.stderr)
         return 130

@@ -19,5 +19,4 @@ def run(args) -> int:
     from refusion_core.training.trainer import Trainer
 
     trainer = Trainer.resume(args.run_dir, args.device)
-    print(f"resuming {args.run_dir} at step {trainer.step} of {trainer.total_steps}", file=sys.stderr)
-    return drive(trainer)
+    return drive(trainer, announce=f"resuming {args.run_dir} at step {trainer.step} of {trainer.total_steps}")

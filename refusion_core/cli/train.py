@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import shutil
 import signal
 import sys
 from pathlib import Path
 
 from refusion_core import TASKS
+from refusion_core.cli.common import check_output_folder
 from refusion_core.errors import InputError, RunError
 from refusion_core.training.settings import ABLATIONS, OVERRIDABLE, PRESETS
 
@@ -47,24 +49,39 @@ def run(args) -> int:
     if (args.out / CKPT_FILE).exists():
         raise RunError(f"{args.out} already holds a run; continue it with 'refusion resume {args.out}' "
                        "or choose another --out")
+    check_output_folder(args.out)
+    if len(pairs) < 2:
+        raise InputError(f"Meta-learning needs at least 2 training pairs (disjoint meta-train and meta-test "
+                         f"halves); found {len(pairs)}")
+    if args.init is not None and not Path(args.init).is_file():
+        raise InputError(f"Weights file not found: {args.init}")
     overrides = {k: getattr(args, k) for k in (*OVERRIDABLE, "ablation", "lr_schedule") if getattr(args, k) is not None}
     try:
         settings = TrainSettings.preset(args.preset, **overrides)
     except ValueError as err:
         raise InputError(str(err)) from None
-    print(f"loading {len(pairs)} pairs ...", file=sys.stderr)
-    trainer = Trainer(settings, pairs, args.out, args.task, args.init, args.device)
-    return drive(trainer)
+    created = not args.out.exists()
+    try:
+        print(f"loading {len(pairs)} pairs ...", file=sys.stderr)
+        trainer = Trainer(settings, pairs, args.out, args.task, args.init, args.device)
+        return drive(trainer)
+    except BaseException:
+        # a run that failed before its first checkpoint (bad data, a full disk) leaves no half-made folder;
+        # one with a checkpoint is kept, whatever happened, so that it can be resumed
+        if created and not (args.out / CKPT_FILE).exists():
+            shutil.rmtree(args.out, ignore_errors=True)
+        raise
 
 
 STOP_SIGNALS = tuple(getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, n))
 
 
-def drive(trainer) -> int:
+def drive(trainer, announce: str | None = None) -> int:
     """Run a trainer with a progress bar. Ctrl-C, SIGTERM (docker stop, a cluster's pre-emption) and SIGHUP
     (logout) stop it between steps, cleanly: checkpoint and model are written. Returns 0 when the schedule
     finished, 128 + the signal's number when a signal stopped it (130 for Ctrl-C, 143 for SIGTERM), and says
-    how to resume."""
+    how to resume. ``announce`` is printed once the run has started (its folder locked), so that a run that
+    cannot start says only why."""
     from tqdm import tqdm
 
     received: list[int] = []
@@ -79,6 +96,9 @@ def drive(trainer) -> int:
         with tqdm(total=trainer.total_steps, initial=trainer.step, unit="step", desc="training",
                   dynamic_ncols=True) as bar:
             for ev in trainer.run():
+                if announce:
+                    bar.write(announce, file=sys.stderr)
+                    announce = None
                 if ev.kind == "step":
                     bar.update(ev.step - bar.n)
                     bar.set_postfix_str(_losses(ev), refresh=False)

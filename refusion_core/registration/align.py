@@ -141,7 +141,15 @@ def read_control_points(path: str | Path, moving_names: Sequence[str]) -> dict[s
         entry = data.get(name) if isinstance(data, dict) else None
         if not isinstance(entry, dict) or "ref" not in entry or "moving" not in entry:
             raise InputError(f"{path.name} has no control points for {name} (expected keys 'ref' and 'moving')")
-        out[name] = (np.asarray(entry["ref"], np.float64), np.asarray(entry["moving"], np.float64))
+        try:
+            ref_pts, mov_pts = (np.asarray(entry[k], np.float64) for k in ("ref", "moving"))
+        except (TypeError, ValueError):
+            ref_pts = mov_pts = None
+        if ref_pts is None or ref_pts.ndim != 2 or ref_pts.shape[1:] != (2,) or ref_pts.shape != mov_pts.shape \
+                or not (np.isfinite(ref_pts).all() and np.isfinite(mov_pts).all()):
+            raise InputError(f"The control points for {name} in {path.name} must be two equally long lists of "
+                             "[x, y] number pairs under 'ref' and 'moving'")
+        out[name] = (ref_pts, mov_pts)
     return out
 
 

@@ -41,12 +41,18 @@ def pairs_from_manifest(manifest: str | os.PathLike, name: str, split: str = "tr
         data = json.loads(manifest.read_text())
     except (OSError, ValueError) as err:
         raise InputError(f"Cannot read manifest {manifest}: {err}") from None
-    sets = data.get("sets", data)
+    sets = data.get("sets", data) if isinstance(data, dict) else None
+    if not isinstance(sets, dict):
+        raise InputError(f"{manifest.name} is not a manifest of image pairs (no sets)")
     key = next((k for k in sets if k == name or k.split("/")[-1] == name), None)
     if key is None:
-        raise InputError(f"Set {name!r} is not in {manifest.name}; it has: {', '.join(sets)}")
+        raise InputError(f"Set {name!r} is not in {manifest.name}; it has: {', '.join(map(str, sets))}")
     root = manifest.parent
-    pairs = [(root / p["a"], root / p["b"]) for p in sets[key]["pairs"] if p.get("split") == split]
+    try:
+        pairs = [(root / p["a"], root / p["b"]) for p in sets[key]["pairs"] if p.get("split") == split]
+    except (KeyError, TypeError, AttributeError):
+        raise InputError(f"Set {name!r} of manifest {manifest.name} is not a list of pairs "
+                         '{"a": path, "b": path, "split": ...}') from None
     if not pairs:
         raise InputError(f"Set {name!r} has no pairs in split {split!r}")
     return pairs
@@ -87,13 +93,17 @@ def load_luminance_pair(pa: Path, pb: Path, max_side: int | None = None) -> tupl
 class CropSampler:
     """Random crops of size ``crop`` from pairs held in memory as float32 luminance.
 
-    Images smaller than the crop are reflect-padded. All randomness comes from one numpy Generator
+    Images smaller than the crop are reflect-padded; a crop more than twice the largest image is refused. All randomness comes from one numpy Generator
     (``state``/``set_state`` for exact resume).
     """
 
     def __init__(self, pairs: list[tuple[np.ndarray, np.ndarray]], crop: int, seed: int = 0):
         if not pairs:
             raise InputError("No training pairs")
+        largest = max(max(a.shape) for a, _ in pairs)
+        if crop > 2 * largest:  # reflect padding would make crops of mostly mirrored copies, at a memory cost
+            raise InputError(f"--crop {crop} is more than twice the largest training image ({largest} pixels "
+                             f"on its longer side); choose a crop of at most {2 * largest}")
         self.pairs, self.crop = pairs, crop
         self.rng = np.random.default_rng(seed)
 

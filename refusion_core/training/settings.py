@@ -51,6 +51,10 @@ ABLATIONS = {
 }
 
 
+MAX_CROP = 1024
+"""The largest training crop: 64 times the paper's 128² pixels; larger ones exhaust memory before they help."""
+
+
 @dataclass
 class TrainSettings:
     """Algorithm 1's settings. Defaults are the paper's values."""
@@ -86,6 +90,8 @@ class TrainSettings:
         for name in ("epochs", "crop", "batch", "checkpoint_every", "preview_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
+        if self.crop > MAX_CROP:
+            raise ValueError(f"crop must be at most {MAX_CROP} (the paper trains on 128; memory grows with its square)")
         if self.meta_batch is not None and self.meta_batch < 1:
             raise ValueError("meta_batch must be at least 1")
         if self.meta_gradient not in ("hvp", "reference"):

@@ -20,9 +20,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from refusion_core import __version__
+from refusion_core import TASKS, __version__
 from refusion_core.devices import resolve_device
-from refusion_core.errors import RunError
+from refusion_core.errors import InputError, RunError
 from refusion_core.io.images import atomic_write_bytes
 from refusion_core.models import MAP_NAMES, LossProposalNet, ReconstructionNet
 from refusion_core.models.checkpoint import ModelBundle, load_model, new_bundle, save_model
@@ -65,6 +65,9 @@ class Trainer:
         self.settings, self.task, self.run_dir = settings, task, Path(run_dir)
         self.device = resolve_device(device)
         self.pairs = [(Path(a), Path(b)) for a, b in pairs]
+        if _load_pairs and len(self.pairs) < 2:  # checked before anything is loaded, written or shown
+            raise InputError(f"Meta-learning needs at least 2 training pairs (disjoint meta-train and meta-test "
+                             f"halves), got {len(self.pairs)}")
         self.init_source = str(init.path if isinstance(init, ModelBundle) else init) if init else "random"
         torch.manual_seed(settings.seed)
         # a bundle passed in is copied, so that the caller's model (e.g. the one shown for comparison) stays as it was
@@ -275,15 +278,14 @@ class Trainer:
     def resume(cls, run_dir, device="auto") -> "Trainer":
         """Rebuild a trainer from a run folder and its last checkpoint."""
         run_dir = Path(run_dir)
-        try:
-            info = json.loads((run_dir / RUN_FILE).read_text())
-            assert info.get("format") == "refusion-run"
-        except (OSError, ValueError, AssertionError):
-            raise RunError(f"{run_dir} is not a training run folder (no valid {RUN_FILE})") from None
+        info = read_run_file(run_dir)
         if not (run_dir / CKPT_FILE).is_file():
             raise RunError(f"{run_dir} has no {CKPT_FILE} to resume from")
-        tr = cls(TrainSettings.from_dict(info["settings"]), [tuple(p) for p in info["pairs"]], run_dir,
-                 info["task"], None, device)
+        try:
+            settings = TrainSettings.from_dict(info["settings"])
+        except (TypeError, ValueError) as err:
+            raise RunError(f"{run_dir / RUN_FILE} has settings that cannot be used ({err}); was it edited?") from None
+        tr = cls(settings, [tuple(p) for p in info["pairs"]], run_dir, info["task"], None, device)
         tr.init_source = info.get("init", "random")
         tr.load_checkpoint(run_dir / CKPT_FILE)
         return tr
@@ -302,3 +304,26 @@ class Trainer:
         c = state["counters"]
         self.step, self.epoch, self.step_in_epoch, self.wall_s = c["step"], c["epoch"], c["step_in_epoch"], c["wall_s"]
         self.split = None if state["split"] is None else tuple(np.array(s) for s in state["split"])
+
+
+def read_run_file(run_dir: Path) -> dict:
+    """``run_dir/run.json``, checked: a dict of the right format with a settings dict, a task and a list of
+    path pairs. A missing, corrupt or hand-edited file is a :class:`RunError` naming what is wrong."""
+    path = Path(run_dir) / RUN_FILE
+    try:
+        info = json.loads(path.read_text())
+    except (OSError, ValueError):
+        raise RunError(f"{run_dir} is not a training run folder (no valid {RUN_FILE})") from None
+    if not isinstance(info, dict) or info.get("format") != "refusion-run":
+        raise RunError(f"{run_dir} is not a training run folder (no valid {RUN_FILE})")
+    pairs = info.get("pairs")
+    problems = [
+        "no settings" if not isinstance(info.get("settings"), dict) else None,
+        f"unknown task {info.get('task')!r}" if info.get("task") not in TASKS else None,
+        "no list of pairs" if not isinstance(pairs, list) or not all(
+            isinstance(p, (list, tuple)) and len(p) == 2 and all(isinstance(x, str) for x in p) for p in pairs) else None,
+    ]
+    problems = [p for p in problems if p]
+    if problems:
+        raise RunError(f"{path} cannot be used ({'; '.join(problems)}); was it edited?")
+    return info
