@@ -7,6 +7,9 @@ __version__ = "0.1.0"
 
 TASKS = ("ivif", "mif", "mfif", "meif")
 
+MAP_NAMES = ("wa", "wb", "va", "vb")
+"""P's four loss-weight maps, in its output order: intensity weights of A and B, gradient weights of A and B."""
+
 
 def task_from_name(stem: str) -> str | None:
     """The task a file name ends with (``ReFusion_MFIF`` -> ``mfif``), or None."""

@@ -5,7 +5,7 @@ What the app takes from the engine comes through here, in three forms:
 
 * light names imported at once (the tasks, the errors, the user folders: no torch, no OpenCV);
 * engine names re-exported as they are, imported on first use (:data:`_REEXPORTS`: registration,
-  volumes, windowing, ``MAP_NAMES``...), so that ``from app.core.engine import X`` costs nothing until
+  volumes, windowing...), so that ``from app.core.engine import X`` costs nothing until
   the module that needs ``X`` is imported;
 * functions that run the engine's torch-based parts (checkpoint, fuser, trainer), whose engine imports
   are inside the function, so building the window imports neither torch nor the engine's networks; the
@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Iterator
 
 import numpy as np
-from refusion_core import TASK_NAMES, TASKS, task_from_name
+from refusion_core import MAP_NAMES, TASK_NAMES, TASKS, task_from_name  # noqa: F401 (for the app)
 from refusion_core import __version__ as ENGINE_VERSION
 from refusion_core.errors import InputError, RefusionError, RunError, WeightsError
 from refusion_core.paths import resources_dir, user_data_dir, user_models_dir
@@ -36,7 +36,6 @@ __all__ = ["ENGINE_VERSION", "TASKS", "TASK_NAMES", "InputError", "RefusionError
            "resources_dir", "task_from_name", "user_data_dir", "user_models_dir"]
 
 _GROUPS = {
-    "refusion_core.models": ("MAP_NAMES",),  # torch: only where the maps are handled
     "refusion_core.io.images": ("atomic_write_bytes", "from_float", "read_image_exif"),
     "refusion_core.io.scaling": ("STRETCH_MODES", "looks_raw", "percentile_stretch"),
     "refusion_core.registration.align": ("AlignedStack", "align_stack", "estimate_transform", "transform_from_points",
@@ -154,23 +153,13 @@ def baseline_names() -> tuple[str, ...]:
     return tuple(BASELINES)
 
 
-def fuse_baseline(name: str, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """A classical method on the luminance, colour carried over by Eq. 15: (image float [0,1], Y)."""
-    from refusion_core.fusing.baselines import fuse_baseline as _fuse
-    from refusion_core.fusing.colour import fuse_chroma, merge_ycrcb, split_ycrcb
+def fuse_baseline(name: str, frames: list[np.ndarray], progress=None) -> tuple[np.ndarray, np.ndarray]:  # noqa: ANN001
+    """A classical method on a pair or a stack, through the engine's one pipeline (``FusionMethod.fuse``:
+    luminance, a tree of pairwise fusions for N > 2, Eq. 15 chroma, the inputs' bit depth, as a model's
+    result): (image uint8/uint16, fused Y float32)."""
+    from refusion_core.fusing.methods import baseline_method
 
-    ya, ca = split_ycrcb(to_float(a))
-    yb, cb = split_ycrcb(to_float(b))
-    y = _fuse(name, ya, yb)
-    return merge_ycrcb(y, fuse_chroma(ca, cb)), y
-
-
-def fuse_baseline_stack(name: str, frames: list[np.ndarray], progress=None) -> tuple[np.ndarray, np.ndarray]:  # noqa: ANN001
-    """A classical method over a stack, as a tree of pairwise fusions (like the model): (image, Y)."""
-    from refusion_core.fusing.baselines import fuse_baseline as _fuse
-    from refusion_core.fusing.stack import fuse_stack as _stack
-
-    res = _stack(lambda ya, yb: _fuse(name, ya, yb), frames, progress=progress)
+    res = baseline_method(name).fuse(frames, progress=progress)
     return res.fused, res.fused_y
 
 

@@ -21,8 +21,8 @@ from app.core.methods import MethodKey
 class Result:
     """One fused image shown in the comparison area.
 
-    ``image`` is grey ``(H, W)`` or RGB ``(H, W, 3)``, uint8/uint16 (as the engine returns it) or
-    float32 in [0, 1]; ``y`` its luminance, float32 ``(H, W)`` in [0, 1]; ``maps`` the weight maps
+    ``image`` is grey ``(H, W)`` or RGB ``(H, W, 3)``, uint8/uint16 as the engine returns it for models
+    and classical methods alike; ``y`` its luminance, float32 ``(H, W)`` in [0, 1]; ``maps`` the weight maps
     ``wa, wb, va, vb`` (float32 in [0, 1]) when the method has them; ``source`` what made it
     (model label, path, sha256, kind), written into export sidecars.
     """
@@ -101,7 +101,7 @@ def baseline_source(key: MethodKey) -> dict:
 
 
 def baseline_result(key: MethodKey, a: np.ndarray, b: np.ndarray) -> Result:
-    image, y = engine.fuse_baseline(key.name, a, b)
+    image, y = engine.fuse_baseline(key.name, [a, b])
     return Result(image, y, key.label, {}, baseline_source(key))
 
 
@@ -117,7 +117,7 @@ def make_stack_result(key: MethodKey, catalog: ModelCatalog, task: str, device: 
     start = time.perf_counter()
     n = len(frames)
     if key.is_baseline:
-        image, y = engine.fuse_baseline_stack(key.name, frames, progress)
+        image, y = engine.fuse_baseline(key.name, frames, progress)
         label, source = key.label, baseline_source(key)
     else:
         entry = find_model(key, catalog, task)

@@ -14,8 +14,8 @@ from app.qt.workspace import Workspace
 
 MAPS = (("wa", "w_a  (intensity, A)"), ("wb", "w_b  (intensity, B)"),
         ("va", "v_a  (gradient, A)"), ("vb", "v_b  (gradient, B)"))
-"""A caption for each of the engine's maps (``app.core.engine.MAP_NAMES``, which needs torch: the panel is built
-before torch is loaded; tests/app/widgets/test_maps_view.py keeps the two in step)."""
+"""A caption for each of the engine's maps, in ``app.core.engine.MAP_NAMES``' order (tests/app/widgets/test_maps_view.py
+keeps the two in step)."""
 
 
 class MapsView(QWidget):

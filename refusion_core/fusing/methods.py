@@ -1,6 +1,6 @@
 """One notion of a fusion method: a learned model or a classical baseline, fused by one pipeline.
 
-A :class:`FusionMethod` is a luminance fuser with a typed :class:`MethodKey` and a little provenance. Every
+A :class:`FusionMethod` is a named luminance fuser of a kind (model or baseline) with a little provenance. Every
 way of fusing in the engine and the app goes through :meth:`FusionMethod.fuse` (or, for a model with its
 maps, :meth:`refusion_core.fusing.fuser.Fuser.fuse`), which both end in the same last step,
 :func:`refusion_core.fusing.colour.recolour`:
@@ -15,7 +15,6 @@ list); their names are :data:`BASELINE_NAMES`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -28,30 +27,13 @@ BASELINE_NAMES = tuple(BASELINES)
 """The classical methods by name (``average``, ``laplacian``, ``mertens``), in display order."""
 
 
-class MethodKind(str, Enum):
-    MODEL = "model"
-    BASELINE = "baseline"
-
-
-@dataclass(frozen=True)
-class MethodKey:
-    """What a method is, typed: a model (``name`` = its file path, or ``"default"`` for the task's default
-    weights) or a classical baseline (``name`` in :data:`BASELINE_NAMES`)."""
-
-    kind: MethodKind
-    name: str
-
-    def __str__(self) -> str:
-        return f"{self.kind.value}:{self.name}"
-
-
 @dataclass
 class FusionMethod:
     """A named luminance fuser. ``fuse_y(ya, yb)``: two float32 (H, W) Y in [0, 1] -> fused Y (H, W)."""
 
     name: str
     fuse_y: LuminanceFuser
-    key: MethodKey | None = None
+    kind: str = "model"  # "model" or "baseline" (the app has its own richer keys, app.core.methods.MethodKey)
     info: dict = field(default_factory=dict)
 
     def fuse(self, images: Sequence[np.ndarray], strategy: str = "tree", stretch: bool = False,
@@ -65,8 +47,7 @@ def baseline_method(name: str) -> FusionMethod:
     """A classical method of :data:`BASELINE_NAMES` (ValueError for another name)."""
     if name not in BASELINES:
         raise ValueError(f"Unknown baseline {name!r}; choose one of: {', '.join(BASELINE_NAMES)}.")
-    return FusionMethod(name, lambda ya, yb: fuse_baseline(name, ya, yb), MethodKey(MethodKind.BASELINE, name),
-                        {"baseline": name})
+    return FusionMethod(name, lambda ya, yb: fuse_baseline(name, ya, yb), "baseline", {"baseline": name})
 
 
 def model_method(path: str | Path | None, task: str, device="auto", name: str | None = None,
@@ -81,5 +62,4 @@ def model_method(path: str | Path | None, task: str, device="auto", name: str | 
     fuser = Fuser(bundle, device)
     label = name or (Path(path).stem if path is not None else f"default {task}")
     return FusionMethod(label, lambda ya, yb: fuser.fuse_luminance(ya, yb, maps=False)[0],
-                        MethodKey(MethodKind.MODEL, str(path) if path is not None else "default"),
-                        {"weights": str(path), "sha256": bundle.sha256, "device": str(fuser.device)})
+                        "model", {"weights": str(path), "sha256": bundle.sha256, "device": str(fuser.device)})

@@ -32,11 +32,11 @@ import torch
 import torch.nn.functional as fn
 from torch import nn
 
+from refusion_core import MAP_NAMES  # noqa: F401 (models.MAP_NAMES)
 from refusion_core.models.blocks import RestormerBlock, conv3x3, sobel_magnitude
 
 ARCH_VERSION = "refusion-p-2"  # swap-equivariant; "refusion-p-1" when symmetric=False
 ARCH_VERSIONS = {True: "refusion-p-2", False: "refusion-p-1"}
-MAP_NAMES = ("wa", "wb", "va", "vb")
 
 
 class LossProposalNet(nn.Module):

@@ -6,7 +6,7 @@ import pytest
 from refusion_core.fusing.baselines import BASELINES
 from refusion_core.fusing.colour import fuse_chroma, luminance, merge_ycrcb, recolour, split_ycrcb
 from refusion_core.fusing.fuser import Fuser
-from refusion_core.fusing.methods import BASELINE_NAMES, MethodKey, MethodKind, baseline_method, model_method
+from refusion_core.fusing.methods import BASELINE_NAMES, baseline_method, model_method
 from refusion_core.io.images import from_float, to_float
 from refusion_core.models.checkpoint import new_bundle
 
@@ -52,9 +52,9 @@ def test_fuse_chroma_of_n_sources_is_eq15_generalised():
     assert fuse_chroma(None, None) is None
 
 
-def test_method_keys_are_typed():
-    key = baseline_method("laplacian").key
-    assert key == MethodKey(MethodKind.BASELINE, "laplacian") and str(key) == "baseline:laplacian"
-    assert key != MethodKey(MethodKind.MODEL, "laplacian")
+def test_methods_say_what_they_are():
+    method = baseline_method("laplacian")
+    assert method.kind == "baseline" and method.name == "laplacian" and method.info == {"baseline": "laplacian"}
+    assert model_method(None, "ivif", "cpu", bundle=new_bundle("ivif", seed=1)).kind == "model"
     with pytest.raises(ValueError, match="Unknown baseline"):
         baseline_method("median")
