@@ -44,7 +44,7 @@ def export_job(pairs: list[Pair], opt: ExportOptions, ready: dict, catalog: Mode
             summary.failed.append((pair.name, describe(exc)[1]))
     if opt.metrics and rows:
         path = opt.folder / "metrics.csv"
-        path.write_text(metrics_csv(rows), encoding="utf-8")
+        engine.atomic_write_bytes(path, metrics_csv(rows).encode("utf-8"))
         summary.written.append(path)
     yield (len(pairs), len(pairs), "Export done")
     return summary

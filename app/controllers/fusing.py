@@ -6,6 +6,7 @@ from __future__ import annotations
 from PySide6.QtCore import QObject, Signal
 
 from app.core import engine
+from app.core.cache import ResultCache
 from app.core.catalog import ModelCatalog
 from app.core.methods import MethodKey
 from app.core.results import Result, make_result, make_stack_result, with_metrics
@@ -62,12 +63,14 @@ class FusingController(QObject):
     """Fuses the current pair in a worker and keeps the results per pair and model.
 
     Sources are read when the current pair changes: at once when both files together are under
-    :attr:`READ_IN_WORKER_BYTES` (a few milliseconds; the result is there before the next repaint), else in
+    :attr:`READ_IN_WORKER_BYTES` and their headers declare at most :attr:`READ_IN_WORKER_PIXELS` each (a few
+    milliseconds; the result is there before the next repaint), else in
     a worker, so a 24-megapixel 16-bit TIFF never freezes the window; until it has arrived the panels are
     empty and Fuse is disabled. A read that finishes after the user moved on is dropped."""
 
     finished = Signal()
     READ_IN_WORKER_BYTES = 4 << 20
+    READ_IN_WORKER_PIXELS = 4_000_000  # a header declaring more than 4 MP per image: read in a worker too
 
     def __init__(self, state: StudioState, errors: ErrorHandler) -> None:
         super().__init__()
@@ -75,7 +78,7 @@ class FusingController(QObject):
         self.choices, self.workspace = state.choices, state.workspace
         self.jobs = JobRunner(errors, state.activity)  # fusing
         self.reads = JobRunner(errors, state.activity)  # reading large sources
-        self._cache: dict[tuple[str, str, str, MethodKey | None], Result] = {}
+        self._cache = ResultCache()  # (pair|scaling, task, device, method) -> Result, bounded by memory
         self.workspace.pairs.currentChanged.connect(self._on_current_changed)
         self.choices.compareChanged.connect(self._on_compare_changed)
         self.choices.stretchChanged.connect(lambda _mode: self._on_current_changed(self.workspace.pairs.current))
@@ -91,7 +94,7 @@ class FusingController(QObject):
         if pair is None:
             self.workspace.set_sources(None)
             return
-        if self._bytes(pair) > self.READ_IN_WORKER_BYTES:
+        if self._large(pair):
             self.workspace.set_sources(None)
             self.reads.start(read_job, pair.a, pair.b, self.choices.stretch, context=f"Pair {pair.name}",
                              busy=READING, on_result=self._show)
@@ -104,12 +107,15 @@ class FusingController(QObject):
             return
         self._show(sources)
 
-    @staticmethod
-    def _bytes(pair) -> int:  # noqa: ANN001
+    def _large(self, pair) -> bool:  # noqa: ANN001
+        """Read in a worker when the files are large, or when a header declares a large image (a small,
+        well-compressed file can decode to hundreds of megabytes): the GUI thread never waits on a decode."""
         try:
-            return sum(p.stat().st_size for p in (pair.a, pair.b))
+            if sum(p.stat().st_size for p in (pair.a, pair.b)) > self.READ_IN_WORKER_BYTES:
+                return True
         except OSError:
-            return 0  # read at once: the reader names the missing file
+            return False  # read at once: the reader names the missing file
+        return any((engine.declared_pixels(p) or 0) > self.READ_IN_WORKER_PIXELS for p in (pair.a, pair.b))
 
     def _show(self, sources) -> None:  # noqa: ANN001
         self.workspace.set_sources(sources)
@@ -124,7 +130,7 @@ class FusingController(QObject):
 
     def forget(self, method: MethodKey | None = None) -> None:
         """Drop cached results (all, or those of one method, e.g. a model file that was replaced)."""
-        self._cache = {k: v for k, v in self._cache.items() if method is not None and k[3] != method}
+        self._cache.drop(lambda k: method is None or k[3] == method)
 
     # ------------------------------------------------------------------ fusing
     @property
@@ -168,7 +174,7 @@ class FusingController(QObject):
         fused, second = results
         for key, res in zip(keys, results):
             if key and res is not None:
-                self._cache[key] = res
+                self._cache.put(key, res)
         pair_key = next(k[0] for k in keys if k)
         if pair_key == self._key(None)[0]:
             self._set_results(fused or self.workspace.fused, second or self.workspace.second)

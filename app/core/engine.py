@@ -36,7 +36,7 @@ __all__ = ["ENGINE_VERSION", "TASKS", "TASK_NAMES", "InputError", "RefusionError
            "resources_dir", "task_from_name", "user_data_dir", "user_models_dir"]
 
 _GROUPS = {
-    "refusion_core.io.images": ("atomic_write_bytes", "from_float", "read_image_exif"),
+    "refusion_core.io.images": ("atomic_write_bytes", "declared_pixels", "from_float", "read_image_exif"),
     "refusion_core.io.scaling": ("STRETCH_MODES", "looks_raw", "percentile_stretch"),
     "refusion_core.registration.align": ("AlignedStack", "align_stack", "estimate_transform", "transform_from_points",
                                          "warp_to"),

@@ -98,7 +98,7 @@ def write_pair(pair: Pair, fused: Result, second: Result | None, opt: ExportOpti
                 written.append(engine.write_image(d / f"{s}_{name}_color.png", colour_map(fused.maps[name])))
     sidecar = d / f"{s}.refusion.json"
     record = sidecar_record(pair, fused, second, opt, context, [p.name for p in written])
-    sidecar.write_text(json.dumps(record, indent=2, default=str), encoding="utf-8")
+    engine.atomic_write_bytes(sidecar, json.dumps(record, indent=2, default=str).encode("utf-8"))
     return written + [sidecar]
 
 

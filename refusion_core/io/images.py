@@ -131,6 +131,24 @@ def _check_declared_size(path: Path) -> None:
         _check_tiff(path.name, w, h, *tiff, path.stat().st_size)
 
 
+def declared_pixels(path: str | os.PathLike) -> int | None:
+    """Width × height as an image file's header declares it (Pillow reads the header alone, nothing is
+    decoded), or None when the header cannot be read. For callers that decide where to read a file (the app
+    reads large ones in a worker): a small file can declare a large image."""
+    from PIL import Image
+
+    previous = Image.MAX_IMAGE_PIXELS
+    try:
+        Image.MAX_IMAGE_PIXELS = None
+        with Image.open(path) as im:
+            w, h = im.size
+        return int(w) * int(h)
+    except Exception:  # not a format Pillow knows, a damaged header, a missing file: the reader will say
+        return None
+    finally:
+        Image.MAX_IMAGE_PIXELS = previous
+
+
 MAX_SIDE = 1 << 20
 """OpenCV's own limit on an image's width and height (CV_IO_MAX_IMAGE_WIDTH / _HEIGHT)."""
 DEFLATE_MAX_RATIO = 1032

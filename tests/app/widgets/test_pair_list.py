@@ -96,3 +96,13 @@ def test_large_files_are_read_in_a_worker(window, images, qtbot, monkeypatch):
     qtbot.waitUntil(lambda: not window.fusing.readers, timeout=10000)
     expected = read_image(window.state.workspace.pairs.pairs[3].b)
     assert np.array_equal(window.state.workspace.sources[1], expected)  # pair 3's images, not pair 1's
+
+
+def test_a_small_file_that_declares_a_large_image_is_read_in_a_worker(window, images, qtbot, monkeypatch):
+    """A well-compressed file can decode to hundreds of megabytes: the header decides too (issue 17)."""
+    from app.controllers.fusing import READING
+
+    monkeypatch.setattr(window.fusing, "READ_IN_WORKER_PIXELS", 16)  # every test image declares more
+    window.pair_list.add_paths([images["grey"], images["colour"]])
+    assert window.state.workspace.sources is None and window.state.activity.busy == READING
+    qtbot.waitUntil(lambda: window.state.workspace.sources is not None and not window.fusing.readers, timeout=10000)
