@@ -242,7 +242,15 @@ def ship(task: str) -> int:
         print(f"campaign {task}: not shipped")
         return 1
     bundle = load_model(model, task)
-    shipped = load_model(None, task).meta.get("provenance", {})
+    old = load_model(None, task).meta
+    shipped = old.get("provenance", {})
+    if not shipped.get("lineage"):  # a default from before the campaign: its own training is the first stage
+        st = old.get("settings", {})
+        shipped = {**shipped, "lineage": [{
+            "preset": st.get("preset_name") or "cpu-hour", "epochs": st.get("epochs"),
+            "meta_steps": st.get("meta_steps"), "fuse_steps": st.get("fuse_steps"),
+            "lr_schedule": st.get("lr_schedule", "constant"), "steps": old.get("steps"),
+            "wall_time_s": shipped.get("wall_time_s"), "hardware": shipped.get("hardware"), "date": shipped.get("date")}]}
     stages = read_json(CAMPAIGN / task / "stages.json", [])
     plan = read_json(CAMPAIGN / task / "plan.json")
     bundle.meta["provenance"] = {
