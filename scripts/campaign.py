@@ -215,15 +215,21 @@ def evaluate_holdout(task: str, references: bool = True, quiet: bool = False) ->
     return res
 
 
+def script(name: str):
+    """Another script of scripts/ as a module (scripts/ is no package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, REPO / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def maps_check(task: str, path: Path) -> tuple[bool, str]:
     """scripts/check_maps.py's criteria where the task has them (mfif, meif), as (passes, the figures)."""
     if task not in ("mfif", "meif"):
         return True, "no map criterion for this task"
-    import importlib.util
-    spec = importlib.util.spec_from_file_location("check_maps", REPO / "scripts" / "check_maps.py")
-    check = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(check)
-    return check.passes(task, path)
+    return script("check_maps").passes(task, path)
 
 
 def ship(task: str) -> int:
@@ -245,12 +251,7 @@ def ship(task: str) -> int:
     old = load_model(None, task).meta
     shipped = old.get("provenance", {})
     if not shipped.get("lineage"):  # a default from before the campaign: its own training is the first stage
-        st = old.get("settings", {})
-        shipped = {**shipped, "lineage": [{
-            "preset": st.get("preset_name") or "cpu-hour", "epochs": st.get("epochs"),
-            "meta_steps": st.get("meta_steps"), "fuse_steps": st.get("fuse_steps"),
-            "lr_schedule": st.get("lr_schedule", "constant"), "steps": old.get("steps"),
-            "wall_time_s": shipped.get("wall_time_s"), "hardware": shipped.get("hardware"), "date": shipped.get("date")}]}
+        shipped = {**shipped, "lineage": [script("train_defaults").stage_record(old)]}
     stages = read_json(CAMPAIGN / task / "stages.json", [])
     plan = read_json(CAMPAIGN / task / "plan.json")
     bundle.meta["provenance"] = {
