@@ -63,15 +63,18 @@ def textured(h: int, w: int, seed: int = 0) -> np.ndarray:
     return x.astype(np.float32)
 
 
+def write_pairs(root: Path, n: int = 4) -> tuple[Path, Path]:
+    """``root``/A and ``root``/B with ``n`` registered pairs (grey A, RGB B, 48 × 56), matched by stem."""
+    from refusion_core.io.images import from_float, write_image
+
+    da, db = root / "A", root / "B"
+    for i in range(n):
+        write_image(da / f"p{i}.png", from_float(textured(48, 56, seed=i)))
+        write_image(db / f"p{i}.png", from_float(np.dstack([textured(48, 56, seed=10 + i + k) for k in range(3)])))
+    return da, db
+
+
 @pytest.fixture
 def pair_dirs(tmp_path) -> tuple[Path, Path]:
     """Two folders with 4 registered pairs (grey A, RGB B), matched by stem."""
-    from refusion_core.io.images import from_float, write_image
-
-    da, db = tmp_path / "A", tmp_path / "B"
-    for i in range(4):
-        a = textured(48, 56, seed=i)
-        b = np.dstack([textured(48, 56, seed=10 + i + k) for k in range(3)])
-        write_image(da / f"p{i}.png", from_float(a))
-        write_image(db / f"p{i}.png", from_float(b))
-    return da, db
+    return write_pairs(tmp_path)

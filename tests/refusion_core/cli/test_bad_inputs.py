@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -19,15 +18,9 @@ import pytest
 from refusion_core.cli.main import main
 from refusion_core.io.images import from_float, write_image
 from refusion_core.models.checkpoint import new_bundle, save_model
+from tests.conftest import textured
 
 SAMPLES = Path(__file__).resolve().parents[3] / "resources" / "samples"
-
-
-def _texture(h, w, seed):
-    import cv2
-
-    x = cv2.GaussianBlur(np.random.default_rng(seed).random((h, w)).astype(np.float32), (0, 0), 2.0)
-    return (x - x.min()) / (x.max() - x.min() + 1e-9)
 
 
 @pytest.fixture(scope="module")
@@ -35,13 +28,13 @@ def ws(tmp_path_factory) -> Path:
     """The workspace: good pairs, a stack, bad files of every kind, a model, a finished run."""
     root = tmp_path_factory.mktemp("ws")
     for i in range(3):
-        write_image(root / "A" / f"p{i}.png", from_float(_texture(48, 56, i)))
-        write_image(root / "B" / f"p{i}.png", from_float(np.dstack([_texture(48, 56, 10 + i + k) for k in range(3)])))
-    write_image(root / "one" / "A" / "p0.png", from_float(_texture(48, 56, 0)))
-    write_image(root / "one" / "B" / "p0.png", from_float(_texture(48, 56, 1)))
+        write_image(root / "A" / f"p{i}.png", from_float(textured(48, 56, i)))
+        write_image(root / "B" / f"p{i}.png", from_float(np.dstack([textured(48, 56, 10 + i + k) for k in range(3)])))
+    write_image(root / "one" / "A" / "p0.png", from_float(textured(48, 56, 0)))
+    write_image(root / "one" / "B" / "p0.png", from_float(textured(48, 56, 1)))
     (root / "empty" / "A").mkdir(parents=True)
     (root / "empty" / "B").mkdir(parents=True)
-    write_image(root / "small.png", from_float(_texture(40, 40, 7)))
+    write_image(root / "small.png", from_float(textured(40, 40, 7)))
     write_image(root / "flat.png", np.full((64, 64), 128, np.uint8))
     (root / "text.png").write_text("not an image")
     (root / "empty.png").write_bytes(b"")

@@ -4,23 +4,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
-from refusion_core.models.checkpoint import new_bundle, save_model
 from refusion_core.cli.main import main
 from refusion_core.errors import InputError
 from refusion_core.io.images import read_image, write_image
-
-
-@pytest.fixture(scope="module")
-def weights(tmp_path_factory):
-    return save_model(tmp_path_factory.mktemp("w") / "m.safetensors", new_bundle("ivif", seed=0))
-
-
-def error_line(capsys):
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("refusion: error: "), err
-    return err[0]
+from tests.refusion_core.cli.conftest import error_line
 
 
 def test_fuse_writes_image_and_maps(pair_dirs, tmp_path, weights):
@@ -117,8 +105,9 @@ def test_train_holds_out_what_eval_then_measures(pair_dirs, tmp_path, capsys):
 
 
 def test_train_from_manifest_uses_only_the_train_split(shared_dir, tmp_path):
-    from refusion_core.training.data import pairs_from_manifest
     import json
+
+    from refusion_core.training.data import pairs_from_manifest
 
     manifest = shared_dir / "datasets" / "manifest.json"
     pairs = pairs_from_manifest(manifest, "roadscene")
@@ -149,6 +138,7 @@ class _SignalledTrainer:
 
     def run(self):
         import os
+
         from refusion_core.training.events import TrainEvent
         for i in range(self.total_steps):
             if i == 2:
@@ -163,6 +153,7 @@ class _SignalledTrainer:
 @pytest.mark.parametrize("name, code", [("SIGINT", 130), ("SIGTERM", 143), ("SIGHUP", 129)])
 def test_a_signal_stops_training_cleanly_with_its_exit_code(tmp_path, capsys, name, code):
     import signal
+
     from refusion_core.cli.train import drive
     signum = getattr(signal, name)
     before = signal.getsignal(signum)
@@ -186,6 +177,7 @@ def test_cuda_out_of_memory_is_one_clear_line(monkeypatch, capsys):
 def test_python_m_refusion_core_is_the_cli():
     import subprocess
     import sys
+
     from refusion_core import __version__
     out = subprocess.run([sys.executable, "-m", "refusion_core", "--version"], capture_output=True, text=True)
     assert out.returncode == 0 and __version__ in out.stdout

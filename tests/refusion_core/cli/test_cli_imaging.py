@@ -4,21 +4,9 @@ align; fuse-volume. One-line errors with exit status 2 and nothing written."""
 import numpy as np
 import pytest
 
-from refusion_core.models.checkpoint import new_bundle, save_model
 from refusion_core.cli.main import main
 from refusion_core.io.images import read_image, write_image
-
-
-@pytest.fixture(scope="module")
-def weights(tmp_path_factory):
-    return save_model(tmp_path_factory.mktemp("w") / "m.safetensors", new_bundle("ivif", seed=0))
-
-
-def error_line(capsys):
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("refusion: error: "), err
-    return err[0]
-
+from tests.refusion_core.cli.conftest import error_line
 
 # --- stacks, input stretch, EXIF and non-ASCII paths (fuse) -----------------------------------------------
 

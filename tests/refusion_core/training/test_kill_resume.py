@@ -17,6 +17,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from tests.conftest import write_pairs
+
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")]
 
 SCHEDULE = ["--preset", "quick", "--epochs", "2", "--meta-steps", "2", "--fuse-steps", "10", "--crop", "24",
@@ -61,21 +63,7 @@ def uninterrupted(tmp_path_factory, request):
 
 @pytest.fixture(scope="module")
 def module_pair_dirs(tmp_path_factory):
-    import cv2
-    import numpy as np
-
-    from refusion_core.io.images import from_float, write_image
-
-    def textured(h, w, seed):
-        x = cv2.GaussianBlur(np.random.default_rng(seed).random((h, w)).astype(np.float32), (0, 0), 2.0)
-        return (x - x.min()) / (x.max() - x.min() + 1e-9)
-
-    root = tmp_path_factory.mktemp("pairs")
-    da, db = root / "A", root / "B"
-    for i in range(4):
-        write_image(da / f"p{i}.png", from_float(textured(48, 56, seed=i)))
-        write_image(db / f"p{i}.png", from_float(np.dstack([textured(48, 56, seed=10 + i + k) for k in range(3)])))
-    return da, db
+    return write_pairs(tmp_path_factory.mktemp("pairs"))
 
 
 @pytest.mark.parametrize("sig, code", [(signal.SIGKILL, -signal.SIGKILL), (signal.SIGTERM, 143),
