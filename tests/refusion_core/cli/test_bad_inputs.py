@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -216,3 +217,51 @@ def test_a_full_disk_is_one_line_and_leaves_nothing(ws, tmp_path, where, capsys,
     assert len(errors) == 1 and err[-1].startswith("refusion: error: ") and "space" in err[-1].lower(), err
     written = [p for p in out.rglob("*") if p.is_file()] if out.exists() else []
     assert not written, written
+
+
+@pytest.fixture
+def full_disk(tmp_path):
+    """A real file system with no space left: a 256 KiB tmpfs filled to the last byte (Linux as root, where
+    ``mount`` is allowed; skipped with the reason elsewhere). Unmounted afterwards."""
+    import subprocess
+
+    if not sys.platform.startswith("linux") or os.geteuid() != 0:
+        pytest.skip("a real full disk needs mount(8) as root on Linux; the injected ENOSPC cases cover the rest")
+    mnt = tmp_path / "full"
+    mnt.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mnt)], capture_output=True,
+                          text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip() or done.returncode}")
+    try:
+        fd = os.open(mnt / "filler", os.O_WRONLY | os.O_CREAT)  # fill it: write until the OS says ENOSPC
+        try:
+            while True:
+                os.write(fd, b"\0" * 512)
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+
+
+@pytest.mark.parametrize("where", ["image", "model"])
+def test_a_really_full_disk_is_one_line_and_leaves_nothing(ws, full_disk, where, capsys):
+    """The same contract on a real full file system (no injection): the write fails where the OS says so."""
+    out = full_disk / "out"
+    argv = {
+        "image": ["fuse", str(ws / A), str(ws / B), "-o", str(out / "f.png"), "--weights",
+                  str(ws / "model.safetensors"), "--device", "cpu"],
+        "model": ["train", "--task", "mfif", "--pairs", str(ws / "A"), str(ws / "B"), "--out", str(out / "run"),
+                  "--device", "cpu", "--preset", "quick", "--epochs", "1", "--meta-steps", "1", "--fuse-steps", "1",
+                  "--crop", "24"],
+    }[where]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    errors = [ln for ln in err if "refusion: error: " in ln]
+    assert len(errors) == 1 and err[-1].startswith("refusion: error: ") and "space" in err[-1].lower(), err
+    written = [p for p in out.rglob("*") if p.is_file()] if out.exists() else []
+    assert not written, written
+    assert sorted(p.name for p in full_disk.iterdir() if p.is_file()) == ["filler"]
