@@ -4,6 +4,8 @@
     python scripts/diagnose_meta.py --task mfif --draws 60                  # per-pixel signal, fresh F, R, P
     python scripts/diagnose_meta.py --task meif --weights resources/weights/meif.safetensors --draws 60
     python scripts/diagnose_meta.py --task mfif --train-p 200 --average 4   # Adam on P alone, F and R frozen
+    python scripts/diagnose_meta.py --task mfif --weights W --draws 0 --train-p 20 --crop 64
+                                         # the same at W's F and R (a trained F: see docs/BENCHMARKS.md)
 
 The synthetic crops come from scikit-image's sample images, never from the benchmark data.
 """
@@ -57,6 +59,8 @@ def main(argv=None) -> int:
     ap.add_argument("--inner-lr", type=float, default=1e-2)
     ap.add_argument("--train-p", type=int, default=0, metavar="STEPS", help="then Adam on a fresh P for STEPS")
     ap.add_argument("--average", type=int, default=1, help="draws averaged per P step")
+    ap.add_argument("--proposal", choices=("p-3", "p-2"), default="p-3",
+                    help="the fresh P of --train-p: refusion-p-3 (with the feature prior) or p-2")
     ap.add_argument("--lr-p", type=float, default=1e-3)
     ap.add_argument("--eps", type=float, default=1e-12, help="Adam's epsilon for P")
     ap.add_argument("--seed", type=int, default=0)
@@ -80,8 +84,8 @@ def main(argv=None) -> int:
             print(f"  {name:<9} mean {st.mean:+.3e}  se {st.se:.2e}  z {st.z:+6.1f}  snr/draw {st.snr:+.2f}  "
                   f"draws for 3 se {st.draws_for_3se:7.1f}")
     if args.train_p:
-        proposal = LossProposalNet()
-        print(f"Adam on a fresh P alone ({origin} frozen): {args.train_p} steps, {args.average} draw(s) each, "
+        proposal = LossProposalNet(prior=args.proposal == "p-3")
+        print(f"Adam on a fresh P refusion-{args.proposal} alone ({origin} frozen): {args.train_p} steps, {args.average} draw(s) each, "
               f"lr {args.lr_p}, eps {args.eps}")
         t0 = time.perf_counter()
         train_p_only(fusion, recon, proposal, source, args.train_p, args.average, args.batch, args.lr_p,

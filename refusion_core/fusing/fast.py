@@ -26,6 +26,7 @@ from kornia.filters import sobel
 from refusion_core.fusing import kernels as k
 from refusion_core.models import FusionNet, LossProposalNet
 from refusion_core.models.blocks import NORM_EPS, RestormerBlock
+from refusion_core.models.loss_proposal import PRIOR_HALO
 
 CHUNK = 32  # gated channels per chunk of a feed-forward
 
@@ -269,9 +270,25 @@ def fusion_stages(f: FusionNet) -> list:
 
 def proposal_stages(p: LossProposalNet) -> list:
     """P as two stages; its stream between them is C wide. Their output is the four maps for P refusion-p-1,
-    and for a swap-equivariant P (p-2) the two logits of the first source: run them also on the swapped pair
+    and for a swap-equivariant P (p-2, p-3) the two logits of the first source: run them also on the swapped pair
     and combine with :func:`symmetric_maps`."""
     return [ProposalIn(p), ProposalOut(p)]
+
+
+def prior_logits(p: LossProposalNet, y: torch.Tensor, rows: int = 256) -> torch.Tensor:
+    """A ``refusion-p-3`` P's prior share of the [w-logit, v-logit] of one source, y (H, W) -> (2, H, W).
+
+    Strip by strip over the full width (the features are a few channels wide, so no tiles are needed): each
+    strip reads PRIOR_HALO rows beyond its own, more than its Sobel and Gaussian reach, so the result is the
+    whole-image one. Add it to that source's logits before :func:`symmetric_maps`."""
+    h = y.shape[0]
+    out = torch.empty((2, *y.shape), dtype=torch.float32, device=y.device)
+    for r0 in range(0, h, rows):
+        r1 = min(r0 + rows, h)
+        a0, a1 = max(r0 - PRIOR_HALO, 0), min(r1 + PRIOR_HALO, h)
+        x = y[a0:a1].float()[None, None]
+        out[:, r0:r1] = p.prior_logits(x, sobel(x, normalized=True, eps=1e-6))[0, :, r0 - a0:r1 - a0]
+    return out
 
 
 def symmetric_maps(la: torch.Tensor, lb: torch.Tensor) -> torch.Tensor:

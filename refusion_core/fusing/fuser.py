@@ -22,7 +22,7 @@ import torch
 
 from refusion_core.devices import resolve_device
 from refusion_core.fusing.colour import luminance, recolour
-from refusion_core.fusing.fast import fusion_stages, proposal_stages, symmetric_maps
+from refusion_core.fusing.fast import fusion_stages, prior_logits, proposal_stages, symmetric_maps
 from refusion_core.fusing.tiling import Ticker, TilePlan, default_plan, evaluate, job_count, stream_bytes
 from refusion_core.io.images import check_pair
 from refusion_core.models import MAP_NAMES
@@ -123,6 +123,9 @@ class Fuser:
             evaluate(stages, src, out, plan, mode, ticker, c_stream, PRECISIONS[self.precision])
             outs.append(out)
         if p is not None and p.symmetric:
+            if p.has_prior:  # refusion-p-3: the prior's share of each source's logits, whole-image exact
+                outs[1] += prior_logits(p, x[0, :, :, 0])
+                outs[2] += prior_logits(p, x[0, :, :, 1])
             outs[1:] = [symmetric_maps(outs[1], outs[2])]
         outs = [o.cpu().numpy() for o in outs]
         return outs[0][0], (outs[1] if p is not None else None)

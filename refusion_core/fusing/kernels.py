@@ -101,7 +101,8 @@ def conv3_sigmoid(x: Tensor, w: Tensor) -> Tensor:
 
 def proposal_head(x: Tensor, w: Tensor) -> Tensor:
     """conv3 -> the two pairwise softmaxes: (1, h, w, C) -> (1, h, w, 4) = wa, wb, va, vb (P refusion-p-1).
-    A swap-equivariant P (refusion-p-2, a 2-logit head) stops at its logits: (1, h, w, 2)."""
+    A swap-equivariant P (refusion-p-2 and p-3, a 2-logit head) stops at its logits: (1, h, w, 2); p-3 adds its
+    prior to them (fast.prior_logits)."""
     logits = conv3(x, w)
     if logits.shape[-1] == 2:
         return logits

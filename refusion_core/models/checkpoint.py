@@ -27,6 +27,7 @@ from refusion_core.models import FusionNet, LossProposalNet, ReconstructionNet
 from refusion_core.models import fusion as fusion_mod
 from refusion_core.models import loss_proposal as proposal_mod
 from refusion_core.models import reconstruction as recon_mod
+from refusion_core.models.loss_proposal import proposal_for_state
 from refusion_core.paths import default_weights_path
 
 FORMAT = "refusion-studio"
@@ -160,9 +161,7 @@ def _load_safetensors(path: Path, task: str) -> ModelBundle:
         bundle.reconstruction = ReconstructionNet()
         _load_into(bundle.reconstruction, groups["reconstruction"], path, "R")
     if groups["proposal"]:
-        # refusion-p-1 has a 4-logit head, p-2 (swap-equivariant) a 2-logit one: the tensor says which
-        head = groups["proposal"].get("project_out.weight")
-        bundle.proposal = LossProposalNet(symmetric=head is None or head.shape[0] == 2)
+        bundle.proposal = proposal_for_state(groups["proposal"])  # p-1, p-2 or p-3: the tensors say which
         _load_into(bundle.proposal, groups["proposal"], path, "P")
     return bundle
 

@@ -1,7 +1,7 @@
 """P, the loss proposal module: [wa, wb], [va, vb] = P(Ia, Ib, ∇Ia, ∇Ib).
 
 Not released by the authors; the paper shows a small convolutional/Restormer network with a final
-softmax. Our design, ``refusion-p-2`` (the default since the quality campaign, issue 13), is swap-equivariant:
+softmax. Our design, ``refusion-p-2`` (from the first stages of the quality campaign, issue 13), is swap-equivariant:
 
     g(x, y) = conv3_{C->2}(RTB(leaky_relu(conv3_{4->C}([x, y, ∇x, ∇y]))))      (B, 2, H, W), C = 16
     la = g(Ia, Ib), lb = g(Ib, Ia)                                             one pass over a 2B batch
@@ -18,10 +18,29 @@ models showed (MFIF w_a 0.72 everywhere; MEIF's balance drifting 0.45-0.55 betwe
 pass the content-free part is zero by construction and the same steps moved v toward the sharp source on
 both halves (docs/BENCHMARKS.md, "Is P's signal right?"). The cost is P run on twice the pixels.
 
-``refusion-p-1`` (``symmetric=False``) is kept so that models trained with it load and run unchanged.
+``refusion-p-3`` (the default for new models since 2026-12-04) adds to each source's two logits a learnt linear
+function of three per-pixel features of that source alone, each over a Gaussian neighbourhood (σ = 2 px):
+
+    s(x) = [log(1e-4 + G_σ * ∇x²), G_σ * x, G_σ * (x − ½)²]                     local sharpness, brightness, distance
+    la += PRIOR_SCALE · Γ s(Ia),  lb += PRIOR_SCALE · Γ s(Ib)                  from mid-grey; Γ (2, 3), zero at start
+
+so the maps can follow "the sharper / the brighter / the better exposed source" with six numbers. Why:
+scripts/diagnose_meta.py showed that P's meta-gradient per pixel has a signal-to-noise ratio near 1 per draw
+(fresh F) or far below (trained F), and that ``refusion-p-2`` spreads it over 4,500 weights of a small network
+whose features must first be learnt: Adam on P alone moved v over the sharp half of synthetic multi-focus pairs
+0.50 -> 0.57 in 60 steps. The same signal summed over every pixel into Γ moved it 0.50 -> 0.73 in 20 steps
+(docs/BENCHMARKS.md, "Is P's signal right?"). Γ only adds to the network's logits (which start at zero as
+before), so every map is still exactly ½ at initialisation, the swap-equivariance holds (s is computed per
+source), and the network keeps learning what the features do not say. PRIOR_SCALE = 30 puts Γ in units in
+which Adam's step (1e-3) moves a logit by 0.03 per unit of feature: Γ reaches the size of the features' spread
+(a few units) in hundreds of meta steps instead of thousands. The paper does not show P; its inputs
+(Ia, Ib, ∇Ia, ∇Ib) are the same.
+
+``refusion-p-1`` (``symmetric=False``) and ``refusion-p-2`` (``prior=False``) are kept so that models trained with
+them load and run unchanged; :func:`proposal_for_state` builds the version a state dict holds.
 
 ∇ is the Sobel gradient magnitude (kornia, normalised kernels). The last convolution starts at zero,
-so at initialisation every map is exactly 1/2 (4,504 parameters; p-1 4,792): the fusion target is the plain
+so at initialisation every map is exactly 1/2 (4,504 parameters; p-1 4,792; p-3 4,510): the fusion target is the plain
 average of the sources (intensity) and of their gradients, a sensible start that needs no pre-training. The
 gradient inputs let P see sharpness and texture directly, which multi-focus and exposure need.
 """
@@ -30,34 +49,58 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as fn
+from kornia.filters import gaussian_blur2d
 from torch import nn
 
 from refusion_core import MAP_NAMES  # noqa: F401 (models.MAP_NAMES)
 from refusion_core.models.blocks import RestormerBlock, conv3x3, sobel_magnitude
 
-ARCH_VERSION = "refusion-p-2"  # swap-equivariant; "refusion-p-1" when symmetric=False
-ARCH_VERSIONS = {True: "refusion-p-2", False: "refusion-p-1"}
+ARCH_VERSION = "refusion-p-3"  # swap-equivariant with the feature prior; p-2 without it, p-1 not equivariant
+ARCH_VERSIONS = {(True, True): "refusion-p-3", (True, False): "refusion-p-2", (False, False): "refusion-p-1"}
+PRIOR_SIGMA = 2.0  # px, the neighbourhood of the prior's features
+PRIOR_EPS = 1e-4  # inside the log of the local gradient energy
+PRIOR_SCALE = 30.0  # Γ's units (module docstring)
+PRIOR_HALO = 2 * int(2 * PRIOR_SIGMA) + 2  # rows a strip of prior logits reads beyond its own (Sobel + blur)
+
+
+def prior_features(x: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
+    """The prior's features of one source: x (N, 1, H, W) and its Sobel magnitude -> (N, 3, H, W) =
+    [log(eps + G * ∇x²), G * x, G * (x − ½)²], G a Gaussian of σ = PRIOR_SIGMA (reflected border)."""
+    k = 2 * int(2 * PRIOR_SIGMA) + 1
+    feats = torch.cat([grad * grad, x, (x - 0.5) ** 2], dim=1)
+    blurred = gaussian_blur2d(feats, (k, k), (PRIOR_SIGMA, PRIOR_SIGMA), border_type="reflect")
+    return torch.cat([torch.log(PRIOR_EPS + blurred[:, :1]), blurred[:, 1:]], dim=1)
 
 
 class LossProposalNet(nn.Module):
     """P. forward(ia, ib) with ia, ib (B, 1, H, W) in [0, 1] -> (B, 4, H, W) maps wa, wb, va, vb.
 
-    wa + wb = 1 and va + vb = 1 at every pixel. ``symmetric`` (default) is ``refusion-p-2``, False the older
-    ``refusion-p-1`` (see the module docstring).
+    wa + wb = 1 and va + vb = 1 at every pixel. The defaults are ``refusion-p-3``; ``prior=False`` is
+    ``refusion-p-2``, ``symmetric=False`` (which has no prior) ``refusion-p-1`` (see the module docstring).
     """
 
-    def __init__(self, dim: int = 16, heads: int = 8, zero_init: bool = True, symmetric: bool = True):
+    def __init__(self, dim: int = 16, heads: int = 8, zero_init: bool = True, symmetric: bool = True,
+                 prior: bool | None = None):
         super().__init__()
-        self.dim, self.heads, self.symmetric = dim, heads, symmetric
+        prior = symmetric if prior is None else prior
+        if prior and not symmetric:
+            raise ValueError("the feature prior needs the swap-equivariant P (symmetric=True)")
+        self.dim, self.heads, self.symmetric, self.has_prior = dim, heads, symmetric, prior
         self.project_in = conv3x3(4, dim)
         self.body = RestormerBlock(dim, heads)
         self.project_out = conv3x3(dim, 2 if symmetric else 4)
         if zero_init:
             nn.init.zeros_(self.project_out.weight)
+        if prior:  # Γ: rows [w, v], columns the features of prior_features; zero: maps of ½ at the start
+            self.prior = nn.Parameter(torch.zeros(2, 3))
 
     @property
     def arch_version(self) -> str:
-        return ARCH_VERSIONS[self.symmetric]
+        return ARCH_VERSIONS[(self.symmetric, self.has_prior)]
+
+    def prior_logits(self, x: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
+        """The prior's share of one source's [w-logit, v-logit]: (N, 1, H, W) and its ∇ -> (N, 2, H, W)."""
+        return torch.einsum("oc,nchw->nohw", PRIOR_SCALE * self.prior, prior_features(x, grad))
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         """(N, 4, H, W) = [x, y, ∇x, ∇y] -> (N, 2 or 4, H, W) logits."""
@@ -71,5 +114,15 @@ class LossProposalNet(nn.Module):
         else:
             x = torch.cat([torch.cat([ia, ib, ga, gb], dim=1), torch.cat([ib, ia, gb, ga], dim=1)])  # (2B, 4, H, W)
             la, lb = self.logits(x).chunk(2)  # (B, 2, H, W) each: [w-logit, v-logit] of a, of b
+            if self.has_prior:
+                la, lb = la + self.prior_logits(ia, ga), lb + self.prior_logits(ib, gb)
             w, v = torch.cat([la[:, 0:1], lb[:, 0:1]], dim=1), torch.cat([la[:, 1:2], lb[:, 1:2]], dim=1)
         return torch.cat([w.softmax(dim=1), v.softmax(dim=1)], dim=1)  # (B, 4, H, W): wa, wb, va, vb
+
+
+def proposal_for_state(state: dict[str, torch.Tensor], **kw) -> LossProposalNet:
+    """A P of the version whose parameters ``state`` holds: p-1 has a 4-logit head, p-2 a 2-logit one, p-3
+    also ``prior``."""
+    head = state.get("project_out.weight")
+    symmetric = head is None or head.shape[0] == 2
+    return LossProposalNet(symmetric=symmetric, prior=symmetric and "prior" in state, **kw)

@@ -26,6 +26,7 @@ from refusion_core.errors import InputError, RunError
 from refusion_core.io.images import atomic_write_bytes
 from refusion_core.models import MAP_NAMES, LossProposalNet, ReconstructionNet
 from refusion_core.models.checkpoint import ModelBundle, load_model, new_bundle, save_model
+from refusion_core.models.loss_proposal import proposal_for_state
 from refusion_core.training.data import CropSampler, Pair, load_luminance_pair
 from refusion_core.training.events import TrainEvent
 from refusion_core.training.meta import (
@@ -295,6 +296,11 @@ class Trainer:
             state = torch.load(path, map_location=self.device, weights_only=True)  # tensors and plain data only: no code runs from a run folder
         except Exception as err:
             raise RunError(f"Cannot read checkpoint {path}: {type(err).__name__}") from None
+        p_state = state["modules"]["proposal"]
+        if set(p_state) != set(self.proposal.state_dict()):  # a run of another P version (p-1, p-2, p-3)
+            self.proposal = proposal_for_state(p_state).to(self.device, memory_format=torch.channels_last).train()
+            self.opt_p = torch.optim.Adam(self.proposal.parameters(), lr=self.settings.lr_p,
+                                          eps=self.settings.adam_eps_p)
         for k, m in self._modules().items():
             m.load_state_dict(state["modules"][k])
         for k, o in self._optimizers().items():

@@ -122,7 +122,7 @@ def test_info(weights, capsys):
     assert "torch" in out and "default weights" in out
     assert main(["info", str(weights)]) == 0
     out = capsys.readouterr().out
-    assert "59,856" in out and "7,856" in out and "4,504" in out  # P refusion-p-2 (swap-equivariant)
+    assert "59,856" in out and "7,856" in out and "4,510" in out  # P refusion-p-3 (a new model)
 
 
 class _SignalledTrainer:

@@ -28,6 +28,8 @@ def bundle():
     b = new_bundle("ivif", seed=0)
     torch.manual_seed(1)
     b.fusion, b.proposal = perturbed(b.fusion, 0), perturbed(LossProposalNet(zero_init=False), 1)
+    with torch.no_grad():  # P refusion-p-3: its prior, zero when new, set so that the maps depend on it
+        b.proposal.prior.copy_(0.05 * torch.randn(2, 3, generator=torch.Generator().manual_seed(2)))
     return b
 
 
@@ -57,6 +59,19 @@ def test_fast_fuser_equals_the_reference(bundle, pair, reference, budget):
     assert_same(res, reference)
     assert res.fused.shape == (64, 96, 3) and res.fused.dtype == np.uint8
     assert np.abs(res.fused.astype(int) - reference.fused.astype(int)).max() <= 1  # rounding of Y only
+
+
+def test_the_prior_by_strips_equals_the_whole_image_one(bundle, pair):
+    """P refusion-p-3's prior logits, strip by strip with their halo, are the whole-image ones bit for bit."""
+    from refusion_core.fusing.fast import prior_logits
+    from refusion_core.models.blocks import sobel_magnitude
+
+    y = torch.from_numpy(pair[0].astype(np.float32) / 255)
+    with torch.no_grad():
+        whole = bundle.proposal.prior_logits(y[None, None], sobel_magnitude(y[None, None]))[0]
+        assert float(whole.abs().max()) > 0.1
+        for rows in (7, 16, 64):
+            assert torch.equal(prior_logits(bundle.proposal, y, rows=rows), whole)
 
 
 def test_progress_reaches_the_total_in_steps(bundle, pair):

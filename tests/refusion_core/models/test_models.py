@@ -58,7 +58,7 @@ def test_project_format_round_trip(tmp_path):
     path = save_model(tmp_path / "m.safetensors", b, steps=7)
     b2 = load_model(path)
     assert b2.meta["task"] == "mfif" and b2.meta["steps"] == 7 and b2.sha256
-    assert b2.parameter_counts() == {"fusion": 59_856, "reconstruction": 7_856, "proposal": 4_504}  # P refusion-p-2
+    assert b2.parameter_counts() == {"fusion": 59_856, "reconstruction": 7_856, "proposal": 4_510}  # P refusion-p-3
     for k, m in b.modules().items():
         for (n, p), (n2, p2) in zip(m.state_dict().items(), b2.modules()[k].state_dict().items()):
             assert n == n2 and torch.equal(p, p2)
@@ -83,10 +83,14 @@ def test_missing_default_weights_say_so(monkeypatch, tmp_path):
         load_model(None, task="meif")
 
 
-def test_proposal_is_swap_equivariant():
-    """P refusion-p-2: exchanging the sources exchanges the maps, so no input is preferred for its position."""
+@pytest.mark.parametrize("prior", [True, False], ids=["p-3", "p-2"])
+def test_proposal_is_swap_equivariant(prior):
+    """P refusion-p-2 and p-3: exchanging the sources exchanges the maps, so no input is preferred for its
+    position (p-3's prior is computed per source, so it keeps the property)."""
     torch.manual_seed(0)
-    p = LossProposalNet(zero_init=False)
+    p = LossProposalNet(zero_init=False, prior=prior)
+    if prior:
+        torch.nn.init.normal_(p.prior, std=0.1)
     a, b = torch.rand(2, 1, 24, 24), torch.rand(2, 1, 24, 24)
     maps, swapped = p(a, b), p(b, a)
     assert torch.allclose(swapped, maps[:, [1, 0, 3, 2]], atol=1e-6)
@@ -97,16 +101,35 @@ def test_proposal_is_swap_equivariant():
     assert not torch.allclose(old(b, a), old(a, b)[:, [1, 0, 3, 2]], atol=1e-3)  # p-1 has no such constraint
 
 
-@pytest.mark.parametrize("symmetric", [True, False])
-def test_both_proposal_designs_round_trip(tmp_path, symmetric):
-    """Models with P refusion-p-1 (the earlier shipped weights) still load as p-1, and p-2 as p-2."""
+def test_a_new_proposal_starts_at_one_half_and_its_prior_prefers_by_features():
+    """A new P (p-3) gives maps of exactly 1/2; with only Γ's v-row on local sharpness set, v prefers the sharper
+    source everywhere it is sharper, and w is untouched."""
+    import cv2
+    p = LossProposalNet()
+    assert p.arch_version == "refusion-p-3"
+    rng = np.random.default_rng(0)
+    sharp = torch.from_numpy(cv2.GaussianBlur(rng.random((48, 48), dtype=np.float32), (0, 0), 1.0))[None, None]
+    blurred = torch.from_numpy(cv2.GaussianBlur(sharp[0, 0].numpy(), (0, 0), 3.0))[None, None]
+    with torch.no_grad():
+        assert torch.equal(p(sharp, blurred), torch.full((1, 4, 48, 48), 0.5))
+        p.prior[1, 0] = 0.05  # v-logit += 1.5 · log local gradient energy
+        maps = p(sharp, blurred)
+    assert float(maps[:, 2].min()) > 0.6 and torch.equal(maps[:, 0], torch.full_like(maps[:, 0], 0.5))
+
+
+@pytest.mark.parametrize("version", ["refusion-p-3", "refusion-p-2", "refusion-p-1"])
+def test_every_proposal_design_round_trips(tmp_path, version):
+    """Models with P refusion-p-1 (the earlier shipped weights) still load as p-1, p-2 as p-2, p-3 as p-3."""
     torch.manual_seed(1)
     bundle = new_bundle("mfif", seed=1)
-    bundle.proposal = LossProposalNet(zero_init=False, symmetric=symmetric)
+    bundle.proposal = LossProposalNet(zero_init=False, symmetric=version != "refusion-p-1",
+                                      prior=version == "refusion-p-3")
+    if version == "refusion-p-3":
+        torch.nn.init.normal_(bundle.proposal.prior, std=0.1)
     path = save_model(tmp_path / "m.safetensors", bundle)
     back = load_model(path, "mfif")
-    assert back.proposal.symmetric is symmetric
-    assert back.meta["arch"]["proposal"]["version"] == ("refusion-p-2" if symmetric else "refusion-p-1")
+    assert back.proposal.arch_version == version
+    assert back.meta["arch"]["proposal"]["version"] == version
     a, b = torch.rand(1, 1, 16, 16), torch.rand(1, 1, 16, 16)
     assert torch.equal(back.proposal(a, b), bundle.proposal.eval()(a, b))
 

@@ -53,12 +53,27 @@ def test_adam_on_the_swap_equivariant_p_moves_v_toward_the_sharp_source(repo_mod
     torch.manual_seed(0)
     src = SyntheticSource("mfif", images, 48, seed=0)
     evals = [src.batch(4) for _ in range(2)]
-    records = train_p_only(b.fusion, b.reconstruction, LossProposalNet(), src, steps=30, batch=2, lr=3e-3,
+    records = train_p_only(b.fusion, b.reconstruction, LossProposalNet(prior=False), src, steps=30, batch=2, lr=3e-3,
                            eval_batches=evals)
     first, last = records[0], records[-1]
     assert first["va_good_a"] == pytest.approx(0.5) and first["vb_good_b"] == pytest.approx(0.5)
     assert last["va_good_a"] > 0.53 and last["vb_good_b"] > 0.53
     assert abs(last["wa"] - 0.5) < 0.05  # no content-free preference for either input
+
+
+def test_the_feature_prior_learns_the_focus_map_in_a_third_of_the_steps(repo_module):
+    """P refusion-p-3 sums the same signal over every pixel into its six prior gains: 10 steps take v further
+    toward the sharp source than 30 steps take p-2 (measured: 0.67 / 0.65 against p-2's 0.59 / 0.59)."""
+    images = repo_module("scripts", "diagnose_meta").sample_images()
+    b = new_bundle("mfif", seed=0)
+    torch.manual_seed(0)
+    src = SyntheticSource("mfif", images, 48, seed=0)
+    evals = [src.batch(4) for _ in range(2)]
+    records = train_p_only(b.fusion, b.reconstruction, LossProposalNet(), src, steps=10, batch=2, lr=3e-3,
+                           eval_batches=evals)
+    last = records[-1]
+    assert last["va_good_a"] > 0.6 and last["vb_good_b"] > 0.6
+    assert abs(last["wa"] - 0.5) < 0.05
 
 
 def test_the_script_prints_the_signal_and_the_p_update(repo_module, capsys):

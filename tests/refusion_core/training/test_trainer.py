@@ -83,6 +83,26 @@ def test_stop_and_resume_is_exact(pairs, tmp_path, schedule):
     assert all(torch.equal(a[k], b[k]) for k in a), "resumed run differs from the straight run"
 
 
+def test_a_run_of_an_earlier_proposal_design_resumes_with_its_own_p(pairs, tmp_path):
+    """A run begun with P refusion-p-2 (before p-3 became the default) resumes as p-2, exactly."""
+    from refusion_core.models import LossProposalNet
+    from refusion_core.models.checkpoint import new_bundle
+
+    torch.set_num_threads(1)
+    s = tiny_settings(checkpoint_every=100)
+    init = new_bundle("ivif", seed=0)
+    init.proposal = LossProposalNet(prior=False)
+    straight = Trainer(s, pairs, tmp_path / "straight", init=init, device="cpu")
+    run_all(straight)
+    first = Trainer(s, pairs, tmp_path / "split", init=init, device="cpu")
+    run_all(first, stop_after=4)
+    second = Trainer.resume(tmp_path / "split", device="cpu")
+    assert second.proposal.arch_version == "refusion-p-2" and second.step == 4
+    run_all(second)
+    a, b = state_of(straight), state_of(second)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
 def test_cosine_schedule_warms_up_then_decays_to_zero():
     s = tiny_settings(epochs=4, lr_schedule="cosine", warmup_steps=5)  # 20 steps
     k = [s.lr_factor(i) for i in range(s.total_steps)]
