@@ -71,6 +71,14 @@ PLANS = {
            "holdout": HOLDOUT}
     for task in SETS
 }
+# Multi-focus, restarted on 2026-12-04 from random F, R and P refusion-p-3. Why: after two stages from the shipped
+# default (1,102 steps) P's focus map had not grown (v over the sharp half 0.513 -> 0.509), and the diagnostic at
+# that F and R found the per-pixel signal gone (|z| < 0.6 over 40 draws) and the aggregate pushing v toward the
+# blurred source, while with a fresh F it points to the sharp one and refusion-p-3 follows it in tens of steps
+# (docs/BENCHMARKS.md, "Is P's signal right?"). So P learns its map while F is young, and F learns on that map.
+# F and R at 5e-4, the rate that trained the earlier defaults from scratch.
+PLANS["mfif"] = {**PLANS["mfif"], "init": None, "init_modules": [], "proposal": "refusion-p-3",
+                 "settings": {**PLANS["mfif"]["settings"], "lr_f": 5e-4, "lr_r": 5e-4}}
 
 
 def shared_manifest() -> Path:
@@ -126,11 +134,14 @@ def make_trainer(task: str, device: str, schedule: str = "plan"):
     overrides = PAPER if schedule == "paper" else {}
     settings = TrainSettings(**{**plan["settings"], **overrides}, preset_name=f"campaign-{task}-{schedule}")
     pairs, _ = split_pairs(task, plan["holdout"])
-    start = load_model(REPO / plan["init"], task)
-    if "proposal" not in plan["init_modules"]:
-        start.proposal = LossProposalNet()
-    trainer = Trainer(settings, pairs, RUNS / task, task, init=start, device=device)
-    trainer.init_source = plan["init"] + (" (F, R; P fresh)" if "proposal" not in plan["init_modules"] else "")
+    if plan["init"] is None:  # random F, R and P (the trainer seeds them from the settings)
+        trainer = Trainer(settings, pairs, RUNS / task, task, init=None, device=device)
+    else:
+        start = load_model(REPO / plan["init"], task)
+        if "proposal" not in plan["init_modules"]:  # P fresh, of the plan's version (refusion-p-2 before p-3)
+            start.proposal = LossProposalNet(prior=plan.get("proposal", "refusion-p-2") == "refusion-p-3")
+        trainer = Trainer(settings, pairs, RUNS / task, task, init=start, device=device)
+        trainer.init_source = plan["init"] + (" (F, R; P fresh)" if "proposal" not in plan["init_modules"] else "")
     state = CAMPAIGN / task / "state.pt"
     if state.exists():
         trainer.load_checkpoint(state)
@@ -254,13 +265,16 @@ def ship(task: str) -> int:
         shipped = {**shipped, "lineage": [script("train_defaults").stage_record(old)]}
     stages = read_json(CAMPAIGN / task / "stages.json", [])
     plan = read_json(CAMPAIGN / task / "plan.json")
+    carried = shipped.get("lineage", []) if plan["init"] is not None else []  # a campaign from random: its own
     bundle.meta["provenance"] = {
         **bundle.meta.get("provenance", {}), "script": "scripts/campaign.py", "holdout": plan["holdout"],
         "data": f"{SETS[task]}, train split less {plan['holdout']} hold-out pairs, of shared/datasets/manifest.json",
-        "lineage": shipped.get("lineage", []) + [{
+        "lineage": carried + [{
             "preset": f"campaign ({len(stages)} stage(s))", "epochs": bundle.meta["settings"]["epochs"],
             "meta_steps": bundle.meta["settings"]["meta_steps"], "fuse_steps": bundle.meta["settings"]["fuse_steps"],
-            "lr_schedule": "constant", "steps": bundle.meta["steps"],
+            "lr_schedule": "constant", "crop": bundle.meta["settings"]["crop"],
+            "lr_f": bundle.meta["settings"]["lr_f"], "lr_r": bundle.meta["settings"]["lr_r"],
+            "lr_p": bundle.meta["settings"]["lr_p"], "steps": bundle.meta["steps"],
             "wall_time_s": sum(st["wall_s"] for st in stages), "cpu_time_s": sum(st["cpu_s"] for st in stages),
             "hardware": stages[-1]["hardware"] if stages else None, "date": time.strftime("%Y-%m-%d %H:%M:%S")}]}
     save_model(REPO / "resources" / "weights" / f"{task}.safetensors", bundle)

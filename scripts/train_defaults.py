@@ -58,9 +58,17 @@ def stage_record(meta: dict) -> dict:
     prov, st = meta.get("provenance", {}), meta.get("settings", {})
     return {"preset": st.get("preset_name") or "cpu-hour", "epochs": st.get("epochs"),
             "meta_steps": st.get("meta_steps"), "fuse_steps": st.get("fuse_steps"),
-            "lr_schedule": st.get("lr_schedule", "constant"), "steps": meta.get("steps"),
+            "lr_schedule": st.get("lr_schedule", "constant"), "crop": st.get("crop"), "lr_f": st.get("lr_f"),
+            "lr_r": st.get("lr_r"), "lr_p": st.get("lr_p"), "steps": meta.get("steps"),
             "wall_time_s": prov.get("wall_time_s"), "hardware": prov.get("hardware") or hardware(),
             "date": prov.get("date")}
+
+
+def stage_settings(g: dict) -> str:
+    """", crop 96², Adam lr F 0.0005, R 0.0005, P 0.001" where the stage record has them (older ones do not)."""
+    parts = ([f"crop {g['crop']}²"] if g.get("crop") else []) + (
+        [f"Adam lr F {g['lr_f']}, R {g['lr_r']}, P {g['lr_p']}"] if g.get("lr_f") is not None else [])
+    return "".join(f", {x}" for x in parts)
 
 
 def lineage(task: str, model: Path) -> list[dict]:
@@ -130,15 +138,22 @@ def card(task: str, weights: Path, manifest: Path, released: Path | None, reuse_
     base = stages[0]
     schedule = "\n".join(
         f"  {i}. `{g['preset']}` from {'random initialisation' if i == 1 else f'stage {i - 1}'}: {g['epochs']} epochs × "
-        f"({g['meta_steps']} meta + {g['fuse_steps']} plain steps), {g['lr_schedule']} learning rate; {g['steps']:,} "
+        f"({g['meta_steps']} meta + {g['fuse_steps']} plain steps), {g['lr_schedule']} learning rate"
+        f"{stage_settings(g)}; {g['steps']:,} "
         f"steps, {g['wall_time_s']:,} s ({g['hardware']}), finished {g['date']}"
         for i, g in enumerate(stages, 1))
     total_steps = sum(g["steps"] for g in stages)
     total_wall = sum(g["wall_time_s"] or 0 for g in stages)
     refine_k = sum(g["preset"] == "cpu-refine" for g in stages)
-    reproduce = (f"OMP_NUM_THREADS=1 python scripts/train_defaults.py --tasks {task} --epochs {base['epochs']}"
-                 + (f" --refine {refine_k}" if refine_k else "")
-                 + (f" --holdout {prov['holdout']}" if prov.get("holdout") else ""))
+    campaign = [g for g in stages if str(g["preset"]).startswith("campaign")]
+    reproduce = "" if base in campaign else (
+        f"`OMP_NUM_THREADS=1 python scripts/train_defaults.py --tasks {task} --epochs {base['epochs']}"
+        + (f" --refine {refine_k}" if refine_k else "") + (f" --holdout {prov['holdout']}" if prov.get("holdout") else "")
+        + "`")
+    if campaign:  # the campaign's stages continue the state committed under campaign/<task>/
+        reproduce += (" then " if reproduce else "") + (
+            f"`python scripts/campaign.py stage --tasks {task}` until {campaign[-1]['steps']:,} steps "
+            f"(the state and the plan are committed in campaign/{task}/; docs/BENCHMARKS.md)")
     text = f"""# Model card: `{task}.safetensors`
 
 ReFusion F + R + P for **{task}**, trained from random initialisation by this project's own trainer
@@ -148,11 +163,12 @@ ReFusion F + R + P for **{task}**, trained from random initialisation by this pr
 - Schedule, in {len(stages)} stage(s) (wall time of the training steps, on {prov.get('device')}; the machine
   was sometimes shared with other jobs):
 {schedule}
-- In all: {total_steps:,} steps, {total_wall:,.0f} s. Every stage: crop {s['crop']}², batch {s['batch']},
+- In all: {total_steps:,} steps, {total_wall:,.0f} s. Last stage: crop {s['crop']}², batch {s['batch']},
   Adam lr F {s['lr_f']}, R {s['lr_r']}, P {s['lr_p']} (peak), α1 = {s['alpha1']}, α2 = {s['alpha2']},
   inner step η = {s['inner_lr']}, seed {s['seed']}.
-- Parameters: {', '.join(f'{k} {v:,}' for k, v in bundle.parameter_counts().items())}.
-- SHA-256: `{bundle.sha256}`. Reproduce: `{reproduce}`.
+- Parameters: {', '.join(f'{k} {v:,}' for k, v in bundle.parameter_counts().items())}; P is
+  `{bundle.proposal.arch_version if bundle.proposal is not None else 'absent'}` (refusion_core/models/loss_proposal.py).
+- SHA-256: `{bundle.sha256}`. Reproduce: {reproduce}.
 
 ## Test split ({len(pairs)} pairs), means; paper metrics
 

@@ -27,6 +27,7 @@ def test_stages_accumulate_and_the_paper_schedule_falls_back_to_the_cpu(shared_d
     out = campaign(tmp_path, "init", "--tasks", "mfif")
     plan = json.loads((tmp_path / "campaign" / "mfif" / "plan.json").read_text())
     assert plan["holdout"] == 16 and plan["settings"]["crop"] == 96
+    assert plan["init"] is None and plan["proposal"] == "refusion-p-3"  # mfif restarted from random (PLANS)
     plan["settings"].update(crop=32, meta_steps=1, fuse_steps=1, checkpoint_every=1000)  # small and quick
     (tmp_path / "campaign" / "mfif" / "plan.json").write_text(json.dumps(plan))
     out = campaign(tmp_path, "stage", "--tasks", "mfif", "--minutes", "0.01", "--schedule", "paper", "--device", "auto")
@@ -38,4 +39,6 @@ def test_stages_accumulate_and_the_paper_schedule_falls_back_to_the_cpu(shared_d
     campaign(tmp_path, "stage", "--tasks", "mfif", "--minutes", "0.01")
     stages = json.loads((tmp_path / "campaign" / "mfif" / "stages.json").read_text())
     assert len(stages) == 2 and stages[1]["steps"][0] == first[0]["steps"][1]  # went on where stage 1 stopped
+    import torch
+    assert "prior" in torch.load(state, weights_only=True)["modules"]["proposal"]  # P refusion-p-3
     assert stages[1]["steps"][1] > stages[1]["steps"][0]
