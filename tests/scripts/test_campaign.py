@@ -42,3 +42,29 @@ def test_stages_accumulate_and_the_paper_schedule_falls_back_to_the_cpu(shared_d
     import torch
     assert "prior" in torch.load(state, weights_only=True)["modules"]["proposal"]  # P refusion-p-3
     assert stages[1]["steps"][1] > stages[1]["steps"][0]
+
+
+@pytest.mark.slow
+def test_sigterm_ends_a_stage_early_and_keeps_it(shared_dir, tmp_path):
+    """A stage stopped by SIGTERM (a session's end, docker stop) writes its state and its record like one on time."""
+    import signal
+    import time
+
+    campaign(tmp_path, "init", "--tasks", "mfif")
+    plan_file = tmp_path / "campaign" / "mfif" / "plan.json"
+    plan = json.loads(plan_file.read_text())
+    plan["settings"].update(crop=32, meta_steps=1, fuse_steps=1, checkpoint_every=1000)
+    plan_file.write_text(json.dumps(plan))
+    proc = subprocess.Popen([sys.executable, str(SCRIPT), "stage", "--tasks", "mfif", "--minutes", "30", "--root",
+                             str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    run = tmp_path / "runs" / "campaign" / "mfif" / "run.json"
+    deadline = time.monotonic() + 300
+    while not run.exists() and time.monotonic() < deadline:  # the trainer has started
+        time.sleep(0.5)
+    time.sleep(3)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err[-2000:]
+    stages = json.loads((tmp_path / "campaign" / "mfif" / "stages.json").read_text())
+    assert len(stages) == 1 and stages[0]["steps"][1] >= 1 and stages[0]["wall_s"] < 300
+    assert (tmp_path / "campaign" / "mfif" / "state.pt").is_file()
