@@ -186,6 +186,8 @@ def worker(task: str, minutes: float, device: str, schedule: str) -> int:
     stages.append({"stage": len(stages) + 1, "steps": [first, trainer.step], "wall_s": round(time.monotonic() - t0),
                    "cpu_s": round(cpu_seconds() - c0), "threads": __import__("torch").get_num_threads(),
                    "device": str(trainer.device), "schedule": schedule,
+                   "settings": {k: getattr(trainer.settings, k) for k in ("meta_steps", "fuse_steps", "crop", "batch",
+                                                                           "lr_f", "lr_r", "lr_p")},
                    "amp": "bf16" if trainer.device.type == "cuda" else None, "hardware": f"{platform.machine()}, {os.cpu_count()} cores",
                    "date": time.strftime("%Y-%m-%d %H:%M")})
     write_json(CAMPAIGN / task / "stages.json", stages)
