@@ -148,7 +148,8 @@ def card(task: str, weights: Path, manifest: Path, released: Path | None, reuse_
     campaign = [g for g in stages if str(g["preset"]).startswith("campaign")]
     reproduce = "" if base in campaign else (
         f"`OMP_NUM_THREADS=1 python scripts/train_defaults.py --tasks {task} --epochs {base['epochs']}"
-        + (f" --refine {refine_k}" if refine_k else "") + (f" --holdout {prov['holdout']}" if prov.get("holdout") else "")
+        + (f" --refine {refine_k}" if refine_k else "")
+        + (f" --holdout {prov['holdout']}" if prov.get("holdout") and not campaign else "")  # a campaign's is its own
         + "`")
     if campaign:  # the campaign's stages continue the state committed under campaign/<task>/
         reproduce += (" then " if reproduce else "") + (
