@@ -282,12 +282,9 @@ def ship(task: str) -> int:
     bundle.meta["provenance"] = {
         **bundle.meta.get("provenance", {}), "script": "scripts/campaign.py", "holdout": plan["holdout"],
         "data": f"{SETS[task]}, train split less {plan['holdout']} hold-out pairs, of shared/datasets/manifest.json",
-        "lineage": carried + [{
-            "preset": f"campaign ({len(stages)} stage(s))", "epochs": bundle.meta["settings"]["epochs"],
-            "meta_steps": bundle.meta["settings"]["meta_steps"], "fuse_steps": bundle.meta["settings"]["fuse_steps"],
-            "lr_schedule": "constant", "crop": bundle.meta["settings"]["crop"],
-            "lr_f": bundle.meta["settings"]["lr_f"], "lr_r": bundle.meta["settings"]["lr_r"],
-            "lr_p": bundle.meta["settings"]["lr_p"], "steps": bundle.meta["steps"],
+        "lineage": carried + [{  # the card writer's record of the model's settings, with the campaign's totals
+            **script("train_defaults").stage_record(bundle.meta), "preset": f"campaign ({len(stages)} stage(s))",
+            "lr_schedule": "constant",
             "wall_time_s": sum(st["wall_s"] for st in stages), "cpu_time_s": sum(st["cpu_s"] for st in stages),
             "hardware": stages[-1]["hardware"] if stages else None, "date": time.strftime("%Y-%m-%d %H:%M:%S")}]}
     save_model(REPO / "resources" / "weights" / f"{task}.safetensors", bundle)

@@ -25,7 +25,7 @@ from kornia.filters import sobel
 
 from refusion_core.fusing import kernels as k
 from refusion_core.models import FusionNet, LossProposalNet
-from refusion_core.models.blocks import NORM_EPS, RestormerBlock
+from refusion_core.models.blocks import NORM_EPS, RestormerBlock, sobel_magnitude
 from refusion_core.models.loss_proposal import PRIOR_HALO
 
 CHUNK = 32  # gated channels per chunk of a feed-forward
@@ -287,7 +287,7 @@ def prior_logits(p: LossProposalNet, y: torch.Tensor, rows: int = 256) -> torch.
         r1 = min(r0 + rows, h)
         a0, a1 = max(r0 - PRIOR_HALO, 0), min(r1 + PRIOR_HALO, h)
         x = y[a0:a1].float()[None, None]
-        out[:, r0:r1] = p.prior_logits(x, sobel(x, normalized=True, eps=1e-6))[0, :, r0 - a0:r1 - a0]
+        out[:, r0:r1] = p.prior_logits(x, sobel_magnitude(x))[0, :, r0 - a0:r1 - a0]
     return out
 
 

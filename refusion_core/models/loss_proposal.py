@@ -60,15 +60,15 @@ ARCH_VERSIONS = {(True, True): "refusion-p-3", (True, False): "refusion-p-2", (F
 PRIOR_SIGMA = 2.0  # px, the neighbourhood of the prior's features
 PRIOR_EPS = 1e-4  # inside the log of the local gradient energy
 PRIOR_SCALE = 30.0  # Γ's units (module docstring)
-PRIOR_HALO = 2 * int(2 * PRIOR_SIGMA) + 2  # rows a strip of prior logits reads beyond its own (Sobel + blur)
+PRIOR_KERNEL = 2 * int(2 * PRIOR_SIGMA) + 1  # the Gaussian's side (±2σ)
+PRIOR_HALO = PRIOR_KERNEL + 1  # rows a strip of prior logits reads beyond its own: more than Sobel + blur reach
 
 
 def prior_features(x: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
     """The prior's features of one source: x (N, 1, H, W) and its Sobel magnitude -> (N, 3, H, W) =
     [log(eps + G * ∇x²), G * x, G * (x − ½)²], G a Gaussian of σ = PRIOR_SIGMA (reflected border)."""
-    k = 2 * int(2 * PRIOR_SIGMA) + 1
     feats = torch.cat([grad * grad, x, (x - 0.5) ** 2], dim=1)
-    blurred = gaussian_blur2d(feats, (k, k), (PRIOR_SIGMA, PRIOR_SIGMA), border_type="reflect")
+    blurred = gaussian_blur2d(feats, (PRIOR_KERNEL, PRIOR_KERNEL), (PRIOR_SIGMA, PRIOR_SIGMA), border_type="reflect")
     return torch.cat([torch.log(PRIOR_EPS + blurred[:, :1]), blurred[:, 1:]], dim=1)
 
 
