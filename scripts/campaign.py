@@ -74,8 +74,8 @@ PLANS = {
 }
 # Multi-focus, restarted on 2026-12-04 from random F, R and P refusion-p-3. Why: after two stages from the shipped
 # default (1,102 steps) P's focus map had not grown (v over the sharp half 0.513 -> 0.509), and the diagnostic at
-# that F and R found the per-pixel signal gone (|z| < 0.6 over 40 draws) and the aggregate pushing v toward the
-# blurred source, while with a fresh F it points to the sharp one and refusion-p-3 follows it in tens of steps
+# that F and R found the per-pixel signal gone (|z| < 0.6 over 40 draws) and a fresh P barely moved by it, while
+# with a fresh F and R it points to the sharp source and refusion-p-3 follows it in tens of steps
 # (docs/BENCHMARKS.md, "Is P's signal right?"). So P learns its map while F is young, and F learns on that map.
 # F and R at 5e-4, the rate that trained the earlier defaults from scratch.
 PLANS["mfif"] = {**PLANS["mfif"], "init": None, "init_modules": [], "proposal": "refusion-p-3",

@@ -5,7 +5,8 @@
     python scripts/diagnose_meta.py --task meif --weights resources/weights/meif.safetensors --draws 60
     python scripts/diagnose_meta.py --task mfif --train-p 200 --average 4   # Adam on P alone, F and R frozen
     python scripts/diagnose_meta.py --task mfif --weights W --draws 0 --train-p 20 --crop 64
-                                         # the same at W's F and R (a trained F: see docs/BENCHMARKS.md)
+                                         # the same at W's F and R (a trained F: see docs/BENCHMARKS.md);
+                                         # --fresh F or R replaces one of them, --inner-lr sets η
 
 The synthetic crops come from scikit-image's sample images, never from the benchmark data.
 """
@@ -63,6 +64,8 @@ def main(argv=None) -> int:
                     help="the fresh P of --train-p: refusion-p-3 (with the feature prior) or p-2")
     ap.add_argument("--lr-p", type=float, default=1e-3)
     ap.add_argument("--eps", type=float, default=1e-12, help="Adam's epsilon for P")
+    ap.add_argument("--fresh", choices=("F", "R"), help="with --weights: replace that module by a fresh one (which "
+                    "of the two turns the signal)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     args = ap.parse_args(argv)
@@ -71,8 +74,12 @@ def main(argv=None) -> int:
     torch.manual_seed(args.seed)
     bundle = load_model(args.weights, args.task) if args.weights else new_bundle(args.task, seed=args.seed)
     fusion, recon = bundle.fusion, bundle.reconstruction or ReconstructionNet()
-    source = SyntheticSource(args.task, sample_images(), args.crop, seed=args.seed)
     origin = args.weights or "fresh F and R"
+    if args.weights and args.fresh:
+        fresh = new_bundle(args.task, seed=args.seed)
+        fusion, recon = (fresh.fusion, recon) if args.fresh == "F" else (fusion, fresh.reconstruction)
+        origin = f"{args.weights} with a fresh {args.fresh}"
+    source = SyntheticSource(args.task, sample_images(), args.crop, seed=args.seed)
     if args.draws:
         t0 = time.perf_counter()
         stats = signal_report(fusion, recon, bundle.proposal if args.weights else None, source, args.draws,

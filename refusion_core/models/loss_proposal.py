@@ -28,8 +28,8 @@ so the maps can follow "the sharper / the brighter / the better exposed source" 
 scripts/diagnose_meta.py showed that P's meta-gradient per pixel has a signal-to-noise ratio near 1 per draw
 (fresh F) or far below (trained F), and that ``refusion-p-2`` spreads it over 4,500 weights of a small network
 whose features must first be learnt: Adam on P alone moved v over the sharp half of synthetic multi-focus pairs
-0.50 -> 0.57 in 60 steps. The same signal summed over every pixel into Γ moved it 0.50 -> 0.73 in 20 steps
-(docs/BENCHMARKS.md, "Is P's signal right?"). Γ only adds to the network's logits (which start at zero as
+0.50 -> 0.57 in 60 steps. The same signal summed over every pixel into Γ moved it 0.50 -> 0.65 in 20 steps at
+lr 1e-3 (64² crops) and to 0.67 in 10 at lr 3e-3 (docs/BENCHMARKS.md, "Is P's signal right?"; the test). Γ only adds to the network's logits (which start at zero as
 before), so every map is still exactly ½ at initialisation, the swap-equivariance holds (s is computed per
 source), and the network keeps learning what the features do not say. PRIOR_SCALE = 30 puts Γ in units in
 which Adam's step (1e-3) moves a logit by 0.03 per unit of feature: Γ reaches the size of the features' spread

@@ -39,17 +39,16 @@ Findings (docs/BENCHMARKS.md, "Is P's signal right?"; 96² crops, batch 4, η = 
   over 20 draws (|z| < 1, signal-to-noise 0.03-0.19 per draw): 250-900 draws for 3 standard errors.
 - A fresh F on an all-black crop gave NaN (fixed in :func:`refusion_core.models.blocks.channel_attention`).
 - mfif, at the F and R of the first campaign (the shipped default's F and R plus 1,102 steps, 2026-12-04):
-  the per-pixel signal is gone, |z| ≤ 0.6 over 40 draws (signal-to-noise 0.04-0.10 per draw). Adam on a fresh
-  P there (64² crops, lr 1e-3) moves v the wrong way: ``refusion-p-2`` 0.50 -> 0.487 / 0.490 in 40 steps, and
-  ``refusion-p-3`` (the feature prior, :mod:`refusion_core.models.loss_proposal`), which follows the signal
-  summed over all pixels, 0.50 -> 0.26 / 0.30 (toward the blurred source). The trained F is what turns it: with
-  that F and a fresh R, 0.30 / 0.33 in 20 steps; with η = 0.1 instead of 1e-2, 0.37 / 0.39; with a fresh F
-  and the trained R, 0.52 / 0.52; with fresh F and R, 0.73 / 0.69 (the right way). A reading consistent with
-  it: on these pairs the sharp half is at random, so R, which sees only If, cannot tell which source to give
+  the per-pixel signal is gone, |z| ≤ 0.6 over 40 draws (signal-to-noise 0.04-0.10 per draw), and Adam on a
+  fresh P there (64² crops, lr 1e-3, 20 steps) barely moves v: ``refusion-p-3`` (the feature prior,
+  :mod:`refusion_core.models.loss_proposal`) 0.52 / 0.52, ``refusion-p-2`` 0.50 / 0.50, against 0.65 / 0.65 for p-3
+  with fresh F and R. A fresh R with the trained F (0.52), a fresh F with the trained R (0.49) or η = 0.1 (0.55) do
+  not bring it back; on another image set the sign even turned (p-3 0.26 / 0.30 in 40 steps). A reading consistent
+  with it: on these pairs the sharp half is at random, so R, which sees only If, cannot tell which source to give
   the detail of If; under the per-pixel max the reconstruction loss falls as If gains detail only up to about
-  half of it (then R can split it evenly), so the push toward the sharp source is strong while F gives less
-  than that (fresh) and absent once F gives the average, where it was trained. So P must learn its map while
-  F is young, which is how the multi-focus campaign was restarted (scripts/campaign.py, PLANS["mfif"]).
+  half of it, so the push toward the sharp source is strong while F gives less than that (fresh) and fades once
+  F gives the average. So P must learn its map while F is young, which is how the multi-focus campaign was
+  restarted (scripts/campaign.py, PLANS["mfif"]).
 """
 
 from __future__ import annotations
