@@ -124,8 +124,8 @@ def set_root(root: Path) -> None:
 def make_trainer(task: str, device: str, schedule: str = "plan"):
     """The task's trainer, from the committed state when there is one, else from the plan's init.
     ``schedule`` "paper" replaces the plan's settings by the paper's (PAPER)."""
-    from refusion_core.models.checkpoint import load_model
     from refusion_core.models import LossProposalNet
+    from refusion_core.models.checkpoint import load_model
     from refusion_core.training.settings import TrainSettings
     from refusion_core.training.trainer import Trainer
 
@@ -146,6 +146,15 @@ def make_trainer(task: str, device: str, schedule: str = "plan"):
     state = CAMPAIGN / task / "state.pt"
     if state.exists():
         trainer.load_checkpoint(state)
+    fresh = plan.get("fresh_proposal")  # a candidate: P replaced by a fresh one of this version, F and R kept
+    if fresh and set(trainer.proposal.state_dict()) != set(LossProposalNet(prior=fresh == "refusion-p-3").state_dict()):
+        import torch
+        with torch.random.fork_rng():  # once: the next slice's state already holds the new P
+            torch.manual_seed(settings.seed)
+            trainer.proposal = LossProposalNet(prior=fresh == "refusion-p-3").to(
+                trainer.device, memory_format=torch.channels_last).train()
+        trainer.opt_p = torch.optim.Adam(trainer.proposal.parameters(), lr=settings.lr_p, eps=settings.adam_eps_p)
+        print(f"[{task}] P replaced by a fresh {fresh} (F and R from the state)", flush=True)
     return trainer
 
 
@@ -259,8 +268,8 @@ def maps_check(task: str, path: Path) -> tuple[bool, str]:
 def ship(task: str) -> int:
     """Replace resources/weights/<task>.safetensors by the campaign's model when the hold-out says it is better
     (at least 4 of the 6 paper metrics at least as good as the shipped default's) and its maps pass."""
-    from refusion_core.models.checkpoint import load_model, save_model
     from refusion_core.metrics.evaluation import wins
+    from refusion_core.models.checkpoint import load_model, save_model
     res = evaluate_holdout(task)
     names, hib = res["paper_metrics"], res["higher_is_better"]
     won = wins(res["methods"]["campaign"]["mean"], res["methods"]["default (shipped)"]["mean"], names, hib)
@@ -301,7 +310,10 @@ CANDIDATES = {
     "crop-64": dict(crop=64),
     "lr-p-3e-4": dict(lr_p=3e-4),
     "meta-batch-8": dict(meta_batch=8),
+    "fresh-p3": {},  # the plan's schedule with P replaced by a fresh refusion-p-3 (PLAN_CANDIDATES)
 }
+# Candidates that change the plan itself, not only its settings.
+PLAN_CANDIDATES = {"fresh-p3": {"fresh_proposal": "refusion-p-3"}}
 
 
 def compare(task: str, names: list[str], minutes: float, slices: int, threads: int) -> int:
@@ -317,7 +329,8 @@ def compare(task: str, names: list[str], minutes: float, slices: int, threads: i
     for name in names:
         root = REPO / "runs" / "compare" / task / name
         shutil.rmtree(root, ignore_errors=True)
-        plan = {**base_plan, "settings": {**base_plan["settings"], **CANDIDATES[name]}, "candidate": name}
+        plan = {**base_plan, **PLAN_CANDIDATES.get(name, {}), "settings": {**base_plan["settings"], **CANDIDATES[name]},
+                "candidate": name}
         write_json(root / "campaign" / task / "plan.json", plan)
         if (CAMPAIGN / task / "state.pt").exists():
             shutil.copyfile(CAMPAIGN / task / "state.pt", root / "campaign" / task / "state.pt")

@@ -68,3 +68,35 @@ def test_sigterm_ends_a_stage_early_and_keeps_it(shared_dir, tmp_path):
     stages = json.loads((tmp_path / "campaign" / "mfif" / "stages.json").read_text())
     assert len(stages) == 1 and stages[0]["steps"][1] >= 1 and stages[0]["wall_s"] < 300
     assert (tmp_path / "campaign" / "mfif" / "state.pt").is_file()
+
+
+def test_the_fresh_p3_candidate_replaces_p_once_and_keeps_f_and_r(shared_dir, tmp_path, repo_module):
+    """compare's ``fresh-p3``: the state's F and R with a fresh refusion-p-3 in place of its P, and only at the
+    first slice (the next slice's state already holds the new P, which must go on training, not restart)."""
+    import torch
+    cp = repo_module("scripts", "campaign")
+    cp.set_root(tmp_path)
+    try:
+        cp.init("ivif")  # from the shipped ivif model, P refusion-p-2
+        plan_file = tmp_path / "campaign" / "ivif" / "plan.json"
+        trainer = cp.make_trainer("ivif", "cpu")
+        assert "prior" not in trainer.proposal.state_dict()
+        (tmp_path / "campaign" / "ivif" / "state.pt").write_bytes(trainer.save_checkpoint().read_bytes())
+        plan = json.loads(plan_file.read_text())
+        plan["fresh_proposal"] = cp.PLAN_CANDIDATES["fresh-p3"]["fresh_proposal"]
+        plan_file.write_text(json.dumps(plan))
+        second = cp.make_trainer("ivif", "cpu")
+        assert "prior" in second.proposal.state_dict()  # P is p-3 now, Γ at zero
+        assert float(second.proposal.prior.detach().abs().sum()) == 0.0
+        for a, b in zip(trainer.fusion.parameters(), second.fusion.parameters()):
+            assert torch.equal(a, b)
+        assert second.opt_p.param_groups[0]["params"][0] is next(second.proposal.parameters())
+        with torch.no_grad():
+            for p in second.proposal.parameters():
+                p.add_(0.5)  # as if trained
+        (tmp_path / "campaign" / "ivif" / "state.pt").write_bytes(second.save_checkpoint().read_bytes())
+        third = cp.make_trainer("ivif", "cpu")  # the next slice: P kept, not replaced again
+        for a, b in zip(second.proposal.parameters(), third.proposal.parameters()):
+            assert torch.equal(a, b)
+    finally:
+        cp.set_root(cp.REPO)
