@@ -51,7 +51,7 @@ READING = "Reading the images…"
 def read_job(a, b, stretch: str):  # noqa: ANN001, ANN201
     """Worker job: the two sources of a pair, read and scaled off the GUI thread."""
     yield (0, 1, f"Reading {a.name} and {b.name}…")
-    return engine.read_pair(a, b, stretch)
+    return engine.read_pair_raw(a, b, stretch)
 
 
 def maps_of(result: Result) -> WeightMaps:
@@ -100,7 +100,7 @@ class FusingController(QObject):
                              busy=READING, on_result=self._show)
             return
         try:
-            sources = engine.read_pair(pair.a, pair.b, self.choices.stretch)
+            sources = engine.read_pair_raw(pair.a, pair.b, self.choices.stretch)
         except Exception as exc:  # noqa: BLE001 - unreadable / corrupt / mismatched: say so, keep going
             self.workspace.set_sources(None)
             self.errors.report(exc, f"Pair {pair.name}")
@@ -117,8 +117,8 @@ class FusingController(QObject):
             return False  # read at once: the reader names the missing file
         return any((engine.declared_pixels(p) or 0) > self.READ_IN_WORKER_PIXELS for p in (pair.a, pair.b))
 
-    def _show(self, sources) -> None:  # noqa: ANN001
-        self.workspace.set_sources(sources)
+    def _show(self, read) -> None:  # noqa: ANN001 - (scaled sources, raw sources)
+        self.workspace.set_sources(*read)
         fused = self._cache.get(self._key(self.choices.model))
         second = self._cache.get(self._key(self.choices.compare))
         if fused or second:

@@ -116,6 +116,17 @@ def read_pair(a: Path, b: Path, stretch: str = "none") -> tuple[np.ndarray, np.n
     return ia, ib
 
 
+def read_pair_raw(a: Path, b: Path, stretch: str = "none"):  # noqa: ANN201
+    """``((A, B) scaled for fusion by ``stretch``, (A, B) as stored in the files)``: the viewer reads pixel values
+    in the source's own units (raw counts of 16-bit data) and shows the stretched value beside them."""
+    from refusion_core.io.images import check_pair
+    from refusion_core.io.scaling import prepare_input
+
+    raw = (read_image(a), read_image(b))
+    check_pair(raw[0], raw[1], names=(Path(a).name, Path(b).name))
+    return tuple(prepare_input(img, stretch) for img in raw), raw
+
+
 def read_exif(path: str | Path) -> bytes | None:
     """The EXIF block of an image file (None if it has none or cannot be read: EXIF is a courtesy)."""
     from refusion_core.io.images import read_image_exif

@@ -85,6 +85,7 @@ class Workspace(QObject):
         super().__init__()
         self.pairs = PairList()
         self.sources: tuple[np.ndarray, np.ndarray] | None = None
+        self.raw_sources: tuple[np.ndarray, np.ndarray] | None = None  # as stored in the files (readout units)
         self.fused: Result | None = None
         self.second: Result | None = None
         self.maps = WeightMaps()
@@ -109,8 +110,11 @@ class Workspace(QObject):
                 "Fused": f"Fused · {self.fused.label}" if self.fused else "Fused (press Fuse)",
                 "Compare": f"Compare · {self.second.label}" if self.second else "Compare"}
 
-    def set_sources(self, sources: tuple[np.ndarray, np.ndarray] | None) -> None:
+    def set_sources(self, sources: tuple[np.ndarray, np.ndarray] | None,
+                    raw: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+        """``sources`` as scaled for fusion; ``raw`` as stored in the files (the same arrays when not given)."""
         self.sources = sources
+        self.raw_sources = raw if raw is not None else sources
         self.fused = self.second = None
         self.imagesChanged.emit()
         self.resultChanged.emit()
