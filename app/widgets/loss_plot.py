@@ -2,6 +2,12 @@
 
 As in pyqtgraph's streaming examples, each curve is created once; events only append to growing
 buffers, and a timer redraws at most five times a second with peak downsampling.
+
+A curve is drawn only where it has data: the meta-test Lr exists on meta steps only, so between two
+meta phases (the plain steps) its buffer holds a NaN break and the curves are drawn with
+``connect="finite"``: a gap, not a line across the plain steps. A new training (the activity's
+``trainingReset``, or a step number that does not follow the last one) starts an empty plot, never a
+line from the end of one run to the start of the next.
 """
 
 from __future__ import annotations
@@ -19,27 +25,48 @@ SERIES = {"lf": ("Lf (fusion)", "#42a5f5"), "lr": ("Lr (reconstruction)", "#ef53
 
 
 class Series:
-    """A growing (step, value) buffer with an exponential moving average kept alongside."""
+    """A growing (step, value) buffer with an exponential moving average kept alongside.
+
+    A step that does not follow the previous one (a gap in the steps that have this loss) is preceded by
+    a break: a NaN at the previous step's x (x stays sorted, as clip-to-view needs), which a curve drawn
+    with ``connect="finite"`` leaves unjoined. The average runs on across a break (the meta-test Lr of
+    one meta phase continues the last one's); ``n`` counts the buffer's rows, breaks included."""
 
     def __init__(self) -> None:
         self.x = np.empty(1024)
         self.y = np.empty(1024)
         self.s = np.empty(1024)
         self.n = 0
+        self.points = 0  # the values, without the breaks
+        self._avg = float("nan")
 
     def append(self, step: float, value: float, alpha: float) -> None:
+        if self.n and step != self.x[self.n - 1] + 1:
+            self._push(self.x[self.n - 1], float("nan"), float("nan"))
+        self._avg = value if self.points == 0 else alpha * self._avg + (1 - alpha) * value
+        self._push(step, value, self._avg)
+        self.points += 1
+
+    def _push(self, x: float, y: float, s: float) -> None:
         if self.n == len(self.x):
             self.x, self.y, self.s = (np.resize(a, 2 * len(a)) for a in (self.x, self.y, self.s))
-        prev = self.s[self.n - 1] if self.n else value
-        self.x[self.n], self.y[self.n] = step, value
-        self.s[self.n] = alpha * prev + (1 - alpha) * value
+        self.x[self.n], self.y[self.n], self.s[self.n] = x, y, s
         self.n += 1
 
     def resmooth(self, alpha: float) -> None:
-        acc = self.y[0] if self.n else 0.0
+        acc = float("nan")
         for i in range(self.n):
-            acc = alpha * acc + (1 - alpha) * self.y[i]
+            y = self.y[i]
+            if y != y:  # a break stays a break
+                self.s[i] = y
+                continue
+            acc = y if acc != acc else alpha * acc + (1 - alpha) * y
             self.s[i] = acc
+        self._avg = acc
+
+    @property
+    def last_step(self) -> float | None:
+        return self.x[self.n - 1] if self.n else None
 
 
 class LossPlot(QWidget):
@@ -57,8 +84,9 @@ class LossPlot(QWidget):
         for key, (name, colour) in SERIES.items():
             c = pg.mkColor(colour)
             faint = pg.mkColor(c.red(), c.green(), c.blue(), 70)
-            self.raw_curves[key] = self.plot.plot(pen=pg.mkPen(faint, width=1), antialias=False)
-            self.smooth_curves[key] = self.plot.plot(pen=pg.mkPen(c, width=2), name=name, antialias=False)
+            self.raw_curves[key] = self.plot.plot(pen=pg.mkPen(faint, width=1), antialias=False, connect="finite")
+            self.smooth_curves[key] = self.plot.plot(pen=pg.mkPen(c, width=2), name=name, antialias=False,
+                                                     connect="finite")
         for curve in (*self.raw_curves.values(), *self.smooth_curves.values()):
             curve.setDownsampling(auto=True, method="peak")
             curve.setClipToView(True)
@@ -88,6 +116,9 @@ class LossPlot(QWidget):
         layout.addLayout(bar)
 
     def _on_step(self, step: TrainingStep) -> None:
+        last = max((s.last_step for s in self.series.values() if s.n), default=None)
+        if last is not None and step.step <= last:  # a new run whose reset did not come first
+            self.clear()
         for key, series in self.series.items():
             if key in step.losses:
                 series.append(float(step.step), step.losses[key], self.alpha)
@@ -113,4 +144,5 @@ class LossPlot(QWidget):
             self.smooth_curves[key].setData(s.x[: s.n], s.s[: s.n])
 
     def points(self, key: str) -> int:
-        return self.series[key].n
+        """How many losses of ``key`` the plot holds (the breaks between its segments not counted)."""
+        return self.series[key].points
