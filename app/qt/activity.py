@@ -11,6 +11,8 @@ from PySide6.QtCore import QObject, Signal
 from app.core.view_models import TrainingStep
 
 TRAINING_STATES = ("idle", "running", "paused", "stopping")
+TRAINING_OUTCOMES = ("finished", "stopped", "failed")
+"""How a training ended: all its steps done, stopped by the user (the steps done are kept), or an error."""
 
 
 class Activity(QObject):
@@ -18,6 +20,7 @@ class Activity(QObject):
     progressChanged = Signal(int, int, str)  # done, total, what
     deviceInfoChanged = Signal(str)
     trainingChanged = Signal(str)  # one of TRAINING_STATES
+    trainingEnded = Signal(str, str)  # one of TRAINING_OUTCOMES, and why when "failed" (a plain sentence)
     trainingReset = Signal()  # a new training starts: its steps replace the last one's
     trainingStepped = Signal(object)  # TrainingStep
 
@@ -26,6 +29,7 @@ class Activity(QObject):
         self._busy: list[str] = []
         self.device_info = "device: not checked yet"
         self.training = "idle"
+        self.training_outcome: tuple[str, str] | None = None  # the last training's (outcome, why)
 
     @property
     def busy(self) -> str:
@@ -57,7 +61,17 @@ class Activity(QObject):
             self.training = status
             self.trainingChanged.emit(status)
 
+    def end_training(self, outcome: str, why: str = "") -> None:
+        """The training ended (``outcome``: one of :data:`TRAINING_OUTCOMES`): the state goes idle, then
+        ``trainingEnded`` says how it ended."""
+        if outcome not in TRAINING_OUTCOMES:
+            raise ValueError(f"unknown training outcome {outcome!r}")
+        self.training_outcome = (outcome, why)
+        self.set_training("idle")
+        self.trainingEnded.emit(outcome, why)
+
     def reset_training(self) -> None:
+        self.training_outcome = None
         self.trainingReset.emit()
 
     def report_step(self, step: TrainingStep) -> None:

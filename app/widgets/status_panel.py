@@ -1,6 +1,15 @@
-"""Status bar content: device, what is running, progress, steps per second and time left."""
+"""Status bar content: device, what is running, progress, steps per second and time left.
+
+The time left counts down between two steps (a meta step on a CPU takes seconds) from the newest step's
+``eta_s``, on running time only: while the training is paused it stands still and says so. The rate and
+the time left go when the training ends, and the panel says how it ended: finished, stopped, or failed
+and why.
+"""
 
 from __future__ import annotations
+
+import time
+from typing import Callable
 
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QLabel, QProgressBar, QStatusBar
@@ -28,7 +37,7 @@ def format_rate(steps_per_s: float) -> str:
 class StatusPanel:
     """Fills a QStatusBar with the activity: device, what is running, progress, and the training's pace."""
 
-    def __init__(self, activity: Activity, bar: QStatusBar) -> None:
+    def __init__(self, activity: Activity, bar: QStatusBar, clock: Callable[[], float] = time.monotonic) -> None:
         self.activity, self.bar = activity, bar
         self.device = QLabel(activity.device_info)
         self.doing = QLabel("")
@@ -40,16 +49,20 @@ class StatusPanel:
         for w in (self.doing, self.progress, self.rate, self.eta):
             bar.addPermanentWidget(w)
         bar.addWidget(self.device)
+        self.clock = clock
         self._latest: TrainingStep | None = None  # the newest step, shown by a 4 Hz timer (repaints cost)
+        self._eta_left: float | None = None  # seconds left at _eta_since (the newest step's eta_s)
+        self._eta_since: float | None = None  # when the countdown last started; None while it stands still
         self.timer = QTimer(bar)
         self.timer.setInterval(250)
-        self.timer.timeout.connect(self._show_latest)
+        self.timer.timeout.connect(self.refresh)
         self.timer.start()
         activity.deviceInfoChanged.connect(self.device.setText)
         activity.busyChanged.connect(self._on_busy)
         activity.progressChanged.connect(self._on_progress)
         activity.trainingStepped.connect(self._on_step)
         activity.trainingChanged.connect(self._on_training)
+        activity.trainingEnded.connect(self._on_ended)
 
     def _on_busy(self, text: str) -> None:
         self.doing.setText(text)
@@ -64,6 +77,17 @@ class StatusPanel:
 
     def _on_step(self, step: TrainingStep) -> None:
         self._latest = step
+        status = self.activity.training
+        if step.eta_s is not None and status in ("running", "paused"):
+            self._eta_left, self._eta_since = step.eta_s, self.clock() if status == "running" else None
+
+    def refresh(self) -> None:
+        """The 4 Hz update: the newest step, and the time left counted down on running time."""
+        self._show_latest()
+        if self._eta_left is not None:
+            paused = self._eta_since is None
+            left = self._eta_left if paused else self._eta_left - (self.clock() - self._eta_since)
+            self.eta.setText(f"ETA {format_eta(max(left, 0.0))}" + (" (paused)" if paused else ""))
 
     def _show_latest(self) -> None:
         step, self._latest = self._latest, None
@@ -75,14 +99,36 @@ class StatusPanel:
             self.progress.setValue(min(step.step, step.total_steps))
         if step.steps_per_s:
             self.rate.setText(format_rate(step.steps_per_s))
-        if step.eta_s is not None:
-            self.eta.setText(f"ETA {format_eta(step.eta_s)}")
         self.doing.setText(f"Training ({step.stage}) step {step.step}/{step.total_steps}")
 
     def _on_training(self, status: str) -> None:
         self._show_latest()
-        labels = {"running": "Training…", "paused": "Training paused", "stopping": "Stopping after this step…"}
-        self.doing.setText(labels.get(status, "Training finished" if self.rate.text() else ""))
-        self.progress.setVisible(status != "idle")
-        if status == "idle":
+        if status == "paused":
+            self._stop_countdown()
+            self.doing.setText("Paused")
+        elif status == "running":
+            if self._eta_left is not None and self._eta_since is None:
+                self._eta_since = self.clock()  # resumed: count down from where it stood
+            self.doing.setText("Training…")
+        elif status == "stopping":
+            self._eta_left = self._eta_since = None
             self.eta.setText("")
+            self.doing.setText("Stopping after this step…")
+        else:  # idle: what the training ended as comes with trainingEnded
+            self._eta_left = self._eta_since = None
+            self.rate.setText("")
+            self.eta.setText("")
+            self.doing.setText("")
+        self.progress.setVisible(status != "idle")
+        self.refresh()
+
+    def _stop_countdown(self) -> None:
+        if self._eta_left is not None and self._eta_since is not None:
+            self._eta_left -= self.clock() - self._eta_since
+            self._eta_since = None
+
+    def _on_ended(self, outcome: str, why: str) -> None:
+        text = {"finished": "Training finished", "stopped": "Training stopped",
+                "failed": f"Training failed: {why}" if why else "Training failed"}[outcome]
+        self.doing.setText(text)
+        self.doing.setToolTip(text)
