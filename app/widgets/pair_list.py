@@ -77,13 +77,16 @@ class PairListWidget(QWidget):
         self.add_paths(paths)
 
     def add_paths(self, paths: list[Path]) -> DropPlan:
-        volumes = [p for p in paths if is_volume(p)]
+        """What a drop does, also for the command line's FILES and macOS's file-open events: volumes (that
+        exist) go to the volume browser (:attr:`volumesDropped`, two at most), the rest become pairs or a
+        stack (:func:`app.core.pairing.plan_drop`); whatever is left out is reported in one message."""
+        volumes = [p for p in paths if p.exists() and is_volume(p)]
         if volumes:
             self.volumesDropped.emit(volumes[:2])
-            paths = [p for p in paths if p not in volumes]
-            if not paths:
-                return DropPlan(pending=self.workspace.pairs.pending)
-        plan = self.workspace.pairs.add_paths(paths, engine.image_suffixes())
+        rest = [p for p in paths if p not in volumes]
+        pending = self.workspace.pairs.pending
+        plan = self.workspace.pairs.add_paths(rest, engine.image_suffixes()) if rest else DropPlan(pending=pending)
+        plan.skipped[:0] = [(p, "two volumes (A and B) open at a time") for p in volumes[2:]]
         if plan.skipped:
             lines = "\n".join(f"• {p.name}: {why}" for p, why in plan.skipped[:10])
             # shown after the drop has finished, never inside the drag-and-drop loop

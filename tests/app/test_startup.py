@@ -1,9 +1,13 @@
 """Start-up: no torch before the window is up, entry points, docks and the View menu, preferences."""
 
 import os
+import shutil
 import subprocess
 import sys
+import threading
 from pathlib import Path
+
+import pytest
 
 from app.core.methods import MethodKey
 from app.qt.preferences import Preferences
@@ -113,3 +117,94 @@ def test_cycles_are_collected_in_the_gui_thread_only(tmp_path):
     first, second = proc.stdout.splitlines()
     assert first == "False 0"  # nothing collected in the worker thread
     assert second == "4000 {'MainThread'}"  # all of it later, in the GUI thread
+
+
+# ---------------------------------------------------------------------------------------------- FILES
+@pytest.fixture
+def start(qtbot, user_model, monkeypatch):
+    """``start(argv)``: the main window as ``refusion-studio ARGV`` builds it (app.main.build_window), shown,
+    before the event loop has run. The error hooks it installs are put back afterwards."""
+    from app.main import build_window, parse_args
+
+    monkeypatch.setattr(sys, "excepthook", sys.excepthook)
+    monkeypatch.setattr(threading, "excepthook", threading.excepthook)
+    made = []
+
+    def make(argv):
+        window = build_window(parse_args([str(a) for a in argv]))
+        qtbot.addWidget(window)
+        made.append(window)
+        return window
+
+    yield make
+    for window in made:
+        for w in window.handlers.volume_windows:
+            w.close()
+
+
+def test_two_files_on_the_command_line_make_a_pair(start, images, qtbot):
+    window = start([images["grey"], images["colour"]])
+    assert window.isVisible()
+    qtbot.waitUntil(lambda: len(window.state.workspace.pairs) == 1)
+    pair = window.state.workspace.pairs.pairs[0]
+    assert (pair.a, pair.b) == (images["grey"], images["colour"]) and window.pair_list.list.count() == 1
+
+
+def test_folders_and_stacks_on_the_command_line(start, images, qtbot, monkeypatch):
+    window = start([images["dir_a"], images["dir_b"]])
+    qtbot.waitUntil(lambda: len(window.state.workspace.pairs) == 3)  # pairs by file stem
+    monkeypatch.chdir(images["grey"].parent)  # relative paths are the shell's: taken from the current folder
+    window = start(["ir.png", "vis.png", "a16.tif"])
+    qtbot.waitUntil(lambda: len(window.state.workspace.pairs) == 1)
+    stack = window.state.workspace.pairs.pairs[0]
+    assert stack.is_stack and all(p.is_absolute() for p in stack.paths)
+
+
+def test_a_volume_on_the_command_line_opens_the_volume_browser(start, tmp_path, qtbot):
+    volume = tmp_path / "head.nii"
+    volume.write_bytes(b"not really a NIfTI file")
+    window = start([volume])
+    with qtbot.waitSignal(window.pair_list.volumesDropped) as opened:
+        pass
+    assert opened.args == [[volume]]
+    assert len(window.handlers.volume_windows) == 1 and window.handlers.volume_windows[0].isVisible()
+    assert len(window.state.workspace.pairs) == 0
+
+
+def test_missing_files_are_reported_in_one_line(start, images, qtbot, dialogs, capsys, tmp_path):
+    window = start([tmp_path / "nope.png", images["grey"]])
+    qtbot.waitUntil(lambda: bool(dialogs.shown))
+    assert dialogs.titles() == ["Some items were not added"]
+    assert dialogs.shown[0][1] == "• nope.png: the file does not exist"
+    assert window.state.workspace.pairs.pending == images["grey"]  # the file that is there waits for its B
+    err = capsys.readouterr().err
+    assert f"refusion-studio: not found: {tmp_path / 'nope.png'}\n" in err and "Traceback" not in err
+
+
+def test_files_the_system_asks_to_open_arrive_together(start, images, qtbot):
+    """macOS: no arguments, one QFileOpenEvent per file; the files of one request make one pair."""
+    from PySide6.QtGui import QFileOpenEvent
+    from PySide6.QtWidgets import QApplication
+
+    window = start([])
+    for p in (images["grey"], images["colour"]):
+        QApplication.sendEvent(QApplication.instance(), QFileOpenEvent(str(p)))
+    qtbot.waitUntil(lambda: len(window.state.workspace.pairs) == 1)
+    assert window.state.workspace.pairs.pending is None
+
+
+def test_help_lists_files():
+    """The installed ``refusion-studio`` script (this checkout's app first on the path), else ``python -m app``."""
+    exe = shutil.which("refusion-studio")
+    cmd = [exe] if exe else [sys.executable, "-m", "app"]
+    path = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
+    proc = subprocess.run([*cmd, "--help"], capture_output=True, text=True, cwd=REPO, timeout=60,
+                          env=dict(os.environ, QT_QPA_PLATFORM="offscreen", PYTHONPATH=path))
+    assert proc.returncode == 0, proc.stderr
+    assert "[FILES ...]" in proc.stdout and "pair list" in proc.stdout
+
+
+def test_finder_process_serial_number_is_ignored():
+    from app.main import parse_args
+
+    assert parse_args(["-psn_0_12345", "a.png"]).paths == [Path("a.png")]

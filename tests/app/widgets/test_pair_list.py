@@ -106,3 +106,24 @@ def test_a_small_file_that_declares_a_large_image_is_read_in_a_worker(window, im
     window.pair_list.add_paths([images["grey"], images["colour"]])
     assert window.state.workspace.sources is None and window.state.activity.busy == READING
     qtbot.waitUntil(lambda: window.state.workspace.sources is not None and not window.fusing.readers, timeout=10000)
+
+
+def test_dropped_volumes_go_to_the_volume_browser_two_at_a_time(qtbot, tmp_path, dialogs):
+    """A widget on a plain workspace: volumes that exist are handed on (A and B), a third one and a missing
+    one are reported in the one message, with the reason for each."""
+    from app.qt.errors import ErrorHandler
+    from app.qt.workspace import Workspace
+    from app.widgets.pair_list import PairListWidget
+
+    widget = PairListWidget(Workspace(), ErrorHandler())
+    qtbot.addWidget(widget)
+    volumes = [tmp_path / f"{name}.nii.gz" for name in ("mr", "ct", "pet")]
+    for p in volumes:
+        p.write_bytes(b"\x1f\x8b")
+    with qtbot.waitSignal(widget.volumesDropped) as handed_on:
+        drop(widget, [*volumes, tmp_path / "gone.nii"])
+    assert handed_on.args == [volumes[:2]]
+    qtbot.waitUntil(lambda: bool(dialogs.shown))
+    assert dialogs.shown == [("Some items were not added", "• pet.nii.gz: two volumes (A and B) open at a time\n"
+                                                           "• gone.nii: the file does not exist")]
+    assert len(widget.workspace.pairs) == 0
