@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Iterator
 
 import numpy as np
+
 from refusion_core import MAP_NAMES, TASK_NAMES, TASKS, task_from_name  # noqa: F401 (for the app)
 from refusion_core import __version__ as ENGINE_VERSION
 from refusion_core.errors import InputError, RefusionError, RunError, WeightsError
@@ -358,6 +359,7 @@ def probe_device() -> str:
     """A line for the status bar saying which device 'auto' uses. Never raises (a broken CUDA = CPU)."""
     try:
         import torch
+
         from refusion_core.devices import cuda_usable as _usable
         from refusion_core.devices import describe_device
     except Exception as exc:  # noqa: BLE001 - a broken torch must not stop the app
@@ -388,3 +390,49 @@ def warm_up() -> None:
 
 def cuda_usable() -> bool:
     return probe_device().startswith("CUDA")
+
+
+# ----------------------------------------------------------------------------- step timing
+def step_timings(settings, pairs: list[tuple[Path, Path]], task: str, device: str = "auto"):  # noqa: ANN001, ANN201
+    """Time one plain and one meta step of ``settings`` (its crop, batch and meta batch, on the images of
+    the first two of ``pairs``), each after a warm-up step of its kind, with the threads training uses.
+
+    A generator for a worker: it yields None after building the trainer and after each step, so that a
+    stop takes effect there, and returns ``(plain_s, meta_s, device)``, ``device`` the one the steps ran on
+    ("cpu" or "cuda"). The modules are fresh ones (the time of a step does not depend on the weights); the
+    run folder is a temporary one, removed afterwards. Steps only: a training's previews and checkpoints
+    add a little."""
+    import tempfile
+    import time
+
+    probe = dataclasses.replace(settings, epochs=1, meta_steps=2, fuse_steps=2, ablation=None,
+                                preview_every=1000, checkpoint_every=1000)
+    seconds: dict[str, list[float]] = {"meta": [], "fuse": []}
+    with tempfile.TemporaryDirectory(prefix="refusion-timing-") as tmp, leave_a_core_for_the_window():
+        trainer = make_trainer(probe, list(pairs)[:2], Path(tmp) / "run", task, None, device)
+        yield
+        events = trainer.run()  # M = 2 meta steps, then N = 2 plain steps
+        try:
+            t0 = time.perf_counter()
+            for ev in events:
+                if ev.kind == "step":
+                    seconds[ev.stage].append(time.perf_counter() - t0)
+                    if len(seconds["fuse"]) == 2:
+                        break
+                    yield
+                t0 = time.perf_counter()
+        finally:
+            events.close()
+    return seconds["fuse"][1], seconds["meta"][1], trainer.device.type
+
+
+def measure_step_seconds(settings, pairs: list[tuple[Path, Path]], task: str,  # noqa: ANN001
+                         device: str = "auto") -> tuple[float, float]:
+    """``(plain_s, meta_s)``: :func:`step_timings` run to its end (slow: four training steps)."""
+    timings = step_timings(settings, pairs, task, device)
+    while True:
+        try:
+            next(timings)
+        except StopIteration as end:
+            plain_s, meta_s, _ = end.value
+            return plain_s, meta_s
