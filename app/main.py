@@ -15,6 +15,9 @@ import os
 import sys
 from pathlib import Path
 
+DESKTOP_FILE_NAME = "refusion-studio"
+"""The freedesktop entry packaging/refusion-studio.desktop (``Exec=refusion-studio %F``), without ``.desktop``."""
+
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="refusion-studio", description="ReFusion Studio: learned image fusion.")
@@ -25,6 +28,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "three or more = a stack, two folders = pairs by file name; NIfTI files and DICOM "
                              "folders open the volume browser")
     # macOS adds -psn_<process serial number> when an app is started from the Finder (older systems)
+    argv = sys.argv[1:] if argv is None else argv
     return parser.parse_args([a for a in argv if not a.startswith("-psn_")])
 
 
@@ -37,6 +41,7 @@ def make_application(argv: list[str]):  # noqa: ANN201 - QApplication
     app.setOrganizationName(ORGANIZATION)
     app.setApplicationName(APPLICATION)
     app.setApplicationDisplayName("ReFusion Studio")
+    app.setDesktopFileName(DESKTOP_FILE_NAME)  # Wayland and the task bar match windows to the desktop entry
     gui_thread_garbage_collection(app)
     return app
 

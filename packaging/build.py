@@ -3,7 +3,8 @@
     python packaging/build.py [--self-test] [--archive] [--gpu] [--resources DIR] [--clean]
 
 Output: ``dist/ReFusionStudio/ReFusionStudio`` (``.exe`` on Windows, plus the console ``refusion.exe``;
-``dist/ReFusionStudio.app`` on macOS). Prints the build time and the bundle's size with its largest parts.
+``dist/ReFusionStudio.app`` on macOS); on Linux the desktop entry ``refusion-studio.desktop`` and its icon
+``refusion-studio.png`` beside the executable. Prints the build time and the bundle's size with its largest parts.
 
 --self-test   run ``ReFusionStudio --self-test`` on the result (headless) and exit with its status
 --archive     also pack the folder: ``dist/ReFusionStudio-<version>-<os>-<arch>.tar.gz`` (.zip on Windows/macOS)
@@ -71,6 +72,8 @@ def main(argv=None) -> int:
         print("WARNING: the Qt platform plugins need libraries that were not on this machine, so the bundle "
               f"relies on the user's system for them: {', '.join(unresolved)} (Debian/Ubuntu: apt-get install "
               "libxcb-icccm4 libxcb-keysyms1 libxcb-cursor0 before building bundles them)")
+    if sys.platform.startswith("linux"):
+        print(f"desktop entry: {', '.join(p.name for p in desktop_entry(folder))}")
     if args.archive:
         print(f"archive: {make_archive(args.dist, folder)}")
     return self_test(folder) if args.self_test else 0
@@ -163,6 +166,18 @@ def unresolved_qt_libs(folder: Path) -> list[str]:
         out = subprocess.run([ldd, str(plugin)], capture_output=True, text=True, env=env).stdout
         missing.update(line.split()[0] for line in out.splitlines() if "not found" in line)
     return sorted(missing)
+
+
+def desktop_entry(folder: Path) -> list[Path]:
+    """Linux: the freedesktop entry (``Exec=refusion-studio %F``: files opened from a file manager arrive as
+    arguments) and its 256 px icon, put beside the executable; the user copies them to
+    ``~/.local/share/applications`` and ``~/.local/share/icons/hicolor/256x256/apps`` (docs/PACKAGING.md)."""
+    from icons import render_png
+
+    entry = Path(shutil.copyfile(HERE / cfg.DESKTOP_ENTRY, folder / cfg.DESKTOP_ENTRY))
+    icon = folder / cfg.DESKTOP_ICON
+    icon.write_bytes(render_png(ROOT / "resources" / "icons" / "app.svg", 256))
+    return [entry, icon]
 
 
 def find(folder: Path, patterns) -> list[str]:

@@ -13,6 +13,9 @@ Plain data and small functions (no PyInstaller import), so tests/packaging can c
   their dependencies are resolved; :data:`STRIP` -- libraries stripped of their symbol tables (Linux);
   :data:`MODULE_COLLECTION_MODE` -- the engine's sources ship too (TorchScript). Sizes are in
   docs/PACKAGING.md.
+* :data:`DESKTOP_ENTRY` / :data:`DOCUMENT_TYPES` -- opening files with the app from the desktop: the
+  freedesktop entry the Linux build puts beside the executable (``Exec=refusion-studio %F``, the image
+  MIME types), and the file types the macOS bundle declares (Finder's "Open With", drops on the Dock icon).
 * :data:`CUDA_LIBS` -- patterns of CUDA runtime libraries: a CPU build must contain none (build.py checks);
   a GPU build (``--gpu``) keeps them.
 """
@@ -25,6 +28,24 @@ from pathlib import Path
 APP_NAME = "ReFusionStudio"  # the folder, the executable and (on macOS) the .app; = refusion_core.paths.APP_NAME
 CLI_NAME = "refusion"  # the console executable on Windows (the engine CLI and --self-test with output)
 BUNDLE_ID = "org.refusion.ReFusionStudio"
+
+DESKTOP_ENTRY = "refusion-studio.desktop"  # in packaging/; Icon=refusion-studio: a PNG of that name goes beside it
+DESKTOP_ICON = "refusion-studio.png"
+
+# macOS (Info.plist): the images the app reads (refusion_core.io.images.IMAGE_SUFFIXES) by their UTI, the
+# netpbm ones and the volumes by extension (no system UTI; .nii.gz is left out), and folders (two folders =
+# pairs by file name). Rank Alternate: the app is offered in "Open With" but never takes over as the default
+# viewer. Finder passes the files as file-open events, not arguments: app/qt/file_open.py.
+DOCUMENT_TYPES = [
+    {"CFBundleTypeName": "Image", "CFBundleTypeRole": "Viewer", "LSHandlerRank": "Alternate",
+     "LSItemContentTypes": ["public.png", "public.jpeg", "public.tiff", "com.microsoft.bmp", "org.webmproject.webp"]},
+    {"CFBundleTypeName": "Netpbm image", "CFBundleTypeRole": "Viewer", "LSHandlerRank": "Alternate",
+     "CFBundleTypeExtensions": ["pgm", "ppm", "pnm"]},
+    {"CFBundleTypeName": "Medical volume (NIfTI, DICOM)", "CFBundleTypeRole": "Viewer", "LSHandlerRank": "Alternate",
+     "CFBundleTypeExtensions": ["nii", "dcm"]},  # not "gz": the app would be offered for every archive
+    {"CFBundleTypeName": "Folder", "CFBundleTypeRole": "Viewer", "LSHandlerRank": "Alternate",
+     "LSItemContentTypes": ["public.folder"]},
+]
 
 RESOURCE_PATTERNS = (
     "weights/*.safetensors",

@@ -1,6 +1,6 @@
 """Entry point of the packaged application (PyInstaller runs this script; see ReFusionStudio.spec).
 
-    ReFusionStudio                  the desktop app (app.main.main; --screenshot DIR, --version pass through)
+    ReFusionStudio [FILES...]       the desktop app (app.main.main; FILES, --screenshot DIR, --version pass through)
     ReFusionStudio --self-test      headless check of the installation, exit status 0 = passed
     ReFusionStudio --cli ARGS...    the engine CLI (``refusion ARGS...``: fuse, train, eval, info, ...)
     refusion ARGS...                the same, as the Windows console executable refusion.exe;
