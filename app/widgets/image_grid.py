@@ -1,4 +1,6 @@
-"""Side-by-side view of A, B, the fused result and the comparison, with linked zoom and pan."""
+"""Side-by-side view of A, B, the fused result and the comparison, with linked zoom and pan.
+
+A zoom target (:mod:`app.widgets.zoom`): zooming panel A zooms all four."""
 
 from __future__ import annotations
 
@@ -6,10 +8,11 @@ import math
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QPointF, Signal
+from PySide6.QtCore import QPointF, QRectF, Signal
 
 from app.qt.display import levels
 from app.qt.workspace import Workspace
+from app.widgets.panel_box import PanelBox, add_panel_box
 
 
 def scene_to_pixel(view: pg.ViewBox, pos: QPointF) -> tuple[int, int] | None:
@@ -25,14 +28,14 @@ class ImageGrid(pg.GraphicsLayoutWidget):
     def __init__(self, workspace: Workspace, parent=None) -> None:  # noqa: ANN001
         super().__init__(parent)
         self.workspace = workspace
-        self.views: dict[str, pg.ViewBox] = {}
+        self.views: dict[str, PanelBox] = {}
         self.items: dict[str, pg.ImageItem] = {}
         self.labels: dict[str, pg.LabelItem] = {}
         self._shape: tuple[int, ...] | None = None
         for i, name in enumerate(workspace.PANELS):
             row, col = divmod(i, 2)
             self.labels[name] = self.addLabel(name, row=2 * row, col=col, size="10pt")
-            view = self.addViewBox(row=2 * row + 1, col=col, lockAspect=True, invertY=True, enableMenu=False)
+            view = add_panel_box(self, 2 * row + 1, col)
             item = pg.ImageItem(axisOrder="row-major")
             view.addItem(item)
             if self.views:
@@ -45,8 +48,22 @@ class ImageGrid(pg.GraphicsLayoutWidget):
         self._refresh()
 
     @property
-    def main_view(self) -> pg.ViewBox:
+    def main_view(self) -> PanelBox:
         return self.views["A"]
+
+    @property
+    def zoom_view(self) -> PanelBox:
+        return self.views["A"]
+
+    @property
+    def image_shape(self) -> tuple[int, ...] | None:
+        return self._shape
+
+    def fit(self) -> None:
+        """Show the whole image in every panel."""
+        if self._shape is not None:
+            h, w = self._shape
+            self.main_view.setRange(QRectF(0, 0, w, h), padding=0.02)
 
     def _refresh(self) -> None:
         images, titles = self.workspace.panel_images(), self.workspace.panel_titles()
@@ -57,9 +74,10 @@ class ImageGrid(pg.GraphicsLayoutWidget):
             else:
                 self.items[name].setImage(img, levels=levels(img), autoLevels=False)
         shape = images["A"].shape[:2] if images["A"] is not None else None
-        if shape is not None and shape != self._shape:
-            self.main_view.autoRange(padding=0.02)
+        changed = shape is not None and shape != self._shape
         self._shape = shape
+        if changed:
+            self.fit()
 
     def _on_mouse_moved(self, pos: QPointF) -> None:
         for view in self.views.values():

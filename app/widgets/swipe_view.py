@@ -1,4 +1,5 @@
-"""Swipe view: two of the four images on top of each other, split by a line you drag."""
+"""Swipe view: two of the four images on top of each other, split by a line you drag. A zoom target
+(:mod:`app.widgets.zoom`)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from PySide6.QtCore import QPointF, QRectF, Signal
 from app.qt.display import levels
 from app.qt.workspace import Workspace
 from app.widgets.image_grid import scene_to_pixel
+from app.widgets.panel_box import PanelBox, add_panel_box
 
 
 class SwipeView(pg.GraphicsLayoutWidget):
@@ -21,7 +23,7 @@ class SwipeView(pg.GraphicsLayoutWidget):
         self._left: np.ndarray | None = None
         self._shape: tuple[int, ...] | None = None
         self.label = self.addLabel("", row=0, col=0, size="10pt")
-        self.view = self.addViewBox(row=1, col=0, lockAspect=True, invertY=True, enableMenu=False)
+        self.view: PanelBox = add_panel_box(self, 1, 0)
         self.right_item = pg.ImageItem(axisOrder="row-major")
         self.left_item = pg.ImageItem(axisOrder="row-major")
         self.left_item.setZValue(1)
@@ -40,6 +42,14 @@ class SwipeView(pg.GraphicsLayoutWidget):
     def set_sides(self, left: str, right: str) -> None:
         self.left_name, self.right_name = left, right
         self._refresh()
+
+    @property
+    def zoom_view(self) -> PanelBox:
+        return self.view
+
+    @property
+    def image_shape(self) -> tuple[int, ...] | None:
+        return self._shape
 
     def fit(self) -> None:
         """Show the whole image (explicitly: the split line and the cut left image would skew autoRange)."""
