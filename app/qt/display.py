@@ -20,15 +20,6 @@ def levels(img: np.ndarray) -> tuple[float, float]:
     return 0.0, 1.0
 
 
-def pixel_text(img: np.ndarray | None, x: int, y: int) -> str:
-    """The value at (x, y) as stored: ``"123"`` (grey) or ``"(r, g, b)"``; ``"–"`` outside."""
-    if img is None or not (0 <= y < img.shape[0] and 0 <= x < img.shape[1]):
-        return "–"
-    v = img[y, x]
-    fmt = (lambda t: f"{t:.3f}") if img.dtype.kind == "f" else (lambda t: f"{int(t)}")
-    return fmt(v) if np.ndim(v) == 0 else "(" + ", ".join(fmt(t) for t in v) + ")"
-
-
 def to_uint8(img: np.ndarray) -> np.ndarray:
     lo, hi = levels(img)
     return np.round(np.clip((img.astype(np.float32) - lo) / (hi - lo), 0, 1) * 255).astype(np.uint8)

@@ -1,19 +1,36 @@
-"""The comparison area: the side-by-side grid or the swipe view, the choice of the second result,
-and a pixel readout of all four images under the cursor."""
+"""The comparison area: the side-by-side grid or the swipe view, the choice of the second result, the
+zoom controls (:mod:`app.widgets.zoom`), the panels' context menu (:mod:`app.widgets.panel_menu`) and a
+pixel readout of all four images under the cursor (:mod:`app.widgets.readout` gives its format).
+
+:attr:`CompareView.zoom_actions` (fit, 100 %, zoom in, zoom out) carry their shortcuts; they are added
+to this widget, so the shortcuts work wherever the window has focus, and the main window lists them in
+its View menu."""
 
 from __future__ import annotations
 
 from PySide6.QtGui import QFontDatabase
-from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QStackedWidget, QTabBar, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QSizePolicy,
+    QStackedWidget,
+    QTabBar,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from app.core.results import compare_choices
 from app.qt.choices import Choices
-from app.qt.display import pixel_text
 from app.qt.models import Models
 from app.qt.workspace import Workspace
 from app.widgets.image_grid import ImageGrid
 from app.widgets.method_box import MethodBox
+from app.widgets.panel_menu import PanelMenu
+from app.widgets.readout import workspace_readout
 from app.widgets.swipe_view import SwipeView
+from app.widgets.zoom import Zoom, ZoomBox
 
 
 class CompareView(QWidget):
@@ -39,6 +56,15 @@ class CompareView(QWidget):
             box.currentTextChanged.connect(self._on_sides_changed)
         self.readout = QLabel("Move the cursor over an image to read its pixels.")
         self.readout.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+        self.readout.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)  # a long line, no relayout
+        self.zoom = Zoom(self)
+        self.zoom_actions = self.zoom.actions
+        self.addActions(self.zoom_actions)
+        self.zoom_box = ZoomBox(self.zoom)
+        self.panel_menu = PanelMenu(workspace, self.zoom, self)
+        for name, view in self.grid.views.items():
+            self.panel_menu.attach(self.grid, view, name)
+        self.panel_menu.attach(self.swipe, self.swipe.view, "Swipe")
         self._build_layout()
         self.compare_box.methodActivated.connect(choices.set_compare)
         self.mode_tabs.currentChanged.connect(self.set_swipe)
@@ -56,6 +82,11 @@ class CompareView(QWidget):
         bar.addSpacing(12)
         bar.addWidget(self.mode_tabs)
         bar.addStretch(1)
+        for action in self.zoom_actions:
+            button = QToolButton()
+            button.setDefaultAction(action)
+            bar.addWidget(button)
+        bar.addWidget(self.zoom_box)
         swipe_bar = QHBoxLayout()
         for w in (QLabel("Swipe between"), self.left_box, QLabel("and"), self.right_box):
             swipe_bar.addWidget(w)
@@ -82,6 +113,7 @@ class CompareView(QWidget):
         if on != self.swiping and self.workspace.sources is not None:
             target.setRange(source.viewRect(), padding=0)
         self.stack.setCurrentIndex(1 if on else 0)
+        self.zoom.set_target(self.swipe if on else self.grid)
         self.mode_tabs.blockSignals(True)
         self.mode_tabs.setCurrentIndex(1 if on else 0)
         self.mode_tabs.blockSignals(False)
@@ -106,8 +138,6 @@ class CompareView(QWidget):
 
     # ------------------------------------------------------------------ readout
     def _on_pixel(self, x: int, y: int) -> None:
-        images = self.workspace.panel_images()
-        if x < 0 or images["A"] is None:
-            return
-        values = "   ".join(f"{name}={pixel_text(img, x, y)}" for name, img in images.items() if img is not None)
-        self.readout.setText(f"x={x:<5} y={y:<5} {values}")
+        line = workspace_readout(self.workspace, x, y) if x >= 0 else None
+        if line is not None:
+            self.readout.setText(line)
