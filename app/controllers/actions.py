@@ -30,6 +30,7 @@ class ActionHandlers:
         self.choices, self.workspace, self.models = state.choices, state.workspace, state.models
         self.pair_list, self.fusing, self.training, self.exporter = pair_list, fusing, training, exporter
         self.volume_windows: list[QWidget] = []
+        self.training_base: tuple[str, MethodKey | None] = ("", None)  # the task and model the last training began from
 
     # ------------------------------------------------------------------ inputs
     def open_pair(self) -> None:
@@ -91,7 +92,8 @@ class ActionHandlers:
             return
         request = dialog.request()
         self.preferences.set_value("train/preset", request.preset)
-        self.training.start(request)
+        if self.training.start(request):
+            self.training_base = (self.choices.task, self.choices.model)
 
     def save_model(self, key: MethodKey | None = None, name: str | None = None) -> Path | None:
         key = key or self.training.last_key
@@ -106,12 +108,29 @@ class ActionHandlers:
         if path.exists() and QMessageBox.question(
                 self.window, "Replace model?", f"A model called {path.stem} exists. Replace it?") != Yes:
             return None
-        self.training.save(key, path)
+        task = self.models.task_of(key) or self.choices.task
+        with self.window.items.held():
+            self.training.save(key, path)
         saved = MethodKey.user(path)
         self.fusing.forget(saved)
-        self.choices.set_model(saved)
+        self.provenance_saved(key, saved, task)
+        self.workspace.pairs.replace_model(key, saved)  # the items it was chosen for now name the file
+        self.window.items.show_current()
         self.window.statusBar().showMessage(f"Saved the model as {path.stem} in {path.parent}", 8000)
         return path
+
+    def provenance_saved(self, session: MethodKey, saved: MethodKey, task: str) -> None:
+        """The results of the unsaved fine-tuned model ``session`` now say they were made by the file ``saved``:
+        its path, sha256, key and label, so their sidecars and CSV rows let them be redone."""
+        from app.core import engine
+        from app.core.results import describe_bundle
+
+        entry = self.models.get(saved, task)
+        if entry is None:
+            return
+        source = describe_bundle(entry, engine.load_bundle(saved.path, task), device="")
+        source.pop("device")  # the device that made each result stays as it was
+        self.fusing.rename(session, saved, source, entry.label)
 
     # ------------------------------------------------------------------ export
     def export(self) -> None:

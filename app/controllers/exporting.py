@@ -3,7 +3,8 @@ files without asking."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtCore import QObject, Qt, QUrl, Signal
+from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QMessageBox, QProgressDialog, QWidget
 
 from app.core import engine
@@ -11,7 +12,7 @@ from app.core.catalog import ModelCatalog
 from app.core.methods import MethodKey
 from app.core.pairing import Pair
 from app.core.results import Result, make_result, make_stack_result, with_metrics
-from app.core.writing import ExportOptions, ExportSummary, metrics_csv, metrics_rows, planned_files, write_pair
+from app.core.writing import ExportOptions, ExportSummary, metrics_files, metrics_rows, planned_files, write_pair
 from app.qt.errors import ErrorHandler, describe
 from app.qt.jobs import JobRunner
 from app.qt.preferences import Preferences
@@ -19,13 +20,15 @@ from app.qt.state import StudioState
 from app.qt.worker import Worker
 
 
-def export_job(pairs: list[Pair], opt: ExportOptions, ready: dict, catalog: ModelCatalog, task: str,
-               device: str, model_key: MethodKey, compare_key: MethodKey, context: dict):  # noqa: ANN201
-    """Yields ``(done, total, text)``; returns an :class:`ExportSummary`. Unreadable pairs are skipped
-    and listed, so one bad file does not spoil a batch."""
-    summary, rows = ExportSummary(), []
+def export_job(pairs: list[Pair], setups: dict, opt: ExportOptions, ready: dict, catalog: ModelCatalog,
+               device: str, compare_key: MethodKey, context: dict):  # noqa: ANN201
+    """Yields ``(done, total, text)``; returns an :class:`ExportSummary`. Each item is fused with its own task
+    and model (``setups``: Pair.key -> ItemSetup); its metrics go to its task's CSV (:func:`metrics_files`).
+    Unreadable pairs are skipped and listed, so one bad file does not spoil a batch."""
+    summary, rows = ExportSummary(folder=opt.folder), []
     for i, pair in enumerate(pairs):
         yield (i, len(pairs), f"Exporting {pair.name} ({i + 1}/{len(pairs)})")
+        task, model_key = setups[pair.key].task, setups[pair.key].model
         try:
             fused, second = ready.get(pair.key, (None, None))
             if fused is None and pair.is_stack:
@@ -38,14 +41,14 @@ def export_job(pairs: list[Pair], opt: ExportOptions, ready: dict, catalog: Mode
                 fused = with_metrics(make_result(model_key, catalog, task, device, a, b), a, b, task)
                 if opt.second or opt.metrics:
                     second = with_metrics(make_result(compare_key, catalog, task, device, a, b), a, b, task)
-            summary.written += write_pair(pair, fused, second, opt, context)
-            rows += metrics_rows(pair, [fused, second])
+            summary.written += write_pair(pair, fused, second, opt, {**context, "task": task})
+            rows += metrics_rows(pair, task, [fused, second])
         except Exception as exc:  # noqa: BLE001 - recorded and shown at the end
             summary.failed.append((pair.name, describe(exc)[1]))
     if opt.metrics and rows:
-        path = opt.folder / "metrics.csv"
-        engine.atomic_write_bytes(path, metrics_csv(rows).encode("utf-8"))
-        summary.written.append(path)
+        for path, text in metrics_files(opt.folder, rows).items():
+            engine.atomic_write_bytes(path, text.encode("utf-8"))
+            summary.written.append(path)
     yield (len(pairs), len(pairs), "Export done")
     return summary
 
@@ -63,6 +66,7 @@ class ExportController(QObject):
         self.jobs.progressed.connect(self._on_progress)
         self.progress: QProgressDialog | None = None
         self.summary: ExportSummary | None = None
+        self.cached = lambda pair, task, method: None  # the fusing controller's results (FusingController.cached)
 
     @property
     def worker(self) -> Worker | None:
@@ -75,15 +79,16 @@ class ExportController(QObject):
         if not pairs:
             self.errors.warn("Nothing to export", "Add a pair of images and fuse it first.")
             return False
-        existing = [p for p in planned_files(pairs, opt) if p.exists()]
+        setups = {p.key: self.workspace.pairs.setup(p) for p in pairs}
+        existing = [p for p in planned_files(pairs, opt, [s.task for s in setups.values()]) if p.exists()]
         if existing and not self.confirm_overwrite(existing):
             return False
         self.preferences.set_folder("export", opt.folder)
         ch = self.choices
-        context = {"task": ch.task, "settings": self.preferences.snapshot(), "stretch": ch.stretch}
+        context = {"settings": self.preferences.snapshot(), "stretch": ch.stretch}
         self._show_progress(len(pairs))
-        self.jobs.start(export_job, pairs, opt, self._ready(pairs), self.state.models.catalog, ch.task, ch.device,
-                        ch.model, ch.compare, context, context="Export", busy="Exporting…",
+        self.jobs.start(export_job, pairs, setups, opt, self._ready(pairs, setups), self.state.models.catalog,
+                        ch.device, ch.compare, context, context="Export", busy="Exporting…",
                         on_result=self._on_returned, on_abort=self._on_aborted, on_finish=self._on_finished)
         return True
 
@@ -93,11 +98,18 @@ class ExportController(QObject):
         current = self.workspace.pairs.current_pair()
         return [current] if current else []
 
-    def _ready(self, pairs: list[Pair]) -> dict[str, tuple[Result, Result | None]]:
+    def _ready(self, pairs: list[Pair], setups: dict) -> dict[str, tuple[Result, Result | None]]:
+        """The results already made with each item's own model (on screen or cached), so that an export writes
+        what the user saw and does not fuse again."""
+        ready = {}
+        for pair in pairs:
+            fused = self.cached(pair, setups[pair.key].task, setups[pair.key].model)
+            if fused is not None:
+                ready[pair.key] = (fused, self.cached(pair, setups[pair.key].task, self.choices.compare))
         current = self.workspace.pairs.current_pair()
-        if current in pairs and self.workspace.fused is not None:
-            return {current.key: (self.workspace.fused, self.workspace.second)}
-        return {}
+        if current in pairs and self.workspace.fused is not None and current.key not in ready:
+            ready[current.key] = (self.workspace.fused, self.workspace.second)
+        return ready
 
     def confirm_overwrite(self, existing: list) -> bool:
         names = "\n".join(p.name for p in existing[:8]) + ("\n…" if len(existing) > 8 else "")
@@ -126,14 +138,22 @@ class ExportController(QObject):
 
     def _on_returned(self, summary: ExportSummary) -> None:
         self.summary = summary
-        if summary.failed:
-            lines = "\n".join(f"• {name}: {why}" for name, why in summary.failed[:10])
-            self.errors.warn("Some pairs were not exported", f"{len(summary.failed)} pair(s) were skipped:\n{lines}")
+        self.report(summary)
         self.done.emit(summary)
 
     def _on_aborted(self) -> None:
-        self.summary = ExportSummary(cancelled=True)
+        self.summary = ExportSummary(cancelled=True, folder=self.preferences.folder("export"))
         self.done.emit(self.summary)
+
+    def report(self, summary: ExportSummary) -> None:
+        """Say what was written where, with a button that opens the folder in the file manager."""
+        box = QMessageBox(QMessageBox.Icon.Warning if summary.failed else QMessageBox.Icon.Information,
+                          "Some pairs were not exported" if summary.failed else "Export finished", summary.text(),
+                          QMessageBox.StandardButton.Ok, self.parent_widget)
+        opener = box.addButton("Open folder", QMessageBox.ButtonRole.ActionRole)
+        box.exec()
+        if box.clickedButton() is opener and summary.folder is not None:
+            QDesktopServices.openUrl(QUrl.fromLocalFile(str(summary.folder)))
 
     def _on_finished(self) -> None:
         if self.progress is not None:

@@ -54,6 +54,17 @@ def read_job(a, b, stretch: str):  # noqa: ANN001, ANN201
     return engine.read_pair_raw(a, b, stretch)
 
 
+def stamps(paths) -> str:  # noqa: ANN001
+    """The files' modification times (ns), to tell a file replaced on disk from the one read before."""
+    out = []
+    for p in paths:
+        try:
+            out.append(str(p.stat().st_mtime_ns))
+        except OSError:
+            out.append("-")
+    return ",".join(out)
+
+
 def maps_of(result: Result) -> WeightMaps:
     """What the maps panel shows for a fused result (nothing, and why, for a stack or a model without P)."""
     return WeightMaps(result.label, dict(result.maps), is_stack=result.is_stack)
@@ -78,8 +89,9 @@ class FusingController(QObject):
         self.choices, self.workspace = state.choices, state.workspace
         self.jobs = JobRunner(errors, state.activity)  # fusing
         self.reads = JobRunner(errors, state.activity)  # reading large sources
-        self._cache = ResultCache()  # (pair|scaling, task, device, method) -> Result, bounded by memory
+        self._cache = ResultCache()  # (pair|scaling|stamps, task, device, method|stamp) -> Result, bounded by memory
         self.workspace.pairs.currentChanged.connect(self._on_current_changed)
+        self.workspace.pairs.setupChanged.connect(self._on_setup_changed)
         self.choices.compareChanged.connect(self._on_compare_changed)
         self.choices.stretchChanged.connect(lambda _mode: self._on_current_changed(self.workspace.pairs.current))
 
@@ -119,18 +131,64 @@ class FusingController(QObject):
 
     def _show(self, read) -> None:  # noqa: ANN001 - (scaled sources, raw sources)
         self.workspace.set_sources(*read)
-        fused = self._cache.get(self._key(self.choices.model))
-        second = self._cache.get(self._key(self.choices.compare))
-        if fused or second:
-            self._set_results(fused, second)
+        self._show_cached()
 
-    def _key(self, what: MethodKey | None) -> tuple[str, str, str, MethodKey | None]:
+    def _show_cached(self) -> None:
+        """The current item's results for its task and model, as cached, or empty panels (never another
+        item's or another model's result)."""
+        if self.workspace.sources is None:
+            return
+        fused = self._cache.get(self._key(self.model))
+        second = self._cache.get(self._key(self.choices.compare))
+        self._set_results(fused, second)
+        if fused is None and self.state.activity.training == "idle":
+            self.workspace.set_maps(WeightMaps())
+
+    def _on_setup_changed(self, index: int) -> None:
+        if index == self.workspace.pairs.current:  # its task or model changed: its results are others now
+            self._show_cached()
+
+    @property
+    def task(self) -> str:
+        """The current item's task (the chosen one when the list is empty)."""
+        setup = self.workspace.pairs.current_setup()
+        return setup.task if setup else self.choices.task
+
+    @property
+    def model(self) -> MethodKey:
+        """The current item's model (the chosen one when the list is empty)."""
+        setup = self.workspace.pairs.current_setup()
+        return setup.model if setup else self.choices.model
+
+    def _key(self, what: MethodKey | None) -> tuple:
+        """A result's cache key: the item's files (with their modification times: a file replaced on disk is
+        another input), the input scaling, the task, the device, and the method (with its file's time)."""
         pair = self.workspace.pairs.current_pair()
-        return (f"{pair.key}|{self.choices.stretch}" if pair else "", self.choices.task, self.choices.device, what)
+        return (f"{pair.key}|{self.choices.stretch}|{stamps(pair.paths)}" if pair else "", self.task,
+                self.choices.device, what, stamps([what.path]) if what is not None and what.path else "")
 
     def forget(self, method: MethodKey | None = None) -> None:
         """Drop cached results (all, or those of one method, e.g. a model file that was replaced)."""
         self._cache.drop(lambda k: method is None or k[3] == method)
+
+    def cached(self, pair, task: str, method: MethodKey) -> Result | None:  # noqa: ANN001 - Pair
+        """The cached result of ``method`` on ``pair`` with ``task`` (what Export all reuses), or None."""
+        return self._cache.get((f"{pair.key}|{self.choices.stretch}|{stamps(pair.paths)}", task, self.choices.device,
+                                method, stamps([method.path]) if method.path else ""))
+
+    def rename(self, old: MethodKey, new: MethodKey, source: dict, label: str) -> None:
+        """A fine-tuned model was saved as ``new``: its cached results (and those on screen) now name the file,
+        its hash and its key, so that their sidecars and CSV rows say how to redo them."""
+        for key in [k for k in self._cache.keys() if k[3] == old]:
+            result = self._cache.get(key)
+            result.source = {**result.source, **source}
+            result.label = label
+            self._cache.pop(key)
+            self._cache.put((*key[:3], new, stamps([new.path]) if new.path else ""), result)
+        if self.workspace.fused is not None and self.workspace.fused.source.get("key") == str(old):
+            self.workspace.fused.source = {**self.workspace.fused.source, **source}
+            self.workspace.fused.label = label
+            self.workspace.set_results(self.workspace.fused, self.workspace.second)
 
     # ------------------------------------------------------------------ fusing
     @property
@@ -142,7 +200,7 @@ class FusingController(QObject):
         return self.jobs.worker
 
     def fuse(self) -> bool:
-        return self._start(self.choices.model, self.choices.compare)
+        return self._start(self.model, self.choices.compare)
 
     def _on_compare_changed(self, key: MethodKey) -> None:
         if self.workspace.sources is not None and self.workspace.fused is not None and not self.busy:
@@ -164,7 +222,7 @@ class FusingController(QObject):
         pair = ws.pairs.current_pair()
         stack = pair.paths if pair is not None and pair.is_stack else None
         keys = (self._key(model_key) if model_key else None, self._key(compare_key) if compare_key else None)
-        self.jobs.start(fuse_job, self.choices.task, self.choices.device, model_key, compare_key,
+        self.jobs.start(fuse_job, self.task, self.choices.device, model_key, compare_key,
                         self.state.models.catalog, a, b, self.jobs.reporter("Fusing"), stack, self.choices.stretch,
                         context="Fusing", busy="Fusing…", on_result=lambda r: self._on_done(r, keys),
                         on_finish=self.finished.emit)
@@ -175,9 +233,10 @@ class FusingController(QObject):
         for key, res in zip(keys, results):
             if key and res is not None:
                 self._cache.put(key, res)
-        pair_key = next(k[0] for k in keys if k)
-        if pair_key == self._key(None)[0]:
-            self._set_results(fused or self.workspace.fused, second or self.workspace.second)
+        current = (self._key(self.model), self._key(self.choices.compare))  # the item may have changed meanwhile
+        shown = [res if key is not None and key == now else None for key, res, now in zip(keys, results, current)]
+        if any(r is not None for r in shown):
+            self._set_results(shown[0] or self.workspace.fused, shown[1] or self.workspace.second)
 
     def _set_results(self, fused: Result | None, second: Result | None) -> None:
         self.workspace.set_results(fused, second)

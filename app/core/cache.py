@@ -65,6 +65,9 @@ class ResultCache:
             _, (_, old) = self._items.popitem(last=False)
             self.nbytes -= old
 
+    def keys(self) -> list[Hashable]:
+        return list(self._items)
+
     def pop(self, key: Hashable) -> None:
         item = self._items.pop(key, None)
         if item is not None:

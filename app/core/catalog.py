@@ -44,7 +44,7 @@ class Store(Protocol):
 class ModelCatalog:
     def __init__(self, preferences: Store) -> None:
         self._preferences = preferences
-        self._session: dict[MethodKey, tuple[str, object]] = {}
+        self._session: dict[MethodKey, tuple[str, object, str | None]] = {}  # label, bundle, task
         self._numbers = itertools.count(1)
 
     # ------------------------------------------------------------------ listing
@@ -58,12 +58,20 @@ class ModelCatalog:
         tasks = {key: engine.model_task(key.path) for key in files}
         out += [ModelEntry(key, key.label) for key in files if tasks[key] in (task, None)]
         out += [ModelEntry(key, f"{key.label} — {tasks[key]} model") for key in files if tasks[key] not in (task, None)]
-        out += [ModelEntry(key, label) for key, (label, _) in self._session.items()]
+        out += [ModelEntry(key, label if t in (task, None) else f"{label} — {t} model")
+                for key, (label, _, t) in self._session.items()]
         out.append(ModelEntry(SCRATCH, "New model (untrained, for training)"))
         return out
 
     def get(self, key: MethodKey, task: str) -> ModelEntry | None:
         return next((e for e in self.entries(task) if e.key == key), None)
+
+    def task_of(self, key: MethodKey) -> str | None:
+        """The task a model was made for: a file's metadata or name, a fine-tuned model's training task; None for
+        the default and the new model (they are the task's own) and where a file does not say."""
+        if key.kind == "session":
+            return self._session[key][2] if key in self._session else None
+        return engine.model_task(key.path) if key.path is not None else None
 
     @staticmethod
     def user_models() -> list[Path]:
@@ -81,9 +89,9 @@ class ModelCatalog:
         key = MethodKey.pth(path)
         return ModelEntry(key, key.label)
 
-    def add_session(self, label: str, bundle: object) -> MethodKey:
+    def add_session(self, label: str, bundle: object, task: str | None = None) -> MethodKey:
         key = MethodKey.session(next(self._numbers))  # never reused, also after one was saved
-        self._session[key] = (label, bundle)
+        self._session[key] = (label, bundle, task or getattr(bundle, "task", None))
         return key
 
     def session_bundle(self, key: MethodKey) -> object | None:

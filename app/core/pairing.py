@@ -14,8 +14,13 @@ Rules (the pair list's drop contract):
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from app.core.methods import DEFAULT, MethodKey
+
+TASK_TOKENS = ("ivif", "mif", "mfif", "meif")
 
 
 @dataclass(frozen=True)
@@ -51,6 +56,28 @@ class Pair:
     def consecutive_pairs(self) -> list[tuple[Path, Path]]:
         """(frame i, frame i+1) for each neighbour in the stack (the pair itself for a pair)."""
         return list(zip(self.paths[:-1], self.paths[1:]))
+
+
+@dataclass(frozen=True)
+class ItemSetup:
+    """What an item of the list is fused and trained with: its task and its model. Set when the item is added
+    (:func:`task_from_paths`, else the task chosen then) and changed only for that item."""
+
+    task: str
+    model: MethodKey = DEFAULT
+
+
+def task_from_paths(paths) -> str | None:  # noqa: ANN001 - paths of one item
+    """The task the files of an item name, or None: a task's short name (``ivif``, ``mif``, ``mfif``, ``meif``)
+    as a word of a file name (``ivif_ir.png``, ``mfif-near.jpg``) or of one of the three folders above it
+    (``datasets/mfif/mfifb/a/001.png``). Choice: only these exact words count, so that ``Ir``, ``CT`` or
+    ``over`` never guess wrong; when the files name two tasks, None."""
+    found = set()
+    for path in paths:
+        path = Path(path)
+        for part in (path.stem, *(q.name for q in list(path.parents)[:3])):
+            found.update(w for w in re.split(r"[^a-z0-9]+", part.lower()) if w in TASK_TOKENS)
+    return found.pop() if len(found) == 1 else None
 
 
 def make_stack(paths: list[Path]) -> Pair:

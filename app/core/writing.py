@@ -43,6 +43,18 @@ class ExportSummary:
     written: list[Path] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)
     cancelled: bool = False
+    folder: Path | None = None
+
+    def text(self) -> str:
+        """What the export did, in one message: ``N files written to FOLDER``, then the items skipped and why."""
+        n = len(self.written)
+        lines = [f"{n} file{'s' if n != 1 else ''} written to {self.folder}"
+                 + (" (cancelled before the end)" if self.cancelled else "")]
+        if self.failed:
+            lines.append(f"{len(self.failed)} item(s) were skipped:")
+            lines += [f"• {name}: {why}" for name, why in self.failed[:10]]
+            lines += ["…"] if len(self.failed) > 10 else []
+        return "\n".join(lines)
 
 
 def stem(pair: Pair) -> str:
@@ -67,10 +79,16 @@ def pair_files(pair: Pair, opt: ExportOptions, has_maps: bool = True) -> list[Pa
     return out
 
 
-def planned_files(pairs: list[Pair], opt: ExportOptions) -> list[Path]:
+def metrics_file(folder: Path, task: str) -> Path:
+    """One metrics CSV per task (``metrics_ivif.csv``): each task has its own paper metrics as columns."""
+    return folder / f"metrics_{task}.csv"
+
+
+def planned_files(pairs: list[Pair], opt: ExportOptions, tasks: list[str] = ()) -> list[Path]:
+    """The files an export of ``pairs`` writes; ``tasks``: the tasks of the pairs (their metrics files)."""
     files = [f for p in pairs for f in pair_files(p, opt, has_maps=not p.is_stack)]
     if opt.metrics:
-        files.append(opt.folder / "metrics.csv")
+        files += [metrics_file(opt.folder, t) for t in dict.fromkeys(tasks)]
     return files
 
 
@@ -124,9 +142,21 @@ def sidecar_record(pair: Pair, fused: Result, second: Result | None, opt: Export
     }
 
 
-def metrics_rows(pair: Pair, results: list[Result]) -> list[dict]:
-    return [{"pair": pair.name, "a": str(pair.a), "b": str(pair.b), "method": r.label, **r.metrics}
-            for r in results if r is not None and r.metrics]
+def metrics_rows(pair: Pair, task: str, results: list[Result]) -> list[dict]:
+    """One row per result: the pair, its task, the result's role (``fused``: the item's model; ``compare``),
+    the method by one name (its label), and for a model the file and its sha256 (empty for a classical method or
+    an unsaved fine-tuned model: the sidecar says why), then the task's metrics."""
+    return [{"pair": pair.name, "a": str(pair.a), "b": str(pair.b), "task": task, "role": role, "method": r.label,
+             "model_file": r.source.get("path") or "", "model_sha256": r.source.get("sha256") or "", **r.metrics}
+            for role, r in zip(("fused", "compare"), results) if r is not None and r.metrics]
+
+
+def metrics_files(folder: Path, rows: list[dict]) -> dict[Path, str]:
+    """The CSV text of each task's rows, by file (:func:`metrics_file`)."""
+    by_task: dict[str, list[dict]] = {}
+    for r in rows:
+        by_task.setdefault(r["task"], []).append(r)
+    return {metrics_file(folder, task): metrics_csv(task_rows) for task, task_rows in by_task.items()}
 
 
 def metrics_csv(rows: list[dict]) -> str:

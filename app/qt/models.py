@@ -24,6 +24,9 @@ class Models(QObject):
     def get(self, key: MethodKey, task: str) -> ModelEntry | None:
         return self.catalog.get(key, task)
 
+    def task_of(self, key: MethodKey) -> str | None:
+        return self.catalog.task_of(key)
+
     def refresh(self) -> None:
         """Model files appeared or went away in the user models folder."""
         self.changed.emit()

@@ -7,26 +7,34 @@ the image views, the metrics table and the maps panel draw it.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
-from app.core.pairing import DropPlan, Pair, plan_drop
+from app.core.pairing import DropPlan, ItemSetup, Pair, plan_drop, task_from_paths
 from app.core.results import Result
 from app.core.view_models import WeightMaps
 
 
 class PairList(QObject):
-    """The source pairs of the session, the file waiting for its partner, and the current pair."""
+    """The source items of the session (pairs and stacks), each with its own task and model
+    (:class:`ItemSetup`), the file waiting for its partner, and the current item.
+
+    ``new_setup`` makes the setup of an item when it is added: the main window sets it to "the task its files
+    name, else the task chosen now, with that task's chosen model" (:meth:`FusingController.new_setup`)."""
 
     changed = Signal()
     currentChanged = Signal(int)
+    setupChanged = Signal(int)  # the task or model of item ``index`` changed
 
     def __init__(self) -> None:
         super().__init__()
         self.pairs: list[Pair] = []
+        self.setups: dict[str, ItemSetup] = {}  # Pair.key -> its task and model
         self.pending: Path | None = None
         self.current = -1
+        self.new_setup: Callable[[Pair], ItemSetup] = lambda pair: ItemSetup(task_from_paths(pair.paths) or "ivif")
 
     def __len__(self) -> int:
         return len(self.pairs)
@@ -34,10 +42,39 @@ class PairList(QObject):
     def current_pair(self) -> Pair | None:
         return self.pairs[self.current] if 0 <= self.current < len(self.pairs) else None
 
+    # ------------------------------------------------------------------ task and model of each item
+    def setup(self, pair: Pair) -> ItemSetup:
+        if pair.key not in self.setups:
+            self.setups[pair.key] = self.new_setup(pair)
+        return self.setups[pair.key]
+
+    def current_setup(self) -> ItemSetup | None:
+        pair = self.current_pair()
+        return self.setup(pair) if pair is not None else None
+
+    def set_setup(self, index: int, setup: ItemSetup) -> None:
+        if 0 <= index < len(self.pairs) and self.setup(self.pairs[index]) != setup:
+            self.setups[self.pairs[index].key] = setup
+            self.setupChanged.emit(index)
+
+    def of_task(self, task: str) -> list[Pair]:
+        """The items whose task is ``task``, in list order (what a training of that task's model uses)."""
+        return [p for p in self.pairs if self.setup(p).task == task]
+
+    def replace_model(self, old, new, task: str | None = None) -> None:  # noqa: ANN001 - MethodKey
+        """Every item (of ``task``, or of any task) with model ``old`` now uses ``new``: a fine-tuned model that
+        was saved to a file, or the model fine-tuned from ``old`` on these items."""
+        for i, pair in enumerate(self.pairs):
+            setup = self.setup(pair)
+            if setup.model == old and task in (None, setup.task):
+                self.set_setup(i, ItemSetup(setup.task, new))
+
     def add_paths(self, paths: list[Path], suffixes: frozenset[str]) -> DropPlan:
         plan = plan_drop([Path(p) for p in paths], self.pending, suffixes)
         known = set(self.pairs)
         new = [p for p in plan.pairs if p not in known]
+        for pair in new:
+            self.setups[pair.key] = self.new_setup(pair)
         self.pairs.extend(new)
         self.pending = plan.pending
         self.changed.emit()
@@ -49,6 +86,7 @@ class PairList(QObject):
         """Put ``pair`` in place of item ``index`` (e.g. its aligned version) and show it."""
         if not 0 <= index < len(self.pairs):
             return
+        self.setups[pair.key] = self.setup(self.pairs[index])  # the aligned item keeps its task and model
         self.pairs[index] = pair
         self.changed.emit()
         self.set_current(index, force=True)
@@ -56,12 +94,14 @@ class PairList(QObject):
     def remove(self, index: int) -> None:
         if not 0 <= index < len(self.pairs):
             return
+        self.setups.pop(self.pairs[index].key, None)
         del self.pairs[index]
         self.changed.emit()
         self.set_current(min(self.current, len(self.pairs) - 1), force=True)
 
     def clear(self) -> None:
         self.pairs.clear()
+        self.setups.clear()
         self.pending = None
         self.changed.emit()
         self.set_current(-1, force=True)
@@ -116,8 +156,10 @@ class Workspace(QObject):
         self.sources = sources
         self.raw_sources = raw if raw is not None else sources
         self.fused = self.second = None
+        self.maps = WeightMaps()  # another item: its maps come with its result (or stay empty)
         self.imagesChanged.emit()
         self.resultChanged.emit()
+        self.mapsChanged.emit()
 
     def set_results(self, fused: Result | None, second: Result | None) -> None:
         self.fused, self.second = fused, second

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Callable
+
 from PySide6.QtWidgets import QComboBox, QWidget
 
 from app.core.engine import TASK_NAMES, TASKS
+from app.core.methods import MethodKey
 from app.qt.choices import Choices
 from app.qt.models import Models
 from app.widgets.method_box import MethodBox
@@ -36,11 +39,18 @@ class ModelBox(MethodBox):
         self.setMinimumContentsLength(26)
         self.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.setToolTip("Model used by Fuse, and fine-tuned by Train")
-        self.methodActivated.connect(choices.set_model)
+        self.confirm: Callable[[MethodKey], bool] | None = None  # asks before a model of another task
+        self.methodActivated.connect(self._on_activated)
         models.changed.connect(self.refill)
         choices.taskChanged.connect(self.refill)
         choices.modelChanged.connect(self.select)
         self.refill()
+
+    def _on_activated(self, key: MethodKey) -> None:
+        if key != self.choices.model and self.confirm is not None and not self.confirm(key):
+            self.select(self.choices.model)  # not this one after all: the box shows the item's model again
+            return
+        self.choices.set_model(key)
 
     def refill(self) -> None:
         self.set_methods([(e.key, e.label, str(e.path or e.label)) for e in self.models.entries(self.choices.task)])

@@ -59,6 +59,7 @@ class PairListWidget(QWidget):
         self.clear_button.clicked.connect(workspace.pairs.clear)
         workspace.pairs.changed.connect(self._on_pairs_changed)
         workspace.pairs.currentChanged.connect(self._on_current_changed)
+        workspace.pairs.setupChanged.connect(self._on_setup_changed)
         workspace.imagesChanged.connect(self._on_images_changed)
         self._on_pairs_changed()
 
@@ -99,11 +100,10 @@ class PairListWidget(QWidget):
         self.list.blockSignals(True)
         self.list.clear()
         for pair in pairs.pairs:
+            item = QListWidgetItem(self._item_text(pair))
             if pair.is_stack:
-                item = QListWidgetItem(f"{pair.name}\n  {len(pair.paths)} frames, fused as a tree of pairs")
                 item.setToolTip("\n".join(f"{i + 1}: {p}" for i, p in enumerate(pair.paths)))
             else:
-                item = QListWidgetItem(f"{pair.name}\n  A: {pair.a.name}   B: {pair.b.name}")
                 item.setToolTip(f"A: {pair.a}\nB: {pair.b}")
             self.list.addItem(item)
         self.list.setCurrentRow(pairs.current)
@@ -111,6 +111,18 @@ class PairListWidget(QWidget):
         self.pending.setText(f"A waiting for its B: {pairs.pending.name}" if pairs.pending else "")
         self.pending.setVisible(pairs.pending is not None)
         self.hint.setVisible(not pairs.pairs)
+
+    def _item_text(self, pair) -> str:  # noqa: ANN001 - Pair
+        """Name, files, and the item's own task and model (``ivif · tiny``)."""
+        setup = self.workspace.pairs.setup(pair)
+        files = (f"{len(pair.paths)} frames, fused as a tree of pairs" if pair.is_stack
+                 else f"A: {pair.a.name}   B: {pair.b.name}")
+        return f"{pair.name}\n  {files}\n  {setup.task} · {setup.model.label}"
+
+    def _on_setup_changed(self, index: int) -> None:
+        item = self.list.item(index)
+        if item is not None:
+            item.setText(self._item_text(self.workspace.pairs.pairs[index]))
 
     def _on_current_changed(self, index: int) -> None:
         if self.list.currentRow() != index:

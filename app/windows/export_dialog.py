@@ -42,7 +42,7 @@ class ExportDialog(QDialog):
         self.fused = QCheckBox("Fused image (colour kept)")
         self.second = QCheckBox("Comparison image")
         self.maps = QCheckBox("Weight maps (16-bit PNG + colour-mapped PNG)")
-        self.metrics = QCheckBox("Metrics (metrics.csv)")
+        self.metrics = QCheckBox("Metrics (one CSV per task: metrics_<task>.csv)")
         self.exif = QCheckBox("Keep the camera's EXIF (from A; where the format allows)")
         for box in (self.fused, self.maps, self.metrics, self.exif):
             box.setChecked(True)

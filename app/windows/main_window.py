@@ -11,6 +11,7 @@ from app import __version__
 from app.controllers.actions import ActionHandlers
 from app.controllers.exporting import ExportController
 from app.controllers.fusing import FusingController
+from app.controllers.items import ItemsController
 from app.controllers.training import TrainingController
 from app.core import engine
 from app.core.methods import MethodKey
@@ -50,8 +51,10 @@ class MainWindow(QMainWindow):
         self.state = state = StudioState.create(self.preferences)
         self.preferences.keep_choices(state.choices)
         self.fusing = FusingController(state, self.errors)
+        self.items = ItemsController(state, self._ask)
         self.training = TrainingController(state, self.errors)
         self.exporter = ExportController(state, self.preferences, self.errors, self)
+        self.exporter.cached = self.fusing.cached
         self.pair_list = PairListWidget(state.workspace, self.errors)
         self.compare = CompareView(state.choices, state.workspace, state.models)
         self.losses, self.maps, self.metrics = LossPlot(state.activity), MapsView(state.workspace), \
@@ -63,6 +66,7 @@ class MainWindow(QMainWindow):
         self.act = self._build_actions()
         self.task_box, self.model_box, self.device_box = (TaskBox(state.choices), ModelBox(state.choices, state.models),
                                                           DeviceBox(state.choices))
+        self.model_box.confirm = self.items.confirm_model
         self.toolbar = self._build_toolbar()
         self._build_menus()
         self.status = StatusPanel(state.activity, self.statusBar())
@@ -157,6 +161,8 @@ class MainWindow(QMainWindow):
         view = menu.addMenu("&View")
         view.addAction(a["swipe"])
         view.addSeparator()
+        view.addActions(self.compare.zoom_actions)  # fit, 100 %, zoom in, zoom out (their shortcuts work anyway)
+        view.addSeparator()
         for dock in self.docks.values():
             view.addAction(dock.toggleViewAction())
         view.addAction(self.toolbar.toggleViewAction())
@@ -200,13 +206,19 @@ class MainWindow(QMainWindow):
         for w in (self.task_box, self.model_box, self.device_box):
             w.setEnabled(not training)
 
+    def _ask(self, title: str, question: str) -> bool:
+        Yes, No = QMessageBox.StandardButton.Yes, QMessageBox.StandardButton.No
+        return QMessageBox.question(self, title, question, Yes | No, No) == Yes
+
     def _on_pause(self, checked: bool) -> None:
         (self.training.pause if checked else self.training.resume)()
 
     def _on_trained(self, key: MethodKey) -> None:
-        """Select the fine-tuned model and show what it does on the current pair."""
+        """The fine-tuned model becomes the model of the items it was trained on (those of its task that had the
+        model it started from), and the current item shows what it does if it is one of them."""
         self.fusing.forget()
-        self.state.choices.set_model(key)
+        task, base = self.handlers.training_base
+        self.state.workspace.pairs.replace_model(base, key, task)
         self.statusBar().showMessage("Training finished: the fine-tuned model is selected. Save it with "
                                      "Model ▸ Save fine-tuned model…", 10000)
         if self.state.workspace.sources is not None:

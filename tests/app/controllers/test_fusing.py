@@ -42,11 +42,10 @@ def test_views_are_linked(fused_window):
 
 def test_pixel_readout(fused_window):
     w = fused_window
-    w.compare.grid._on_pixel_text = None
     w.compare._on_pixel(3, 2)
-    a, b = w.state.workspace.sources
+    a, b = w.state.workspace.raw_sources
     text = w.compare.readout.text()
-    assert f"A={a[2, 3]}" in text and f"B=({b[2, 3, 0]}, {b[2, 3, 1]}, {b[2, 3, 2]})" in text and "Fused=(" in text
+    assert f"A {a[2, 3]}" in text and f"B ({b[2, 3, 0]}, {b[2, 3, 1]}, {b[2, 3, 2]})" in text and "Fused (" in text
 
 
 def test_mouse_move_emits_pixel(fused_window, qtbot):
