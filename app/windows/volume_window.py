@@ -7,6 +7,9 @@ A yellow bar that cannot be closed says the tool is for research use, not diagno
 and writing run in the window's :class:`app.qt.jobs.JobRunner` (one job at a time, with a progress bar;
 fusing can be cancelled between slices); torch is imported only there. The logic lives in :mod:`app.core.volumes`.
 
+The views, the slice slider and the cursor readout are :class:`app.widgets.volume_slices.VolumeSlices`. The
+window opens inside the screen that holds its parent (:func:`app.qt.screens.open_on_screen`).
+
 Use: ``VolumeWindow(catalog, preferences, errors, parent).show()``, then ``open_paths(a, b=None)`` or the
 Open buttons.
 """
@@ -16,7 +19,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QCloseEvent, QFontDatabase
+from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -27,9 +30,6 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QProgressBar,
     QPushButton,
-    QSizePolicy,
-    QSlider,
-    QSpinBox,
     QVBoxLayout,
     QWidget,
 )
@@ -45,16 +45,14 @@ from app.core.volumes import (
     export_paths,
     fuse_job,
     load_job,
-    modality_label,
     sidecar,
-    slice_position,
-    value_text,
 )
 from app.qt.errors import ErrorHandler
 from app.qt.jobs import JobRunner
 from app.qt.preferences import Preferences
+from app.qt.screens import open_on_screen
 from app.widgets.method_box import MethodBox
-from app.widgets.volume_view import VolumeView
+from app.widgets.volume_slices import VolumeSlices
 
 NOTE_STYLE = "background: #ffe066; color: #3a2f00; padding: 5px 8px; font-weight: bold;"
 
@@ -79,9 +77,8 @@ class VolumeWindow(QMainWindow):
         self.note = QLabel(f"⚠ {RESEARCH_NOTE}")
         self.note.setStyleSheet(NOTE_STYLE)
         self.note.setWordWrap(True)
-        self.views = {"A": VolumeView("A", "open a NIfTI file or a DICOM series folder"),
-                      "B": VolumeView("B", "optional: a volume on A's grid"),
-                      "Fused": VolumeView("Fused", "open A and B, then Fuse")}
+        self.slices = VolumeSlices()
+        self.views = self.slices.views
         self.open_a, self.open_b = self._open_button("A"), self._open_button("B")
         self.model_box = MethodBox()
         self.model_box.setToolTip("Model (task mif · medical) used to fuse the volumes")
@@ -91,24 +88,13 @@ class VolumeWindow(QMainWindow):
         self.export_button = QPushButton("Export…")
         self.export_button.setToolTip("Write the raw fused values (NIfTI float32), the current fused slice as "
                                       "displayed (PNG) and a JSON sidecar")
-        self.slider = QSlider(Qt.Orientation.Horizontal)
-        self.slice_box = QSpinBox()
-        self.slice_label = QLabel()
         self.progress = QProgressBar()
         self.progress.setMaximumWidth(180)
-        self.readout = QLabel("Move the cursor over a slice to read its values.")
-        self.readout.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
-        self.readout.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self._build_layout()
         self.fuse_button.clicked.connect(self.fuse)
         self.cancel_button.clicked.connect(self.cancel)
         self.export_button.clicked.connect(self.export)
         self.model_box.methodActivated.connect(lambda key: self.preferences.set_method("volumes/model", key))
-        self.slider.valueChanged.connect(self.set_slice)
-        self.slice_box.valueChanged.connect(lambda v: self.set_slice(v - 1))
-        for view in self.views.values():
-            view.stepRequested.connect(lambda step: self.set_slice(self.slider.value() + step))
-            view.hovered.connect(self._on_hover)
         for name in ("A", "B"):
             self.views[name].windowChanged.connect(self._update_fused_title)
         self.fill_models()
@@ -132,24 +118,15 @@ class VolumeWindow(QMainWindow):
         bar.addWidget(self.model_box, 1)
         for w in (self.fuse_button, self.progress, self.cancel_button, self.export_button):
             bar.addWidget(w)
-        views = QHBoxLayout()
-        for view in self.views.values():
-            views.addWidget(view, 1)
-        slices = QHBoxLayout()
-        slices.addWidget(QLabel("Slice"))
-        slices.addWidget(self.slider, 1)
-        slices.addWidget(self.slice_box)
-        slices.addWidget(self.slice_label)
         central = QWidget()
         layout = QVBoxLayout(central)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self.note)
         layout.addLayout(bar)
-        layout.addLayout(views, 1)
-        layout.addLayout(slices)
-        layout.addWidget(self.readout)
+        layout.addWidget(self.slices, 1)
         self.setCentralWidget(central)
-        self.resize(980, 620)
+        self.resize(980, 620)  # smaller where the screen is
+        open_on_screen(self)
 
     # ------------------------------------------------------------------ state
     @property
@@ -178,21 +155,7 @@ class VolumeWindow(QMainWindow):
         self.export_button.setEnabled(idle and self.fused is not None)
         self.cancel_button.setVisible(not idle)
         self.progress.setVisible(not idle)
-        n = len(self.a.volume.data) if a else 0
-        for w in (self.slider, self.slice_box):
-            w.setEnabled(n > 0)
-        self.slider.setRange(0, max(n - 1, 0))
-        self.slice_box.setRange(1 if n else 0, n)
-        self.slider.setPageStep(max(1, n // 10))
-        self._update_slice_label()
-
-    def _update_slice_label(self) -> None:
-        if self.a is None:
-            self.slice_label.setText("no volume")
-            return
-        k, n = self.slider.value(), len(self.a.volume.data)
-        where = slice_position(self.a.volume, k)
-        self.slice_label.setText(f"{k + 1} of {n}" + (f" · {where}" if where else ""))
+        self.slices.update_range()
 
     def _update_fused_title(self) -> None:
         """Flag the fused view when A's or B's window has changed since fusing (the fused volume then
@@ -205,22 +168,12 @@ class VolumeWindow(QMainWindow):
 
     def set_slice(self, index: int) -> None:
         """Show slice ``index`` (0-based, clamped) in every view."""
-        if self.a is None:
-            return
-        index = max(0, min(int(index), len(self.a.volume.data) - 1))
-        for w, v in ((self.slider, index), (self.slice_box, index + 1)):
-            if w.value() != v:
-                w.blockSignals(True)
-                w.setValue(v)
-                w.blockSignals(False)
-        for view in self.views.values():
-            view.show_slice(index)
-        self._update_slice_label()
+        self.slices.set_slice(index)
 
     def _set_fused(self, fused: FusedVolume | None) -> None:
         self.fused = fused
         self.views["Fused"].set_volume(fused.opened if fused else None)
-        self.views["Fused"].show_slice(self.slider.value())
+        self.views["Fused"].show_slice(self.slices.index)
         self._update_fused_title()
         self.fusedChanged.emit(fused.opened.volume if fused else None)
 
@@ -283,7 +236,7 @@ class VolumeWindow(QMainWindow):
         if new_a or b is not None:  # a rejected B leaves B and the fused volume as they were
             self._set_fused(None)
         self._update()
-        self.set_slice(len(a.volume.data) // 2 if new_a else self.slider.value())
+        self.set_slice(len(a.volume.data) // 2 if new_a else self.slices.index)
         self.statusBar().showMessage("Opened " + " and ".join(v.volume.name for v in (self.a, self.b) if v), 8000)
         self.volumesChanged.emit()
         if problem:
@@ -314,7 +267,7 @@ class VolumeWindow(QMainWindow):
                                               "NIfTI (*.nii.gz *.nii)")
         if not path:
             return
-        files = export_paths(path, self.slider.value())
+        files = export_paths(path, self.slices.index)
         others = [p.name for p in files[1:] if p.exists()]
         if others and QMessageBox.question(self, "Replace files?", f"Replace {', '.join(others)}?") \
                 != QMessageBox.StandardButton.Yes:
@@ -327,7 +280,7 @@ class VolumeWindow(QMainWindow):
         view = self.views["Fused"]
         if self.fused is None or self.a is None or self.b is None:
             return False
-        k = self.slider.value()
+        k = self.slices.index
         files = export_paths(nifti, k)
         meta = sidecar(self.fused, self.a, self.b, files, k, view.window, view.colormap_label)
         return self._run(export_job, files, self.fused.opened.volume, view.picture(), meta,
@@ -336,23 +289,6 @@ class VolumeWindow(QMainWindow):
     def _on_exported(self, paths: list[Path]) -> None:
         self.statusBar().showMessage(f"Wrote {', '.join(p.name for p in paths)} in {paths[0].parent}", 10000)
         self.exported.emit(paths)
-
-    # ------------------------------------------------------------------ cursor
-    def _on_hover(self, x: int, y: int) -> None:
-        if x < 0 or self.a is None:
-            return
-        parts = []
-        for name, view in self.views.items():
-            hit = view.value_at(x, y) if view.opened is not None else None
-            if hit is None:
-                continue
-            value, (r, c) = hit
-            vol = view.opened.volume
-            if not parts:
-                parts.append(f"voxel column {c}, row {r}, slice {view.slice_index + 1}")
-            kind = "" if vol.modality == "FUSED" else f" ({modality_label(vol.modality)})"
-            parts.append(f"{name}{kind}: {value_text(value, vol.units)}")
-        self.readout.setText("  ·  ".join(parts))
 
     # ------------------------------------------------------------------ closing
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt's name

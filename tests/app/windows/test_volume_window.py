@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QWheelEvent
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QMainWindow
 
 from app.core.catalog import ModelCatalog
 from app.core.methods import DEFAULT
@@ -108,6 +108,34 @@ def fuse_and_wait(qtbot, w: VolumeWindow) -> None:
     assert w.fused is not None, w.errors.history
 
 
+def test_opens_inside_the_screen_that_holds_its_parent(qtbot):
+    """The main window sits partly past the bottom-right corner; the browser (980 × 620 asked, wider than the
+    800 × 800 offscreen screen) opens whole inside the available area, shrunk only where it did not fit."""
+    parent = QMainWindow()
+    qtbot.addWidget(parent)
+    parent.resize(300, 200)
+    area = parent.screen().availableGeometry()
+    parent.move(area.right() - 250, area.bottom() - 150)
+    parent.show()
+    preferences = Preferences()
+    w = VolumeWindow(ModelCatalog(preferences), preferences, ErrorHandler(), parent=parent, device="cpu")
+    w.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, False)
+    qtbot.addWidget(w)
+    w.show()
+    assert area.contains(w.frameGeometry()), (w.frameGeometry(), area)
+    assert w.height() == 620 and w.width() < 980
+    assert w.frameGeometry().bottom() == area.bottom()  # as near its parent as the screen allows
+    qtbot.wait(20)  # checked again once shown, with its own frame
+    assert area.contains(w.frameGeometry())
+
+
+def test_opens_inside_the_primary_screen_without_a_parent(win, qtbot):
+    win.resize(2000, 1500)
+    win.show()
+    qtbot.wait(20)
+    assert QApplication.primaryScreen().availableGeometry().contains(win.frameGeometry())
+
+
 def test_window_builds_without_torch_and_shows_the_note(tmp_path):
     code = ("import sys\n"
             "from PySide6.QtWidgets import QApplication\n"
@@ -134,26 +162,26 @@ def test_nifti_pair_opens_and_slices_browse_together(qtbot, win, volumes):
     open_and_wait(qtbot, win, volumes["mr"], volumes["pet"])
     a, b = win.a.volume, win.b.volume
     assert (a.modality, b.modality) == ("MR", "PT")
-    assert win.slider.maximum() - win.slider.minimum() + 1 == S and win.slice_box.maximum() == S
+    assert win.slices.slider.maximum() - win.slices.slider.minimum() + 1 == S and win.slices.slice_box.maximum() == S
     assert win.fuse_button.isEnabled() and not win.export_button.isEnabled()
     flips = win.views["A"].flips
     assert flips == (True, True)  # a RAS-stored NIfTI: anterior up, patient right on the left
     win.set_slice(0)
     first = win.views["A"].displayed().copy()
-    win.slice_box.setValue(3)  # 1-based in the spin box
-    assert win.slider.value() == 2
+    win.slices.slice_box.setValue(3)  # 1-based in the spin box
+    assert win.slices.slider.value() == 2
     np.testing.assert_array_equal(win.views["A"].displayed(), oriented(a.data[2], flips))
     np.testing.assert_array_equal(win.views["B"].displayed(), oriented(b.data[2], flips))
     assert not np.array_equal(win.views["A"].displayed(), first)
-    assert "3 of 4" in win.slice_label.text() and "z 14.0 mm" in win.slice_label.text()
+    assert "3 of 4" in win.slices.slice_label.text() and "z 14.0 mm" in win.slices.slice_label.text()
     # MR: grey, auto window; PET: heat map (not grey)
     assert win.views["A"].colormap_label == "Grey" and win.views["A"].mode == "auto"
     lut = win.views["B"].item.lut
     assert win.views["B"].colormap_label == "Heat" and np.ptp(lut[:, :3].astype(int), axis=1).max() > 50
     # the cursor reads raw values of every view at the same voxel
-    win._on_hover(5, 7)
+    win.slices._on_hover(5, 7)
     r, c = H - 1 - 7, W - 1 - 5
-    assert f"row {r}" in win.readout.text() and f"{a.data[2, r, c]:.0f}" in win.readout.text()
+    assert f"row {r}" in win.slices.readout.text() and f"{a.data[2, r, c]:.0f}" in win.slices.readout.text()
 
 
 def test_spect_gets_a_rainbow_and_colour_maps_change_per_view(qtbot, win, volumes):
@@ -169,13 +197,13 @@ def test_wheel_and_arrow_keys_change_the_slice(qtbot, win, volumes):
     win.set_slice(1)
     graphics = win.views["A"].graphics
     qtbot.keyClick(graphics, Qt.Key.Key_Up)
-    assert win.slider.value() == 2
+    assert win.slices.slider.value() == 2
     qtbot.keyClick(graphics, Qt.Key.Key_PageDown)
-    assert win.slider.value() == 0  # clamped
+    assert win.slices.slider.value() == 0  # clamped
     wheel = QWheelEvent(QPointF(10, 10), QPointF(10, 10), QPoint(0, 0), QPoint(0, 120), Qt.MouseButton.NoButton,
                         Qt.KeyboardModifier.NoModifier, Qt.ScrollPhase.NoScrollPhase, False)
     QApplication.sendEvent(graphics.viewport(), wheel)
-    assert win.slider.value() == 1
+    assert win.slices.slider.value() == 1
 
 
 def test_dicom_ct_opens_in_hu_with_bone_window_and_presets_set_levels(qtbot, win, tmp_path, monkeypatch):
@@ -189,7 +217,7 @@ def test_dicom_ct_opens_in_hu_with_bone_window_and_presets_set_levels(qtbot, win
     assert win.preferences.folder("volumes") == str(folder)
     view, vol = win.views["A"], win.a.volume
     np.testing.assert_array_equal(vol.data, stored.astype(np.float32) * 2 - 1024)
-    assert vol.modality == "CT" and vol.units == "HU" and win.slider.maximum() == 2
+    assert vol.modality == "CT" and vol.units == "HU" and win.slices.slider.maximum() == 2
     assert view.flips == (False, False)  # DICOM axial: stored as displayed
     assert view.mode == "bone" and view.window == (400.0, 1800.0)
     assert view.item.getLevels() == pytest.approx((-500.0, 1300.0))
@@ -200,9 +228,9 @@ def test_dicom_ct_opens_in_hu_with_bone_window_and_presets_set_levels(qtbot, win
     assert view.mode == "manual" and view.item.getLevels() == pytest.approx((-60.0, 140.0))
     assert [view.mode_box.itemData(i) for i in range(view.mode_box.count())] == \
         ["auto", "brain", "soft-tissue", "bone", "lung", "manual"]
-    assert "z 12.5 mm" in win.slice_label.text()  # the middle of 10, 12.5, 15
-    win._on_hover(0, 0)
-    assert "HU" in win.readout.text()
+    assert "z 12.5 mm" in win.slices.slice_label.text()  # the middle of 10, 12.5, 15
+    win.slices._on_hover(0, 0)
+    assert "HU" in win.slices.readout.text()
 
 
 def test_mismatched_grids_one_message_and_the_window_stays_usable(qtbot, win, volumes, dialogs):
@@ -240,7 +268,7 @@ def test_fuse_uses_the_views_windows_and_export_writes_raw_values(qtbot, win, vo
     expected, _ = fuse_volumes(Fuser(load_model(None, "mif"), "cpu"), a, b, (300.0, 600.0), win.views["B"].window)
     np.testing.assert_allclose(fused.data, expected.data, atol=1e-5)
     np.testing.assert_allclose(fused.affine, a.affine)
-    k = win.slider.value()
+    k = win.slices.slider.value()
     np.testing.assert_array_equal(win.views["Fused"].displayed(), oriented(fused.data[k], win.views["Fused"].flips))
     assert win.views["Fused"].item.getLevels() == pytest.approx((0.0, 1.0)) and win.export_button.isEnabled()
     # a window changed after fusing is flagged
