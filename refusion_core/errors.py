@@ -9,6 +9,10 @@ class InputError(RefusionError):
     """Bad image input: missing, not an image, corrupt, unsupported, or sizes that differ."""
 
 
+class SizeMismatchError(InputError):
+    """The images of a pair differ in size: they are not registered (an app offers to align them)."""
+
+
 class WeightsError(RefusionError):
     """Weights that cannot be read or do not fit the network."""
 

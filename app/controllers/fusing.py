@@ -3,7 +3,7 @@ worker, computes metrics, and keeps results per pair so switching pairs is insta
 
 from __future__ import annotations
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, QTimer, Signal
 
 from app.core import engine
 from app.core.cache import ResultCache
@@ -80,6 +80,7 @@ class FusingController(QObject):
     empty and Fuse is disabled. A read that finishes after the user moved on is dropped."""
 
     finished = Signal()
+    sizeMismatch = Signal(str)  # the current pair's images differ in size (the window offers to align them)
     READ_IN_WORKER_BYTES = 4 << 20
     READ_IN_WORKER_PIXELS = 4_000_000  # a header declaring more than 4 MP per image: read in a worker too
 
@@ -109,15 +110,23 @@ class FusingController(QObject):
         if self._large(pair):
             self.workspace.set_sources(None)
             self.reads.start(read_job, pair.a, pair.b, self.choices.stretch, context=f"Pair {pair.name}",
-                             busy=READING, on_result=self._show)
+                             busy=READING, on_result=self._show, on_error=self._on_read_error)
             return
         try:
             sources = engine.read_pair_raw(pair.a, pair.b, self.choices.stretch)
-        except Exception as exc:  # noqa: BLE001 - unreadable / corrupt / mismatched: say so, keep going
+        except engine.SizeMismatchError as exc:  # not registered: the window offers to align them
+            self.workspace.set_sources(None)
+            self.sizeMismatch.emit(str(exc))
+            return
+        except Exception as exc:  # noqa: BLE001 - unreadable / corrupt: say so, keep going
             self.workspace.set_sources(None)
             self.errors.report(exc, f"Pair {pair.name}")
             return
         self._show(sources)
+
+    def _on_read_error(self, exc: BaseException) -> None:
+        if isinstance(exc, engine.SizeMismatchError):  # after the error's own message
+            QTimer.singleShot(0, lambda: self.sizeMismatch.emit(str(exc)))
 
     def _large(self, pair) -> bool:  # noqa: ANN001
         """Read in a worker when the files are large, or when a header declares a large image (a small,

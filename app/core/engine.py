@@ -30,10 +30,11 @@ import numpy as np
 
 from refusion_core import MAP_NAMES, TASK_NAMES, TASKS, task_from_name  # noqa: F401 (for the app)
 from refusion_core import __version__ as ENGINE_VERSION
-from refusion_core.errors import InputError, RefusionError, RunError, WeightsError
+from refusion_core.errors import InputError, RefusionError, RunError, SizeMismatchError, WeightsError
 from refusion_core.paths import resources_dir, user_data_dir, user_models_dir
 
-__all__ = ["ENGINE_VERSION", "TASKS", "TASK_NAMES", "InputError", "RefusionError", "RunError", "WeightsError",
+__all__ = ["ENGINE_VERSION", "TASKS", "TASK_NAMES", "InputError", "RefusionError", "RunError", "SizeMismatchError",
+           "WeightsError",
            "resources_dir", "task_from_name", "user_data_dir", "user_models_dir"]
 
 _GROUPS = {
@@ -124,7 +125,10 @@ def read_pair_raw(a: Path, b: Path, stretch: str = "none"):  # noqa: ANN201
     from refusion_core.io.scaling import prepare_input
 
     raw = (read_image(a), read_image(b))
-    check_pair(raw[0], raw[1], names=(Path(a).name, Path(b).name))
+    try:
+        check_pair(raw[0], raw[1], names=(Path(a).name, Path(b).name))
+    except InputError as err:
+        raise SizeMismatchError(str(err)) from None
     return tuple(prepare_input(img, stretch) for img in raw), raw
 
 

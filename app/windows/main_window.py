@@ -74,6 +74,7 @@ class MainWindow(QMainWindow):
                        state.workspace.imagesChanged, state.models.changed):
             signal.connect(self._update_actions)
         self.training.trained.connect(self._on_trained)
+        self.fusing.sizeMismatch.connect(self._offer_align)
         self.pair_list.volumesDropped.connect(self.handlers.open_volumes)
         self.probe = JobRunner(self.errors)  # which device, then PyTorch warmed up: once, after showing
         self.device_checked = False
@@ -209,6 +210,11 @@ class MainWindow(QMainWindow):
     def _ask(self, title: str, question: str) -> bool:
         Yes, No = QMessageBox.StandardButton.Yes, QMessageBox.StandardButton.No
         return QMessageBox.question(self, title, question, Yes | No, No) == Yes
+
+    def _offer_align(self, why: str) -> None:
+        if self._ask("Images of different sizes", f"{why}.\n\nAlign B to A now? (File ▸ Align…: features, ECC, "
+                     "edges or control points; the aligned files replace the item)"):
+            self.handlers.align()
 
     def _on_pause(self, checked: bool) -> None:
         (self.training.pause if checked else self.training.resume)()

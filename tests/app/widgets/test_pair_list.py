@@ -50,10 +50,20 @@ def test_corrupt_file_says_so(window, images, qtbot, dialogs):
     assert window.state.workspace.sources is None and not window.act["fuse"].isEnabled()
 
 
-def test_sizes_differ_says_so(window, images, qtbot, dialogs):
+def test_sizes_differ_says_so_and_offers_to_align(window, images, qtbot, dialogs, monkeypatch):
+    from PySide6.QtWidgets import QDialog, QMessageBox
+
+    from app.windows.align_dialog import AlignDialog
+
+    opened = []
+    monkeypatch.setattr(AlignDialog, "exec", lambda self: opened.append(self.pair) or QDialog.DialogCode.Rejected)
+    dialogs.answers.append(QMessageBox.StandardButton.No)
     drop(window.pair_list, [images["grey"], images["other_size"]])
-    qtbot.waitUntil(lambda: bool(dialogs.shown))
-    assert "48×40" in dialogs.text() and "48×48" in dialogs.text()
+    assert "48×40" in dialogs.questions[-1] and "48×48" in dialogs.questions[-1] and "Align B to A" in dialogs.questions[-1]
+    assert opened == [] and window.state.workspace.sources is None
+    dialogs.answers.append(QMessageBox.StandardButton.Yes)
+    window.state.workspace.pairs.set_current(0, force=True)  # asked again when the item is shown again
+    assert len(opened) == 1 and opened[0].b == images["other_size"]
 
 
 def test_drag_enter_accepts_urls(window, images):
@@ -79,9 +89,9 @@ def test_remove_and_clear(window, images):
 def test_large_files_are_read_in_a_worker(window, images, qtbot, monkeypatch):
     """Above the size limit the sources arrive from a worker; a read the user moved away from is dropped."""
     import numpy as np
-    from refusion_core.io.images import read_image
 
     from app.controllers.fusing import READING
+    from refusion_core.io.images import read_image
 
     monkeypatch.setattr(window.fusing, "READ_IN_WORKER_BYTES", 0)
     window.pair_list.add_paths([images["grey"], images["colour"]])
