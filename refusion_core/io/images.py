@@ -7,6 +7,12 @@ tested in tests/refusion_core/io/test_exif.py); an alpha channel is dropped;
 a 3-channel image whose channels are all equal is returned as grey; float TIFFs become uint16 (values
 in [0, 1] are scaled by 65535, others are min-max stretched — documented lossy case).
 
+Native libraries stay off the terminal: OpenCV's own log is set to silent when this module is imported (unless
+``$OPENCV_LOG_LEVEL`` asks otherwise), and what the codecs print straight to the C stderr while a file is decoded
+(libpng's "libpng warning: iCCP: known incorrect sRGB profile", libtiff's warnings) goes to the log file instead
+(:func:`native_stderr_to_log`). A file they only warn about is read as usual; one they cannot read is an
+InputError, as always.
+
 EXIF (:mod:`refusion_core.io.exif`): :func:`read_image_exif` also returns the file's EXIF block;
 ``write_image(..., exif=block)`` stores it (Orientation reset to 1, the pixels being upright already) in
 JPEG, PNG and WebP through OpenCV and in TIFF through Pillow; :func:`keeps_exif` says where that works.
@@ -18,7 +24,10 @@ import logging
 import os
 import re
 import struct
+import sys
 import tempfile
+import threading
+from contextlib import contextmanager
 from pathlib import Path
 
 import cv2
@@ -31,6 +40,91 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".p
 EXIF_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff")
 _READ_FLAGS = cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR
 _CV_METADATA = hasattr(cv2, "imdecodeWithMetadata") and hasattr(cv2, "imencodeWithMetadata")
+
+
+def _quiet_opencv_log() -> None:
+    """OpenCV's log ("[ WARN:0@0.1] global loadsave.cpp ...", and at ERROR level the decoder's own complaint about
+    a file we then report in one line ourselves) is silenced; ``$OPENCV_LOG_LEVEL``, when set, is left to rule."""
+    if "OPENCV_LOG_LEVEL" in os.environ:
+        return
+    try:
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+    except AttributeError:  # builds without the utils module
+        if hasattr(cv2, "setLogLevel"):
+            cv2.setLogLevel(0)
+
+
+_quiet_opencv_log()
+
+
+class _NativeStderr:
+    """File descriptor 2 pointed at a temporary file while at least one decode runs (a count, under a lock, so
+    that decodes in several threads overlap freely and the first in / last out switch it), then put back; what
+    was caught goes to the log at debug level."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.depth = 0
+        self.saved: int | None = None
+        self.sink = None
+
+    def enter(self) -> None:
+        with self.lock:
+            if self.depth == 0:
+                self._redirect()
+            self.depth += 1
+
+    def leave(self) -> None:
+        with self.lock:
+            self.depth -= 1
+            if self.depth == 0:
+                self._restore()
+
+    def _redirect(self) -> None:
+        try:
+            sys.stderr.flush()  # Python's pending text goes to the terminal first
+        except (AttributeError, OSError, ValueError):  # no sys.stderr (a GUI process), or a closed one
+            pass
+        try:
+            self.sink = tempfile.TemporaryFile()
+            self.saved = os.dup(2)
+            os.dup2(self.sink.fileno(), 2)
+        except OSError:  # no descriptor 2 at all (pythonw), or no temporary folder: decode unredirected
+            self._close()
+
+    def _restore(self) -> None:
+        if self.saved is None:
+            return
+        try:
+            os.dup2(self.saved, 2)
+            self.sink.seek(0)
+            caught = self.sink.read().decode("utf-8", "replace").strip()
+        finally:
+            self._close()
+        if caught:
+            logging.getLogger("refusion").debug("native libraries said while decoding: %s", caught)
+
+    def _close(self) -> None:
+        if self.saved is not None:
+            os.close(self.saved)
+        if self.sink is not None:
+            self.sink.close()
+        self.saved = self.sink = None
+
+
+_NATIVE_STDERR = _NativeStderr()
+
+
+@contextmanager
+def native_stderr_to_log():
+    """Around a decode: what C libraries print to stderr meanwhile (libpng's and libtiff's warnings, which no
+    OpenCV setting reaches) goes to the log file, not to the terminal. Thread-safe; anything another thread
+    writes to stderr during those milliseconds goes to the log as well."""
+    _NATIVE_STDERR.enter()
+    try:
+        yield
+    finally:
+        _NATIVE_STDERR.leave()
 
 
 def read_image(path: str | os.PathLike) -> np.ndarray:
@@ -76,9 +170,10 @@ def max_pixels() -> int:
 
 def _decode(path: Path, decode):
     """Run an OpenCV decode: OpenCV's own refusals (cv2.error: its size limits, a damaged stream) and memory
-    running out become the one-line InputError; the details go to the log."""
+    running out become the one-line InputError; the details, and the codecs' warnings, go to the log."""
     try:
-        return decode()
+        with native_stderr_to_log():
+            return decode()
     except cv2.error as err:
         logging.getLogger("refusion").debug("OpenCV could not decode %s: %s", path, err)
         raise _undecodable(path) from None
