@@ -1,6 +1,11 @@
 """Fine-tuning from the toolbar: builds the engine's Trainer in a worker, turns its events into what the
 views draw (:class:`~app.core.view_models.TrainingStep`, :class:`~app.core.view_models.WeightMaps`), and keeps
-the result as a model of the session that can be saved under a name."""
+the result as a model of the session that can be saved under a name.
+
+How a training ends goes to the activity (``Activity.end_training``: finished, stopped, or failed and why)
+and, for a failure, to :attr:`TrainingController.failed`; ``trained`` comes only for a run that returned a
+model (all its steps done, or stopped by the user), never for one that failed.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable, Iterator
 
 from PySide6.QtCore import QEventLoop, QObject, QTimer, Signal
 
@@ -18,7 +24,7 @@ from app.core.engine import WeightsError
 from app.core.methods import MethodKey
 from app.core.results import resolve_bundle
 from app.core.view_models import TrainingStep, WeightMaps
-from app.qt.errors import ErrorHandler
+from app.qt.errors import ErrorHandler, describe
 from app.qt.jobs import JobRunner
 from app.qt.state import StudioState
 from app.qt.worker import Controls
@@ -67,6 +73,9 @@ LOSSES = ("lf", "lr", "outer_lr")
 
 
 def step_view(ev) -> TrainingStep:  # noqa: ANN001 - the engine's TrainEvent of kind "step"
+    """The step as the views draw it. ``steps_per_s`` and ``eta_s`` are the engine's, taken as they are: the
+    trainer times each update alone (``Trainer._one_step``: a moving average of the update's own duration per
+    stage), so a pause between two steps never counts in them and needs no correction here."""
     losses = {name: float(v) for name in LOSSES if (v := getattr(ev, name)) is not None and math.isfinite(v)}
     return TrainingStep(int(ev.step), int(ev.total_steps), ev.stage or "", losses, ev.steps_per_s, ev.eta_s)
 
@@ -77,6 +86,7 @@ def preview_view(ev) -> WeightMaps:  # noqa: ANN001 - the engine's TrainEvent of
 
 class TrainingController(QObject):
     trained = Signal(object)  # the MethodKey of the fine-tuned model (kept in memory until saved)
+    failed = Signal(str)  # why the training failed, in a plain sentence (the error dialog has the details)
 
     def __init__(self, state: StudioState, errors: ErrorHandler) -> None:
         super().__init__()
@@ -86,6 +96,9 @@ class TrainingController(QObject):
         self.trainers: dict[MethodKey, object] = {}
         self.last_key: MethodKey | None = None
         self.last_settings: dict = {}
+        self._ended: str | None = None  # how the running training ended: "finished" or "stopped" (its last event)
+        self._failure: str | None = None  # why it failed
+        self._model: MethodKey | None = None  # the model it returned
 
     @property
     def running(self) -> bool:
@@ -110,7 +123,7 @@ class TrainingController(QObject):
         controls = Controls()
         self.jobs.start(train_job, controls, request, entry, self.models.catalog, pairs, run_dir, task,
                         self.choices.device, controls=controls, context="Training", on_yield=self._on_event,
-                        on_result=self._on_returned, on_finish=self._on_finished)
+                        on_result=self._on_returned, on_error=self._on_failed, on_finish=self._on_finished)
         self.activity.reset_training()
         self.activity.set_training("running")
         return True
@@ -150,16 +163,36 @@ class TrainingController(QObject):
             self.activity.set_training("paused")
         elif ev.kind == "resumed":
             self.activity.set_training("running")
+        elif ev.kind in ("done", "stopped"):
+            self._ended = "finished" if ev.kind == "done" else "stopped"
+
+    def _on_failed(self, exc: BaseException) -> None:
+        self._failure = describe(exc)[1]
 
     def _on_returned(self, trainer) -> None:  # noqa: ANN001
         label = f"Fine-tuned {self.choices.task} {time.strftime('%H:%M')} (unsaved)"
         key = self.models.add_session(label, trainer.bundle())
         self.trainers[key] = trainer
-        self.last_key = key
-        self.trained.emit(key)
+        self.last_key = self._model = key
 
     def _on_finished(self) -> None:
-        self.activity.set_training("idle")
+        """The worker has ended: the activity says how, then ``failed`` or ``trained`` (after the state is idle,
+        so that a listener sees the training over and can read ``activity.training_outcome``)."""
+        failure, ended, key = self._failure, self._ended or "stopped", self._model
+        self._failure = self._ended = self._model = None
+        self.activity.end_training("failed" if failure is not None else ended, failure or "")
+        if failure is not None:
+            self.failed.emit(failure)
+        elif key is not None:
+            self.trained.emit(key)
+
+    # ------------------------------------------------------------------ the dialog's time estimate
+    def estimator(self, pairs: list) -> Callable[..., Iterator]:
+        """The training dialog's ``estimate``: ``estimate(settings)`` measures a plain and a meta step of those
+        settings on ``pairs`` with the chosen task and device (``engine.step_timings``; run in the dialog's
+        worker, stopped between steps when the dialog closes)."""
+        task, device = self.choices.task, self.choices.device
+        return lambda settings: engine.step_timings(settings, pairs, task, device)
 
     # ------------------------------------------------------------------ saving
     def save(self, key: MethodKey, path: Path) -> Path:

@@ -7,21 +7,46 @@ import pytest
 from PySide6.QtCore import QElapsedTimer, QTimer
 from PySide6.QtWidgets import QDialog, QMessageBox
 
+from app.controllers import actions
 from app.controllers.training import TrainRequest
+from app.core import engine
 from app.core.methods import DEFAULT, SCRATCH
-from app.windows.train_dialog import TrainDialog
 
 TINY = dict(crop=16, batch=1, epochs=3, meta_steps=1, fuse_steps=5, preview_every=2, preview_size=32,
             checkpoint_every=1000)
 
 
+class AcceptedDialog:
+    """Stands in for the training dialog, whatever it is given: accepted at once with ``given``."""
+
+    given = TrainRequest()
+
+    def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
+        pass
+
+    def exec(self) -> QDialog.DialogCode:
+        return QDialog.DialogCode.Accepted
+
+    def request(self) -> TrainRequest:
+        return self.given
+
+
 @pytest.fixture
-def tiny_training(monkeypatch):
+def accept_training(monkeypatch):
+    """``accept_training(request)``: the Train action's dialog is accepted with ``request``."""
+
+    def accept(request: TrainRequest) -> TrainRequest:
+        monkeypatch.setattr(AcceptedDialog, "given", request)
+        monkeypatch.setattr(actions, "TrainDialog", AcceptedDialog)
+        return request
+
+    return accept
+
+
+@pytest.fixture
+def tiny_training(accept_training):
     """The training dialog is 'accepted' with a seconds-long schedule."""
-    request = TrainRequest("quick", dict(TINY))
-    monkeypatch.setattr(TrainDialog, "exec", lambda self: QDialog.DialogCode.Accepted)
-    monkeypatch.setattr(TrainDialog, "request", lambda self: request)
-    return request
+    return accept_training(TrainRequest("quick", dict(TINY)))
 
 
 @pytest.fixture
@@ -77,18 +102,25 @@ def test_train_pause_stop_save_from_toolbar(pairs_window, tiny_training, qtbot, 
 
     w.act["pause"].trigger()
     qtbot.waitUntil(lambda: w.state.activity.training == "paused", timeout=20000)
-    n = w.losses.points("lf")
-    qtbot.wait(300)
-    assert w.losses.points("lf") == n  # nothing moves while paused
+    n, eta = w.losses.points("lf"), w.status.eta.text()
+    assert w.status.doing.text() == "Paused" and eta.endswith("(paused)")
+    qtbot.wait(1100)
+    assert w.losses.points("lf") == n and w.status.eta.text() == eta  # nothing moves while paused
     w.act["pause"].trigger()
     qtbot.waitUntil(lambda: w.state.activity.training == "running", timeout=20000)
 
+    trained, status = [], w.status
+    w.training.trained.connect(lambda key: trained.append((key, w.state.activity.training, status.doing.text(),
+                                                           status.rate.text() + status.eta.text())))
     t0 = time.perf_counter()
     w.act["stop"].trigger()
     wait_idle(w)
     assert time.perf_counter() - t0 < 10  # within one step (plus writing the run checkpoint)
     assert dialogs.shown == [], dialogs.text()
     key = w.training.last_key
+    # trained comes once the training is over and the status bar says how (then the pair is fused with the model)
+    assert trained == [(key, "idle", "Training stopped", "")]
+    assert w.state.activity.training_outcome == ("stopped", "")
     assert w.state.choices.model == key and "unsaved" in w.model_box.currentText()
 
     dialogs.names.append("my tuned model")
@@ -100,11 +132,10 @@ def test_train_pause_stop_save_from_toolbar(pairs_window, tiny_training, qtbot, 
     assert w.model_box.currentText() == "my tuned model"
 
 
-def test_fuse_with_the_fine_tuned_model(pairs_window, monkeypatch, qtbot, wait_idle):
+def test_fuse_with_the_fine_tuned_model(pairs_window, accept_training, qtbot, wait_idle):
     w = pairs_window
     request = TrainRequest("quick", dict(TINY, epochs=1))
-    monkeypatch.setattr(TrainDialog, "exec", lambda self: QDialog.DialogCode.Accepted)
-    monkeypatch.setattr(TrainDialog, "request", lambda self: request)
+    accept_training(request)
     w.pair_list.list.setCurrentRow(0)
     w.act["train"].trigger()
     qtbot.waitUntil(lambda: not w.training.running, timeout=60000)
@@ -113,13 +144,13 @@ def test_fuse_with_the_fine_tuned_model(pairs_window, monkeypatch, qtbot, wait_i
     assert w.state.choices.model.kind == "session"
     assert w.state.workspace.fused is not None and w.state.workspace.fused.source["kind"] == "session"
     assert w.state.workspace.fused.source["meta"]["steps"] == 6
+    assert w.state.activity.training_outcome == ("finished", "")
 
 
-def test_event_loop_stays_responsive(pairs_window, monkeypatch, qtbot, wait_idle, record_property):
+def test_event_loop_stays_responsive(pairs_window, accept_training, qtbot, wait_idle, record_property):
     w = pairs_window
     request = TrainRequest("quick", dict(TINY, crop=32, batch=2))  # a few seconds of real steps
-    monkeypatch.setattr(TrainDialog, "exec", lambda self: QDialog.DialogCode.Accepted)
-    monkeypatch.setattr(TrainDialog, "request", lambda self: request)
+    accept_training(request)
     with qtbot.waitExposed(w):
         w.show()  # as in the app: after showing, PyTorch is warmed up in the background
     qtbot.waitUntil(lambda: w.device_checked, timeout=60000)  # the device probe and PyTorch's warm-up are done
@@ -141,11 +172,10 @@ def test_event_loop_stays_responsive(pairs_window, monkeypatch, qtbot, wait_idle
     assert meter.worst < 500
 
 
-def test_closing_during_training_asks_stops_and_saves(pairs_window, monkeypatch, qtbot, dialogs):
+def test_closing_during_training_asks_stops_and_saves(pairs_window, accept_training, qtbot, dialogs):
     w = pairs_window
     request = TrainRequest("quick", dict(TINY, epochs=200))
-    monkeypatch.setattr(TrainDialog, "exec", lambda self: QDialog.DialogCode.Accepted)
-    monkeypatch.setattr(TrainDialog, "request", lambda self: request)
+    accept_training(request)
     w.act["train"].trigger()
     qtbot.waitUntil(lambda: w.losses.points("lf") >= 2, timeout=60000)
     dialogs.answers.append(QMessageBox.StandardButton.Cancel)
@@ -173,20 +203,31 @@ def test_training_from_missing_default_weights_says_what_to_do(pairs_window, tin
     assert "not installed" in dialogs.text() and "new, untrained model" in dialogs.text()
 
 
-def test_training_from_scratch(pairs_window, monkeypatch, wait_idle):
+def test_training_from_scratch(pairs_window, accept_training, wait_idle):
     request = TrainRequest("quick", dict(TINY, epochs=1), from_scratch=True)
-    monkeypatch.setattr(TrainDialog, "exec", lambda self: QDialog.DialogCode.Accepted)
-    monkeypatch.setattr(TrainDialog, "request", lambda self: request)
+    accept_training(request)
     pairs_window.state.choices.set_model(SCRATCH)
     pairs_window.act["train"].trigger()
     wait_idle(pairs_window)
     assert pairs_window.state.choices.model.kind == "session"
 
 
-def test_train_dialog_reads_presets(qtbot):
-    dialog = TrainDialog("quick", "tiny", 3)
-    qtbot.addWidget(dialog)
-    assert dialog.spins["crop"].value() == 64
-    dialog.spins["crop"].setValue(32)
-    req = dialog.request()
-    assert req.preset == "quick" and req.overrides == {"crop": 32} and not req.from_scratch
+def test_a_failed_training_says_why_and_gives_no_model(pairs_window, tiny_training, monkeypatch, qtbot, dialogs,
+                                                       wait_idle):
+    def corrupt(*args, **kwargs):  # noqa: ANN002, ANN003 - as the engine says it of a damaged image
+        raise engine.InputError("s1.png cannot be read (is it an image file?)")
+
+    monkeypatch.setattr(engine, "make_trainer", corrupt)
+    w = pairs_window
+    trained, failed = [], []
+    w.training.trained.connect(trained.append)
+    w.training.failed.connect(failed.append)
+    models = len(w.state.models.catalog.entries(w.state.choices.task))
+    w.act["train"].trigger()
+    wait_idle(w)
+    qtbot.waitUntil(lambda: bool(failed))
+    assert failed == ["s1.png cannot be read (is it an image file?)."] and trained == []
+    assert w.state.activity.training_outcome == ("failed", failed[0]) and w.state.activity.training == "idle"
+    assert w.status.doing.text() == f"Training failed: {failed[0]}" and w.status.rate.text() == ""
+    assert "s1.png cannot be read" in dialogs.text()  # the one error handler's dialog
+    assert len(w.state.models.catalog.entries(w.state.choices.task)) == models and not w.training.trainers
