@@ -17,6 +17,9 @@ from PySide6.QtWidgets import QLabel, QProgressBar, QStatusBar
 from app.core.view_models import TrainingStep
 from app.qt.activity import Activity
 
+LONGEST = 100
+"""Characters of the training's last word shown in the bar (an error's sentence can be longer)."""
+
 
 def format_eta(seconds: float | None) -> str:
     if seconds is None or seconds != seconds or seconds < 0:
@@ -130,5 +133,5 @@ class StatusPanel:
     def _on_ended(self, outcome: str, why: str) -> None:
         text = {"finished": "Training finished", "stopped": "Training stopped",
                 "failed": f"Training failed: {why}" if why else "Training failed"}[outcome]
-        self.doing.setText(text)
-        self.doing.setToolTip(text)
+        self.doing.setText(text if len(text) <= LONGEST else text[:LONGEST - 1].rstrip() + "…")  # a label's text
+        self.doing.setToolTip(text)  # sets the window's least width: a long error sentence in full in the tooltip

@@ -75,3 +75,11 @@ def test_stopping_drops_the_time_left(panel):
     activity.set_training("stopping")
     panel.refresh()
     assert panel.eta.text() == "" and panel.doing.text().startswith("Stopping")
+
+
+def test_a_long_reason_is_shortened_in_the_bar_and_whole_in_the_tooltip(panel):
+    panel, activity, _ = panel
+    why = "The graphics card ran out of memory. " * 5
+    activity.end_training("failed", why)
+    assert len(panel.doing.text()) <= 100 and panel.doing.text().endswith("…")
+    assert panel.doing.toolTip() == f"Training failed: {why}"
