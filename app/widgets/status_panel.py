@@ -133,5 +133,6 @@ class StatusPanel:
     def _on_ended(self, outcome: str, why: str) -> None:
         text = {"finished": "Training finished", "stopped": "Training stopped",
                 "failed": f"Training failed: {why}" if why else "Training failed"}[outcome]
-        self.doing.setText(text if len(text) <= LONGEST else text[:LONGEST - 1].rstrip() + "…")  # a label's text
-        self.doing.setToolTip(text)  # sets the window's least width: a long error sentence in full in the tooltip
+        # a status bar label's text sets the window's least width: a long error sentence is cut, whole in the tooltip
+        self.doing.setText(text if len(text) <= LONGEST else text[:LONGEST - 1].rstrip() + "…")
+        self.doing.setToolTip(text)
