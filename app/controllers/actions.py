@@ -30,7 +30,6 @@ class ActionHandlers:
         self.choices, self.workspace, self.models = state.choices, state.workspace, state.models
         self.pair_list, self.fusing, self.training, self.exporter = pair_list, fusing, training, exporter
         self.volume_windows: list[QWidget] = []
-        self.training_base: tuple[str, MethodKey | None] = ("", None)  # the task and model the last training began from
 
     # ------------------------------------------------------------------ inputs
     def open_pair(self) -> None:
@@ -85,15 +84,18 @@ class ActionHandlers:
 
     # ------------------------------------------------------------------ training
     def train(self) -> None:
-        entry = self.models.get(self.choices.model, self.choices.task)
-        dialog = TrainDialog(self.preferences.value("train/preset", "quick"), entry.label if entry else "?",
-                             len(self.workspace.pairs), self.window)
+        """The training dialog for the current item's task and model, listing the items of that task (the only
+        ones it trains on), with a time estimate from measured steps."""
+        task, model, items, pairs = self.training.plan()
+        entry = self.models.get(model, task)
+        dialog = TrainDialog(self.preferences.value("train/preset", "quick"), entry.label if entry else "?", task,
+                             [p.name for p in items], self.window, self.training.estimator(pairs),
+                             pair_count=len(pairs))
         if dialog.exec() != QDialog.DialogCode.Accepted:
             return
         request = dialog.request()
         self.preferences.set_value("train/preset", request.preset)
-        if self.training.start(request):
-            self.training_base = (self.choices.task, self.choices.model)
+        self.training.start(request)
 
     def save_model(self, key: MethodKey | None = None, name: str | None = None) -> Path | None:
         key = key or self.training.last_key

@@ -95,6 +95,7 @@ class TrainingController(QObject):
         self.jobs = JobRunner(errors, state.activity)
         self.trainers: dict[MethodKey, object] = {}
         self.last_key: MethodKey | None = None
+        self.base: tuple[str, MethodKey | None] = ("", None)  # the task and model the last training began from
         self.last_settings: dict = {}
         self._ended: str | None = None  # how the running training ended: "finished" or "stopped" (its last event)
         self._failure: str | None = None  # why it failed
@@ -104,20 +105,30 @@ class TrainingController(QObject):
     def running(self) -> bool:
         return self.jobs.running
 
+    def plan(self) -> tuple[str, MethodKey, list, list[tuple[Path, Path]]]:
+        """What Train would do now: ``(task, model, items, pairs)``: the current item's task and model, the items
+        of that task (only those: an ivif model is never fine-tuned on an mfif pair) and their training pairs (a
+        stack trains as its neighbouring frames: each is a real pair of the task, one focus or exposure step)."""
+        items = self.state.workspace.pairs
+        setup = items.current_setup()
+        task, model = (setup.task, setup.model) if setup else (self.choices.task, self.choices.model)
+        of_task = items.of_task(task)
+        return task, model, of_task, [q for p in of_task for q in p.consecutive_pairs()]
+
     def start(self, request: TrainRequest) -> bool:
-        # a stack trains as its neighbouring frames: each is a real pair of the task (focus/exposure steps)
-        pairs = [q for p in self.state.workspace.pairs.pairs for q in p.consecutive_pairs()]
+        task, model, _items, pairs = self.plan()
         if self.running:
             return False
         if len(pairs) < 2:
-            self.errors.warn("Nothing to train on", "Training needs at least two pairs of images (meta-learning "
-                             "keeps some of them aside to test on). Drop more pairs on the pair list first.")
+            self.errors.warn("Nothing to train on", f"Training needs at least two {task} pairs of images "
+                             "(meta-learning keeps some of them aside to test on). Drop more pairs of this task on "
+                             "the pair list first.")
             return False
-        task = self.choices.task
-        entry = self.models.get(self.choices.model, task)
+        entry = self.models.get(model, task)
         if entry is None:
             self.errors.warn("No model chosen", "Choose a model to fine-tune in the model box.")
             return False
+        self.base = (task, model)  # the fine-tuned model goes to the items of this task that had this model
         run_dir = engine.user_data_dir() / "runs" / f"{task}-{time.strftime('%Y%m%d-%H%M%S')}"
         self.last_settings = {"preset": request.preset, **request.overrides, "from_scratch": request.from_scratch}
         controls = Controls()

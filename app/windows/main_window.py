@@ -200,6 +200,8 @@ class MainWindow(QMainWindow):
         a["train"].setEnabled(len(pairs) > 0 and not training and not busy)
         a["pause"].setEnabled(status in ("running", "paused"))
         a["pause"].setChecked(status == "paused")
+        a["pause"].setText("Resume" if status == "paused" else "Pause")
+        a["pause"].setIcon(icon("train" if status == "paused" else "pause"))
         a["stop"].setEnabled(status in ("running", "paused"))
         a["export"].setEnabled(len(pairs) > 0 and not busy)
         a["align"].setEnabled(pairs.current_pair() is not None and not busy and not training)
@@ -223,10 +225,12 @@ class MainWindow(QMainWindow):
         """The fine-tuned model becomes the model of the items it was trained on (those of its task that had the
         model it started from), and the current item shows what it does if it is one of them."""
         self.fusing.forget()
-        task, base = self.handlers.training_base
+        task, base = self.training.base
         self.state.workspace.pairs.replace_model(base, key, task)
-        self.statusBar().showMessage("Training finished: the fine-tuned model is selected. Save it with "
-                                     "Model ▸ Save fine-tuned model…", 10000)
+        n = len([p for p in self.state.workspace.pairs.pairs if self.state.workspace.pairs.setup(p).model == key])
+        ended = (self.state.activity.training_outcome or ("finished", ""))[0]  # or stopped (a failed run makes none)
+        self.statusBar().showMessage(f"Training {ended}: the fine-tuned model is now the model of the {n} {task} "
+                                     "item(s) it was trained on. Save it with Model ▸ Save fine-tuned model…", 10000)
         if self.state.workspace.sources is not None:
             QTimer.singleShot(0, self.fusing.fuse)  # once the training worker has fully ended
         self._update_actions()

@@ -8,7 +8,6 @@ from PySide6.QtWidgets import QDialog
 
 from app.controllers.training import TrainRequest
 from app.core.writing import ExportOptions
-from app.windows.train_dialog import TrainDialog
 
 TINY = dict(crop=16, batch=1, epochs=1, meta_steps=1, fuse_steps=2, preview_every=100, preview_size=32,
             checkpoint_every=1000)
@@ -19,8 +18,16 @@ def test_saving_the_fine_tuned_model_makes_its_results_name_the_file(window, ima
     w = window
     w.pair_list.add_paths([images["dir_a"], images["dir_b"]])
     qtbot.waitUntil(lambda: bool(dialogs.shown))  # 'lonely.png has no partner'
-    monkeypatch.setattr(TrainDialog, "exec", lambda self: QDialog.DialogCode.Accepted)
-    monkeypatch.setattr(TrainDialog, "request", lambda self: TrainRequest("quick", dict(TINY)))
+    from app.controllers import actions
+
+    class Accepted:  # the training dialog, accepted at once with a seconds-long schedule
+        def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
+            pass
+
+        exec = lambda self: QDialog.DialogCode.Accepted  # noqa: E731
+        request = lambda self: TrainRequest("quick", dict(TINY))  # noqa: E731
+
+    monkeypatch.setattr(actions, "TrainDialog", Accepted)
     w.act["train"].trigger()
     qtbot.waitUntil(lambda: not w.training.running, timeout=60000)
     qtbot.wait(50)
