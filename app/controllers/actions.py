@@ -113,6 +113,7 @@ class ActionHandlers:
         task = self.models.task_of(key) or self.choices.task
         with self.window.items.held():
             self.training.save(key, path)
+        self.training.histories[MethodKey.user(path)] = self.training.histories.pop(key, [])
         saved = MethodKey.user(path)
         self.fusing.forget(saved)
         self.provenance_saved(key, saved, task)

@@ -96,6 +96,8 @@ class TrainingController(QObject):
         self.trainers: dict[MethodKey, object] = {}
         self.last_key: MethodKey | None = None
         self.base: tuple[str, MethodKey | None] = ("", None)  # the task and model the last training began from
+        self.histories: dict[MethodKey, list[TrainingStep]] = {}  # model -> the steps of the run that made it
+        self._history: list[TrainingStep] = []
         self.last_settings: dict = {}
         self._ended: str | None = None  # how the running training ended: "finished" or "stopped" (its last event)
         self._failure: str | None = None  # why it failed
@@ -135,6 +137,7 @@ class TrainingController(QObject):
         self.jobs.start(train_job, controls, request, entry, self.models.catalog, pairs, run_dir, task,
                         self.choices.device, controls=controls, context="Training", on_yield=self._on_event,
                         on_result=self._on_returned, on_error=self._on_failed, on_finish=self._on_finished)
+        self._history = []
         self.activity.reset_training()
         self.activity.set_training("running")
         return True
@@ -167,7 +170,9 @@ class TrainingController(QObject):
     # ------------------------------------------------------------------ events
     def _on_event(self, ev) -> None:  # noqa: ANN001 - TrainEvent
         if ev.kind == "step":
-            self.activity.report_step(step_view(ev))
+            view = step_view(ev)
+            self._history.append(view)
+            self.activity.report_step(view)
         elif ev.kind == "preview" and ev.maps:
             self.state.workspace.set_maps(preview_view(ev))
         elif ev.kind == "paused":
@@ -181,9 +186,11 @@ class TrainingController(QObject):
         self._failure = describe(exc)[1]
 
     def _on_returned(self, trainer) -> None:  # noqa: ANN001
-        label = f"Fine-tuned {self.choices.task} {time.strftime('%H:%M')} (unsaved)"
-        key = self.models.add_session(label, trainer.bundle())
+        task = self.base[0] or self.choices.task  # the items' task (the boxes follow the selection meanwhile)
+        label = f"Fine-tuned {task} {time.strftime('%H:%M')} (unsaved)"
+        key = self.models.add_session(label, trainer.bundle(), task)
         self.trainers[key] = trainer
+        self.histories[key] = self._history  # the curves of the run that made it (the loss panel shows them)
         self.last_key = self._model = key
 
     def _on_finished(self) -> None:

@@ -36,8 +36,8 @@ class Models(QObject):
         self.changed.emit()
         return entry
 
-    def add_session(self, label: str, bundle: object) -> MethodKey:
-        key = self.catalog.add_session(label, bundle)
+    def add_session(self, label: str, bundle: object, task: str | None = None) -> MethodKey:
+        key = self.catalog.add_session(label, bundle, task)
         self.changed.emit()
         return key
 

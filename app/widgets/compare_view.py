@@ -57,6 +57,8 @@ class CompareView(QWidget):
         self.readout = QLabel("Move the cursor over an image to read its pixels.")
         self.readout.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
         self.readout.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)  # a long line, no relayout
+        workspace.imagesChanged.connect(  # another item (or none): the last item's values never stay on screen
+            lambda: self.readout.setText("Move the cursor over an image to read its pixels."))
         self.zoom = Zoom(self)
         self.zoom_actions = self.zoom.actions
         self.addActions(self.zoom_actions)

@@ -135,6 +135,14 @@ class LossPlot(QWidget):
         self._dirty = True
         self.redraw()
 
+    def show_steps(self, steps: list[TrainingStep]) -> None:
+        """The curves of a finished run (the run that made the selected item's model), or none."""
+        self.series = {k: Series() for k in SERIES}
+        for step in steps:
+            self._on_step(step)
+        self._dirty = True
+        self.redraw()
+
     def redraw(self) -> None:
         if not self._dirty:
             return

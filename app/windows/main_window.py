@@ -75,6 +75,8 @@ class MainWindow(QMainWindow):
             signal.connect(self._update_actions)
         self.training.trained.connect(self._on_trained)
         self.fusing.sizeMismatch.connect(self._offer_align)
+        for signal in (state.workspace.pairs.currentChanged, state.workspace.pairs.setupChanged):
+            signal.connect(self._show_item_curves)
         self.pair_list.volumesDropped.connect(self.handlers.open_volumes)
         self.probe = JobRunner(self.errors)  # which device, then PyTorch warmed up: once, after showing
         self.device_checked = False
@@ -212,6 +214,14 @@ class MainWindow(QMainWindow):
     def _ask(self, title: str, question: str) -> bool:
         Yes, No = QMessageBox.StandardButton.Yes, QMessageBox.StandardButton.No
         return QMessageBox.question(self, title, question, Yes | No, No) == Yes
+
+    def _show_item_curves(self, *_) -> None:  # noqa: ANN002
+        """The loss panel shows the curves of the run that made the selected item's model (a model fine-tuned in
+        this session), or nothing; while a training runs, its live curves."""
+        if self.state.activity.training != "idle":
+            return
+        setup = self.state.workspace.pairs.current_setup()
+        self.losses.show_steps(self.training.histories.get(setup.model, []) if setup else [])
 
     def _offer_align(self, why: str) -> None:
         if self._ask("Images of different sizes", f"{why}.\n\nAlign B to A now? (File ▸ Align…: features, ECC, "

@@ -77,8 +77,11 @@ def test_panels_follow_the_selection_and_results_are_kept(window, images, wait_i
     wait_idle(w)
     first = ws.fused
     assert first is not None and ws.maps.arrays and ws.metrics
+    w.compare._on_pixel(3, 2)
+    assert "A " in w.compare.readout.text() and "Fused" in w.compare.readout.text()
     ws.pairs.set_current(1)
     assert ws.fused is None and ws.second is None and not ws.maps.arrays and not ws.metrics
+    assert "Fused" not in w.compare.readout.text()  # the readout of the last item is gone
     assert w.maps.items["wa"].image is None  # the maps panel is empty too
     ws.pairs.set_current(0)  # back: at once, without fusing again
     assert w.fusing.worker is None and ws.fused is first and set(ws.maps.arrays) == {"wa", "wb", "va", "vb"}

@@ -54,9 +54,15 @@ def test_train_uses_only_the_items_of_the_task(window, images, tmp_path, monkeyp
     key = w.training.last_key
     assert [pairs.setup(p) for p in pairs.pairs] == [ItemSetup("ivif", key)] * 3 + [ItemSetup("mfif", DEFAULT)]
     assert w.state.choices.model == key and "3 ivif item(s)" in w.statusBar().currentMessage()
+    steps = w.losses.points("lf")
+    assert steps == 6  # the curves of the run that made the selected item's model
     pairs.set_current(3)
     assert (w.state.choices.task, w.state.choices.model) == ("mfif", DEFAULT)  # not the ivif model
-    assert tiny != key
+    assert w.losses.points("lf") == 0 and w.losses.points("outer_lr") == 0  # its model has no run here
+    pairs.set_current(1)
+    assert w.losses.points("lf") == steps
+    w.pair_list.clear_button.click()
+    assert w.losses.points("lf") == 0 and tiny != key
 
 
 def test_the_train_action_refuses_a_task_with_one_pair(window, images, monkeypatch, dialogs):
