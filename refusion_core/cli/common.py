@@ -8,12 +8,82 @@ from pathlib import Path
 
 from refusion_core import TASKS
 
+TASK_KINDS = ("what kind of images are fused, which decides the model (its default weights) and the metrics: "
+              "ivif = infrared + visible (a thermal and a colour camera), mif = medical (MRI with CT, PET or "
+              "SPECT), mfif = multi-focus (one scene focused near and far), meif = multi-exposure (one scene under- "
+              "and over-exposed)")
+TASK_HELP = (TASK_KINDS + ". Required unless --weights names a model made for one task (a project .safetensors "
+             "records it; a released .pth names it, e.g. ReFusion_MFIF.pth); a --task that contradicts the model "
+             "is refused")
 
-def model_args(p: argparse.ArgumentParser, task: str = "ivif") -> None:
-    """``--task`` (default ``task``), ``--weights`` and ``--device``."""
-    p.add_argument("--task", choices=TASKS, default=task)
-    p.add_argument("--weights", type=Path, help="project .safetensors or a released .pth")
+
+def model_args(p: argparse.ArgumentParser, default_task: str | None = None) -> None:
+    """``--task``, ``--weights`` and ``--device``. ``--task`` has no default (see :func:`resolve_task`) unless
+    ``default_task`` is given (fuse-volume: volumes are medical)."""
+    text = TASK_HELP if default_task is None else (f"{TASK_KINDS}. Default: the task of --weights, else "
+                                                   f"{default_task}; a --task that contradicts the model is refused")
+    p.add_argument("--task", choices=TASKS, help=text)
+    p.add_argument("--weights", type=Path, help="project .safetensors or a released .pth (default: the task's "
+                   "default weights)")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+
+
+def weights_task(path: Path) -> str | None:
+    """The task a model file was made for, read without loading it (a project model's metadata, from the
+    safetensors header; a released .pth's file name), or None when the file does not say. A file that is missing
+    or not a model raises the WeightsError that loading it would (so the user hears what is wrong with it)."""
+    from refusion_core import task_from_name
+    from refusion_core.errors import WeightsError
+
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(f"Weights file not found: {path}")
+    if path.suffix.lower() in (".pth", ".pt"):
+        return task_from_name(path.stem)
+    import json
+
+    try:
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="numpy") as fh:
+            meta = json.loads((fh.metadata() or {}).get("refusion", "{}"))
+        task = meta.get("task") if isinstance(meta, dict) and meta.get("format") == "refusion-studio" else None
+    except Exception:  # noqa: BLE001 - safetensors raises several types for unreadable files
+        task = None
+    if task is None:  # not readable as a project model? loading it says why (torch only on this path)
+        from refusion_core.models.checkpoint import load_model
+
+        task = load_model(path).task
+    return task if task in TASKS else None
+
+
+def resolve_task(task: str | None, weights=(), option: str = "--weights", default: str | None = None) -> str:
+    """The task a command runs: ``--task`` when given, else the one its model files were made for, else
+    ``default``. Raises InputError when a model file's task contradicts ``--task`` (or another model file's),
+    and when nothing says which task it is: there is no silent default, fusing thermal images with the
+    multi-focus model gives poor results without any error."""
+    from refusion_core import TASK_NAMES
+    from refusion_core.errors import InputError
+
+    paths = [Path(w) for w in ([weights] if isinstance(weights, (str, Path)) else weights or ()) if w is not None]
+    said_by = "--task" if task else None
+    for path in paths:
+        found = weights_task(path)
+        if found is None or found == task:
+            continue
+        if task is None:
+            task, said_by = found, path.name
+            continue
+        raise InputError(f"{path.name} was made for {found} ({TASK_NAMES[found]}) but {said_by} says {task} "
+                         f"({TASK_NAMES[task]}); leave out --task, or give a model made for {task}")
+    if task is None:
+        task = default
+    if task is None:
+        unsaid = f"; {', '.join(p.name for p in paths)} does not record one" if paths else ""
+        raise InputError(f"--task is required: say what the images are (ivif: infrared + visible, mif: medical, "
+                         f"mfif: multi-focus, meif: multi-exposure), or give {option} with a model made for one "
+                         f"task{unsaid}")
+    return task
 
 
 def bar_to(bar, done: int, total: int) -> None:

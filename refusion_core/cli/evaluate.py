@@ -5,13 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from refusion_core import TASKS
-from refusion_core.cli.common import Outputs, bar_to, check_output_file
+from refusion_core.cli.common import TASK_HELP, Outputs, bar_to, check_output_file, resolve_task
 from refusion_core.errors import InputError
 
 
 def register(sub) -> None:
     e = sub.add_parser("eval", help="metrics of one or more models and classical baselines on a set of pairs")
-    e.add_argument("--task", choices=TASKS, required=True)
+    e.add_argument("--task", choices=TASKS, help=TASK_HELP)
     src = e.add_mutually_exclusive_group(required=True)
     src.add_argument("--pairs", nargs=2, type=Path, metavar=("DIR_A", "DIR_B"))
     src.add_argument("--manifest", type=Path)
@@ -52,13 +52,14 @@ def run(args) -> int:
                  else pairs_from_manifest(args.manifest, args.set_name, args.split))[: args.limit]
     if not pairs:
         raise InputError("No pairs to evaluate")
-    methods = [model_method(w, args.task, args.device) for w in (args.weights or [None])] \
-        if args.weights else [model_method(None, args.task, args.device, name="default")]
+    task = args.task = resolve_task(args.task, args.weights or ())
+    methods = [model_method(w, task, args.device) for w in (args.weights or [None])] \
+        if args.weights else [model_method(None, task, args.device, name="default")]
     if args.baselines:
-        names = ["average", "laplacian"] + (["mertens"] if args.task == "meif" else [])
+        names = ["average", "laplacian"] + (["mertens"] if task == "meif" else [])
         methods += [baseline_method(n) for n in names]
     with tqdm(total=len(pairs) * len(methods), desc="evaluating", unit="fusion") as bar:
-        result = evaluate(methods, pairs, args.task, progress=lambda d, t: bar_to(bar, d, t))
+        result = evaluate(methods, pairs, task, progress=lambda d, t: bar_to(bar, d, t))
     with Outputs() as written:
         written.add(args.json)
         atomic_write_bytes(args.json, json.dumps(result, indent=1).encode())

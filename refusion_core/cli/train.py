@@ -8,20 +8,22 @@ import sys
 from pathlib import Path
 
 from refusion_core import TASKS
-from refusion_core.cli.common import check_output_folder
+from refusion_core.cli.common import TASK_HELP, check_output_folder, resolve_task
 from refusion_core.errors import InputError, RunError
 from refusion_core.training.settings import ABLATIONS, OVERRIDABLE, PRESETS
 
 
 def register(sub) -> None:
     t = sub.add_parser("train", help="train or fine-tune with Algorithm 1 (meta-learned loss)")
-    t.add_argument("--task", choices=TASKS, required=True)
+    t.add_argument("--task", choices=TASKS, help=TASK_HELP.replace("--weights", "--init"))
     src = t.add_mutually_exclusive_group(required=True)
     src.add_argument("--pairs", nargs=2, type=Path, metavar=("DIR_A", "DIR_B"), help="pairs matched by stem")
     src.add_argument("--manifest", type=Path, help="a manifest.json (its train split is used)")
     t.add_argument("--set", dest="set_name", help="the set in the manifest, e.g. roadscene")
     t.add_argument("--preset", choices=list(PRESETS), default="quick")
-    t.add_argument("--init", type=Path, help="weights to start from (project .safetensors or released .pth)")
+    t.add_argument("--init", type=Path, metavar="MODEL", help="fine-tune: the weights to start from, a project "
+                   ".safetensors, a released .pth, or 'default' for the task's default weights (without --init "
+                   "training starts from random weights)")
     t.add_argument("--out", type=Path, required=True, metavar="RUN_DIR")
     t.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     for name, typ in OVERRIDABLE.items():
@@ -53,8 +55,7 @@ def run(args) -> int:
     if len(pairs) < 2:
         raise InputError(f"Meta-learning needs at least 2 training pairs (disjoint meta-train and meta-test "
                          f"halves); found {len(pairs)}")
-    if args.init is not None and not Path(args.init).is_file():
-        raise InputError(f"Weights file not found: {args.init}")
+    args.task, args.init = init_and_task(args.task, args.init)
     overrides = {k: getattr(args, k) for k in (*OVERRIDABLE, "ablation", "lr_schedule") if getattr(args, k) is not None}
     try:
         settings = TrainSettings.preset(args.preset, **overrides)
@@ -71,6 +72,23 @@ def run(args) -> int:
         if created and not (args.out / CKPT_FILE).exists():
             shutil.rmtree(args.out, ignore_errors=True)
         raise
+
+
+def init_and_task(task: str | None, init: Path | None) -> tuple[str, Path | None]:
+    """(the task, the weights file to start from): ``--init default`` is the task's default weights (so --task is
+    needed with it); another --init may say the task itself (see :func:`resolve_task`)."""
+    from refusion_core.paths import default_weights_path
+
+    if init is not None and str(init) == "default":
+        if task is None:
+            raise InputError("--init default needs --task: the default weights are per task (ivif, mif, mfif, meif)")
+        init = default_weights_path(task)
+        if not init.is_file():
+            raise InputError(f"No default weights for task {task!r} ({init} is missing); give --init a model file")
+        return task, init
+    if init is not None and not Path(init).is_file():
+        raise InputError(f"Weights file not found: {init}")
+    return resolve_task(task, init, option="--init"), init
 
 
 STOP_SIGNALS = tuple(getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, n))

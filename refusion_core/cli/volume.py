@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from refusion_core.cli.common import model_args
+from refusion_core.cli.common import model_args, resolve_task
 from refusion_core.errors import InputError
 
 
@@ -17,7 +17,7 @@ def register(sub) -> None:
     v.add_argument("a", type=Path, metavar="A")
     v.add_argument("b", type=Path, metavar="B")
     v.add_argument("-o", "--out", type=Path, required=True, metavar="OUT.nii.gz")
-    model_args(v, task="mif")
+    model_args(v, default_task="mif")
     for side in ("a", "b"):
         v.add_argument(f"--window-{side}", metavar="C,W", help=f"window of {side.upper()}: CENTER,WIDTH in its "
                        "units, or brain, soft-tissue, bone, lung, auto (default: bone for CT, else auto)")
@@ -41,9 +41,10 @@ def run(args) -> int:
     check_not_an_input(args.out, [args.a, args.b])
     win_a, win_b = parse_window(args.window_a) if args.window_a else None, \
         parse_window(args.window_b) if args.window_b else None
+    task = resolve_task(args.task, args.weights, default="mif")
     vol_a, vol_b = read_volume(args.a), read_volume(args.b)
     check_same_grid(vol_a, vol_b)
-    fuser = Fuser(load_model(args.weights, args.task), args.device)
+    fuser = Fuser(load_model(args.weights, task), args.device)
     with tqdm(total=vol_a.data.shape[0], desc="fusing", unit="slice", disable=None, leave=False) as bar:
         fused, info = fuse_volumes(fuser, vol_a, vol_b, win_a, win_b,
                                    progress=lambda d, t: bar.update(d - bar.n))

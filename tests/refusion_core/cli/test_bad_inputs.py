@@ -208,7 +208,7 @@ def test_a_full_disk_is_one_line_and_leaves_nothing(ws, tmp_path, where, capsys,
         "model": ["train", "--task", "mfif", "--pairs", str(ws / "A"), str(ws / "B"), "--out", str(out / "run"),
                   "--device", "cpu", "--preset", "quick", "--epochs", "1", "--meta-steps", "1", "--fuse-steps", "1",
                   "--crop", "24"],
-        "json": ["eval", "--task", "mfif", "--pairs", str(ws / "A"), str(ws / "B"), "--baselines", "--weights",
+        "json": ["eval", "--task", "ivif", "--pairs", str(ws / "A"), str(ws / "B"), "--baselines", "--weights",
                  str(ws / "model.safetensors"), "--json", str(out / "e.json"), "--device", "cpu"],
     }[where]
     assert main(argv) == 2

@@ -46,7 +46,7 @@ def test_errors_are_one_line_and_write_nothing(pair_dirs, tmp_path, weights, cap
         ([str(a), str(a), "--weights", str(text)], "not a readable"),
     ]
     for args, expect in cases:
-        assert main(["fuse", *args, "-o", str(out), "--device", "cpu"]) == 2
+        assert main(["fuse", *args, "-o", str(out), "--task", "ivif", "--device", "cpu"]) == 2
         assert expect in error_line(capsys)
     assert not out.exists() and not list(tmp_path.glob("*.part"))
 

@@ -35,7 +35,8 @@ def test_fuse_stretches_raw_thermal_and_keeps_16_bits(pair_dirs, tmp_path, weigh
     assert main(["fuse", str(ir_path), str(vis), "-o", str(out), "--weights", str(weights),
                  "--stretch-input", "none"]) == 0
     assert "stretched" not in capsys.readouterr().err
-    assert main(["fuse", str(ir_path), str(vis), "-o", str(out), "--stretch-input", "none,auto,none"]) == 2
+    assert main(["fuse", str(ir_path), str(vis), "-o", str(out), "--weights", str(weights),
+                 "--stretch-input", "none,auto,none"]) == 2
     assert "3 modes for 2 images" in error_line(capsys)
 
 
