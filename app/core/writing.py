@@ -7,6 +7,7 @@ import csv
 import io
 import json
 import platform
+import shlex
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -139,7 +140,22 @@ def sidecar_record(pair: Pair, fused: Result, second: Result | None, opt: Export
         "export": opt.to_dict(),
         "outputs": outputs,
         "metrics": {r.label: r.metrics for r in (fused, second) if r is not None and r.metrics},
+        **redo(pair, fused, opt, context),
     }
+
+
+def redo(pair: Pair, fused: Result, opt: ExportOptions, context: dict) -> dict:
+    """``{"redo": the refusion command that makes the fused image again}``, or ``{"redo": None, "redo_not_possible":
+    why}`` (a model fine-tuned in this session and not saved exists nowhere on disk)."""
+    source, task = fused.source, context.get("task")
+    if source.get("kind") == "session":
+        return {"redo": None, "redo_not_possible": source.get("note") or "the model was not saved"}
+    weights = f" --weights {shlex.quote(source['path'])}" if source.get("path") else ""
+    files = " ".join(shlex.quote(str(p)) for p in pair.paths)
+    out = shlex.quote(f"{stem(pair)}_fused.{opt.fmt}")
+    return {"redo": f"refusion fuse {files} -o {out} --task {task}{weights} --bit-depth {opt.bit_depth} "
+                    f"--stretch-input {context.get('stretch', 'auto')}"
+                    + ("" if opt.keep_exif else " --no-exif")}
 
 
 def metrics_rows(pair: Pair, task: str, results: list[Result]) -> list[dict]:

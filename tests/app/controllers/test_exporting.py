@@ -138,3 +138,19 @@ def test_export_all_uses_each_items_own_task_and_model(window, images, tmp_path,
     assert set(metric_names("mfif")) <= set(mfif[0]) and not (set(metric_names("ivif")) - set(metric_names("mfif"))) & set(mfif[0])
     sidecars = {json.loads(f.read_text())["task"] for f in out.glob("*.refusion.json")}
     assert sidecars == {"ivif", "mfif"}
+
+
+def test_the_sidecar_redoes_the_result(fused_window, tmp_path, wait_idle):
+    """The sidecar's ``redo`` command, run in a shell, makes the same fused image (the CLI and the app share
+    one fusion path)."""
+    import subprocess
+
+    out = tmp_path / "redo"
+    assert export(fused_window, wait_idle, folder=out, fmt="png", bit_depth=8, maps=False, metrics=False)
+    sidecar = json.loads((out / "ir__vis.refusion.json").read_text())
+    assert "--weights" in sidecar["redo"] and "tiny.safetensors" in sidecar["redo"]
+    again = tmp_path / "again"
+    again.mkdir()
+    proc = subprocess.run(sidecar["redo"], shell=True, cwd=again, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert np.array_equal(read_image(again / "ir__vis_fused.png"), read_image(out / "ir__vis_fused.png"))

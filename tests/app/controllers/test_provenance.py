@@ -39,6 +39,10 @@ def test_saving_the_fine_tuned_model_makes_its_results_name_the_file(window, ima
     ws.pairs.set_current(1)
     assert w.fusing.fuse()
     wait_idle(w)
+    assert w.exporter.export(ExportOptions(folder=tmp_path / "unsaved", maps=False, metrics=False))
+    wait_idle(w)
+    unsaved = json.loads(next((tmp_path / "unsaved").glob("*.refusion.json")).read_text())
+    assert unsaved["redo"] is None and "save it" in unsaved["redo_not_possible"]  # says exactly why not
     dialogs.names.append("tuned")
     path = w.handlers.save_model()
     from refusion_core.models.checkpoint import file_sha256
