@@ -218,6 +218,7 @@ def run_screenshots(window, out_dir: str) -> int:  # noqa: ANN001
     shots.append(shot_stack(window, out))
     shots.append(shot_align(window, out))
     shots.append(shot_volumes(window, out))
+    shots.append(shot_items(window, out))
     window.close()
     for shot in filter(None, shots):
         print(shot)
@@ -288,3 +289,23 @@ def shot_volumes(window, out: Path) -> Path | None:  # noqa: ANN001
     path = save(browser, out, "07-volumes")
     browser.close()
     return path
+
+
+def shot_items(window, out: Path) -> Path:  # noqa: ANN001
+    """One sample pair of each task in the list, each item with its own task and model (shown under its name);
+    the multi-focus item selected and fused, the viewer at 100 %."""
+    from app.core.engine import TASKS
+    from app.core.pairing import ItemSetup
+
+    pairs = window.state.workspace.pairs
+    pairs.clear()
+    for task in TASKS:
+        _, files = sample_pair(task)
+        if window.pair_list.add_paths(files).pairs:
+            pairs.set_setup(len(pairs) - 1, ItemSetup(task, model_key(window, task)))
+    pairs.set_current(next((i for i, p in enumerate(pairs.pairs) if pairs.setup(p).task == "mfif"), 0))
+    settle(0.2)
+    window.fusing.fuse()
+    wait_until(lambda: not window.fusing.busy)
+    window.compare.zoom.actual_action.trigger()
+    return save(window, out, "08-items")

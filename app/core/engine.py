@@ -198,8 +198,14 @@ def compute_metrics(a: np.ndarray, b: np.ndarray, fused: np.ndarray, task: str =
     from refusion_core.metrics import compute_metrics as _metrics
     from refusion_core.metrics import to_gray255
 
-    values = _metrics(to_gray255(a), to_gray255(b), to_gray255(fused), names=metric_names(task))
-    return {str(k): float(v) for k, v in values.items()}
+    ga, gb, gf = to_gray255(a), to_gray255(b), to_gray255(fused)
+    out = {}
+    for name in metric_names(task):  # one by one: a metric that cannot be computed here (VIF on an image under
+        try:                         # 41 px) is left out, the fusion and the other metrics stand
+            out.update({str(k): float(v) for k, v in _metrics(ga, gb, gf, names=[name]).items()})
+        except InputError:
+            continue
+    return out
 
 
 # ----------------------------------------------------------------------------- models

@@ -1,23 +1,30 @@
 """``refusion-studio --screenshot DIR`` renders the main states to small PNG files."""
 
 import json
+from pathlib import Path
 
 import pytest
 from PySide6.QtCore import QSize
 from PySide6.QtGui import QImage
-from refusion_core.paths import resources_dir
 
 from app import screenshot
+from refusion_core.paths import resources_dir
 
 NAMES = ["01-empty.png", "02-fused.png", "03-training.png", "04-swipe.png", "05-stack.png", "06-align.png",
-         "07-volumes.png"]
+         "07-volumes.png", "08-items.png"]
 
 
-def test_screenshot_mode_writes_the_seven_states(window, images, tmp_path, monkeypatch):
+def test_screenshot_mode_writes_the_eight_states(window, images, tmp_path, monkeypatch):
     pytest.importorskip("nibabel")
     small = tmp_path / "samples"
     small.mkdir()
-    monkeypatch.setattr(screenshot, "sample_pair", lambda task="ivif": ("ivif", [images["grey"], images["colour"]]))
+    def sample_pair(task="ivif"):  # noqa: ANN001, ANN202 - one pair per task, its files named by it
+        import shutil
+
+        (small / task).mkdir(exist_ok=True)
+        return task, [Path(shutil.copy(images[k], small / task / f"{task}_{k}.png")) for k in ("grey", "colour")]
+
+    monkeypatch.setattr(screenshot, "sample_pair", sample_pair)
     monkeypatch.setattr(screenshot, "sample_stack", lambda: ("mfif", screenshot.synthetic_stack(small, 40, 48)))
     monkeypatch.setattr(screenshot, "sample_misaligned", lambda: screenshot.synthetic_misaligned(small, 96, 128))
     monkeypatch.setattr(screenshot, "sample_volumes", lambda: screenshot.synthetic_volumes(small, 3, 24))
@@ -35,6 +42,7 @@ def test_screenshot_mode_writes_the_seven_states(window, images, tmp_path, monke
         pair = window.state.workspace.pairs.current_pair()
         seen[name] = {"widget": type(widget).__name__, "size": widget.size(),
                       "stack": bool(pair and pair.is_stack), "fused": window.state.workspace.fused is not None,
+                      "tasks": [window.state.workspace.pairs.setup(p).task for p in window.state.workspace.pairs.pairs],
                       "estimated": getattr(widget, "estimation", None) is not None,
                       "volumes": getattr(widget, "fused", None) is not None and widget.b is not None
                       if type(widget).__name__ == "VolumeWindow" else False}
@@ -48,7 +56,8 @@ def test_screenshot_mode_writes_the_seven_states(window, images, tmp_path, monke
         path = tmp_path / "shots" / name
         assert path.stat().st_size < 300_000 and not QImage(str(path)).isNull()
     assert seen["05-stack"]["stack"] and seen["05-stack"]["fused"] and seen["05-stack"]["widget"] == "MainWindow"
-    assert len(window.state.workspace.pairs) == 1  # the stack alone: the sample pair is not of the stack's task here
+    assert seen["05-stack"]["tasks"] == ["mfif", "mfif"]  # the stack beside a pair of its task
+    assert seen["08-items"]["tasks"] == ["ivif", "mif", "mfif", "meif"] and seen["08-items"]["fused"]
     assert seen["06-align"]["widget"] == "AlignDialog" and seen["06-align"]["estimated"]
     assert seen["07-volumes"]["widget"] == "VolumeWindow" and seen["07-volumes"]["volumes"]
     for name in ("06-align", "07-volumes"):  # the dialog or window alone, not the main window

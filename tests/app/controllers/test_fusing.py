@@ -110,3 +110,18 @@ def test_results_are_kept_per_pair(window, images, wait_idle):
     assert window.state.workspace.fused is None
     window.state.workspace.pairs.set_current(0)
     assert window.state.workspace.fused is first
+
+
+def test_a_metric_that_cannot_be_computed_is_left_out(window, images, wait_idle, dialogs):
+    """VIF (in the multi-focus metrics) needs 41 x 41 pixels: on a 40-pixel-high pair the fusion and the other
+    metrics stand, VIF is left out, and no error is shown."""
+    from app.core.engine import metric_names
+
+    w = window
+    w.pair_list.add_paths([images["grey"], images["colour"]])
+    w.state.choices.set_task("mfif")
+    assert w.fusing.fuse()
+    wait_idle(w)
+    metrics = w.state.workspace.fused.metrics
+    assert "VIF" in metric_names("mfif") and "VIF" not in metrics
+    assert set(metric_names("mfif")) - {"VIF"} <= set(metrics) and dialogs.shown == []
