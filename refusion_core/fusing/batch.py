@@ -40,7 +40,14 @@ from pathlib import Path
 import numpy as np
 
 from refusion_core.errors import InputError, RefusionError
-from refusion_core.io.sidecar import SIDECAR_SUFFIX, model_record, read_sidecar, sidecar_record, write_sidecar
+from refusion_core.io.sidecar import (
+    SIDECAR_SUFFIX,
+    model_record,
+    read_sidecar,
+    redo_command,
+    sidecar_record,
+    write_sidecar,
+)
 
 FORMATS = ("png", "tif")
 STATUSES = ("written", "skipped", "failed")
@@ -204,11 +211,13 @@ class PairFuser:
         export = {"folder": str(job.out.parent), "fmt": job.out.suffix.lstrip("."), "bit_depth": depth,
                   "fused": True, "second": False, "maps": False, "metrics": o.metrics, "scope": "all",
                   "keep_exif": o.keep_exif}
+        scaling = ",".join(o.stretch_input) if len(set(o.stretch_input)) > 1 else o.stretch_input[0]
+        redo = redo_command([job.a, job.b], job.out.name, o.task, self.model, depth, scaling, o.keep_exif,
+                            o.percentiles, o.stretch)
         return sidecar_record({"a": job.a, "b": job.b}, o.task, self.model, [job.out.name],
-                              metrics={self.model["label"]: metrics} if metrics else {},
-                              input_scaling=",".join(o.stretch_input) if len(set(o.stretch_input)) > 1
-                              else o.stretch_input[0],
-                              exif_copied_from=str(job.a) if exif else None, settings=o.settings(), export=export)
+                              metrics={self.model["label"]: metrics} if metrics else {}, input_scaling=scaling,
+                              exif_copied_from=str(job.a) if exif else None, settings=o.settings(), export=export,
+                              redo=redo)
 
     def _metrics(self, sources: list[np.ndarray], fused: np.ndarray) -> dict[str, float]:
         if not self.metric_names:

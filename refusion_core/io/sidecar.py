@@ -5,8 +5,9 @@ The keys and their order are those of the app's export sidecar (``app.core.writi
 result of ``refusion fuse --pairs`` and one exported from the app read alike: ``app``, ``app_version``,
 ``engine_version``, ``created``, ``python``, ``sources`` (``{"a", "b"}`` or ``{"frames", "fusion"}``),
 ``input_scaling``, ``exif_copied_from``, ``task``, ``model`` (:func:`model_record`), ``comparison``, ``settings``,
-``export``, ``outputs`` (file names written beside it) and ``metrics`` (``{model label: {metric: value}}``).
-``app_version`` is the engine's version where no app wrote the file.
+``export``, ``outputs`` (file names written beside it), ``metrics`` (``{model label: {metric: value}}``) and
+``redo`` (the ``refusion fuse`` command that makes the image again, :func:`redo_command`; when there is none,
+null and ``redo_not_possible`` says why). ``app_version`` is the engine's version where no app wrote the file.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import shlex
 import time
 from pathlib import Path
 
@@ -30,9 +32,11 @@ def sidecar_path(folder: str | os.PathLike, stem: str) -> Path:
 def sidecar_record(sources: dict, task: str | None, model: dict, outputs: list[str], *,
                    metrics: dict | None = None, input_scaling="auto", exif_copied_from: str | None = None,
                    comparison: dict | None = None, settings: dict | None = None, export: dict | None = None,
+                   redo: str | None = None, redo_not_possible: str | None = None,
                    app_version: str | None = None) -> dict:
     """One result's record, JSON-ready (paths as strings). ``sources``: ``{"a": path, "b": path}`` for a pair;
-    ``model``: as :func:`model_record` gives it; ``outputs``: the names of the files written for this result."""
+    ``model``: as :func:`model_record` gives it; ``outputs``: the names of the files written for this result;
+    ``redo``: the command that makes it again (:func:`redo_command`), or None with ``redo_not_possible``."""
     return {
         "app": APP_NAME,
         "app_version": app_version or __version__,
@@ -49,7 +53,24 @@ def sidecar_record(sources: dict, task: str | None, model: dict, outputs: list[s
         "export": export or {},
         "outputs": list(outputs),
         "metrics": metrics or {},
+        **({"redo": redo} if redo else {"redo": None, "redo_not_possible": redo_not_possible or "unknown"}),
     }
+
+
+def redo_command(sources: list, out_name: str, task: str, model: dict, bit_depth: int, stretch_input: str,
+                 keep_exif: bool = True, percentiles: tuple[float, float] | None = None,
+                 stretch: bool = False) -> str:
+    """The ``refusion fuse`` command that makes a fused image again, written as the app writes it (sources, ``-o``
+    the output's file name, task, weights file, bit depth, input scaling, then any option off its default)."""
+    weights = f" --weights {shlex.quote(model['path'])}" if model.get("path") else ""
+    files = " ".join(shlex.quote(str(p)) for p in sources)
+    extra = "" if keep_exif else " --no-exif"
+    if percentiles is not None and tuple(percentiles) != (0.5, 99.5):
+        extra += f" --percentiles {percentiles[0]:g},{percentiles[1]:g}"
+    if stretch:
+        extra += " --stretch"
+    return (f"refusion fuse {files} -o {shlex.quote(out_name)} --task {task}{weights} --bit-depth {bit_depth} "
+            f"--stretch-input {stretch_input}{extra}")
 
 
 def model_record(bundle, device: str, label: str | None = None, kind: str | None = None) -> dict:

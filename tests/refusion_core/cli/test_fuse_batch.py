@@ -23,11 +23,19 @@ def fuse_dirs(da, db, out, *extra):
 
 
 def app_sidecar_keys() -> list[str]:
-    """The keys of the app's export sidecar, read from app/core/writing.py's sidecar_record (no app import)."""
+    """The keys of the app's export sidecar for a saved model, read from app/core/writing.py's sidecar_record (no
+    app import): its dict's keys, and for a ``**helper(...)`` in it the keys of the helper's last return."""
     tree = ast.parse((REPO / "app" / "core" / "writing.py").read_text())
-    func = next(n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name == "sidecar_record")
-    ret = next(n for n in ast.walk(func) if isinstance(n, ast.Return))
-    return [k.value for k in ret.value.keys]
+    funcs = {n.name: n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)}
+
+    def returned(name):
+        found = [n for n in ast.walk(funcs[name]) if isinstance(n, ast.Return) and isinstance(n.value, ast.Dict)]
+        return max(found, key=lambda n: n.lineno)
+
+    keys = []
+    for key, value in zip(returned("sidecar_record").value.keys, returned("sidecar_record").value.values):
+        keys += [key.value] if key is not None else [k.value for k in returned(value.func.id).value.keys]
+    return keys
 
 
 def test_folders_give_an_image_and_a_sidecar_per_pair(tmp_path, weights, capsys):
@@ -43,6 +51,20 @@ def test_folders_give_an_image_and_a_sidecar_per_pair(tmp_path, weights, capsys)
     assert record["sources"] == {"a": str(da / "p2.png"), "b": str(db / "p2.png")}
     assert record["task"] == "ivif" and record["outputs"] == ["p2.png"] and record["engine_version"]
     assert "4 written, 0 already done, 0 failed" in capsys.readouterr().out
+
+
+def test_a_sidecars_redo_command_makes_the_same_image(tmp_path, weights, monkeypatch):
+    import shlex
+
+    da, db = write_pairs(tmp_path, 2)
+    assert fuse_dirs(da, db, tmp_path / "out", "--weights", str(weights), "--stretch-input", "none,auto") == 0
+    redo = json.loads((tmp_path / "out" / "p1.refusion.json").read_text())["redo"]
+    argv = shlex.split(redo)
+    assert argv[:2] == ["refusion", "fuse"] and "--stretch-input" in argv and "none,auto" in argv
+    (tmp_path / "again").mkdir()
+    monkeypatch.chdir(tmp_path / "again")
+    assert main(argv[1:] + ["--device", "cpu"]) == 0
+    np.testing.assert_array_equal(read_image(tmp_path / "again" / "p1.png"), read_image(tmp_path / "out" / "p1.png"))
 
 
 def test_a_corrupt_pair_is_listed_at_the_end_and_the_others_are_written(tmp_path, weights, capsys):
