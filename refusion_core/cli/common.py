@@ -59,9 +59,13 @@ def weights_task(path: Path) -> str | None:
 
 def resolve_task(task: str | None, weights=(), option: str = "--weights", default: str | None = None) -> str:
     """The task a command runs: ``--task`` when given, else the one its model files were made for, else
-    ``default``. Raises InputError when a model file's task contradicts ``--task`` (or another model file's),
-    and when nothing says which task it is: there is no silent default, fusing thermal images with the
-    multi-focus model gives poor results without any error."""
+    ``default``. Raises InputError when nothing says which task it is (there is no silent default: fusing
+    thermal images with the multi-focus model gives poor results without any error) and when two model files
+    say different tasks without ``--task``. A model used for another task than its own, both said explicitly,
+    is legitimate (a researcher fusing or fine-tuning an ivif model on medical pairs; the app allows it after
+    asking): the command goes on and says so on stderr, one line."""
+    import sys
+
     from refusion_core import TASK_NAMES
     from refusion_core.errors import InputError
 
@@ -73,9 +77,12 @@ def resolve_task(task: str | None, weights=(), option: str = "--weights", defaul
             continue
         if task is None:
             task, said_by = found, path.name
-            continue
-        raise InputError(f"{path.name} was made for {found} ({TASK_NAMES[found]}) but {said_by} says {task} "
-                         f"({TASK_NAMES[task]}); leave out --task, or give a model made for {task}")
+        elif said_by == "--task":
+            print(f"refusion: note: {path.name} was made for {found} ({TASK_NAMES[found]}); it is used for {task} "
+                  f"({TASK_NAMES[task]}) as --task says", file=sys.stderr)
+        else:
+            raise InputError(f"{path.name} was made for {found} ({TASK_NAMES[found]}) but {said_by} says {task} "
+                             f"({TASK_NAMES[task]}); say which with --task")
     if task is None:
         task = default
     if task is None:
