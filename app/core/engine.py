@@ -39,6 +39,7 @@ __all__ = ["ENGINE_VERSION", "TASKS", "TASK_NAMES", "InputError", "RefusionError
 
 _GROUPS = {
     "refusion_core.io.images": ("atomic_write_bytes", "declared_pixels", "from_float", "read_image_exif"),
+    "refusion_core.io.sidecar": ("redo_command", "sidecar_record"),
     "refusion_core.io.scaling": ("STRETCH_MODES", "looks_raw", "percentile_stretch"),
     "refusion_core.registration.align": ("AlignedStack", "align_stack", "estimate_transform", "transform_from_points",
                                          "warp_to"),

@@ -6,9 +6,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import platform
-import shlex
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -123,39 +120,25 @@ def write_pair(pair: Pair, fused: Result, second: Result | None, opt: ExportOpti
 
 def sidecar_record(pair: Pair, fused: Result, second: Result | None, opt: ExportOptions, context: dict,
                    outputs: list[str]) -> dict:
-    return {
-        "app": "ReFusion Studio",
-        "app_version": __version__,
-        "engine_version": engine.ENGINE_VERSION,
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "python": platform.python_version(),
-        "sources": ({"frames": [str(p) for p in pair.paths], "fusion": "tree of pairwise fusions"}
-                    if pair.is_stack else {"a": str(pair.a), "b": str(pair.b)}),
-        "input_scaling": context.get("stretch", "auto"),
-        "exif_copied_from": context.get("exif_copied_from"),
-        "task": context.get("task"),
-        "model": fused.source,
-        "comparison": second.source if second is not None else None,
-        "settings": context.get("settings", {}),
-        "export": opt.to_dict(),
-        "outputs": outputs,
-        "metrics": {r.label: r.metrics for r in (fused, second) if r is not None and r.metrics},
-        **redo(pair, fused, opt, context),
-    }
+    """The engine's sidecar record (:mod:`refusion_core.io.sidecar`, the one ``refusion fuse --out-dir`` writes),
+    filled with what the app knows: the result's model and comparison, the app's settings and export options."""
+    sources = ({"frames": [str(p) for p in pair.paths], "fusion": "tree of pairwise fusions"}
+               if pair.is_stack else {"a": str(pair.a), "b": str(pair.b)})
+    return engine.sidecar_record(
+        sources, context.get("task"), fused.source, outputs,
+        metrics={r.label: r.metrics for r in (fused, second) if r is not None and r.metrics},
+        input_scaling=context.get("stretch", "auto"), exif_copied_from=context.get("exif_copied_from"),
+        comparison=second.source if second is not None else None, settings=context.get("settings", {}),
+        export=opt.to_dict(), app_version=__version__, **redo(pair, fused, opt, context))
 
 
 def redo(pair: Pair, fused: Result, opt: ExportOptions, context: dict) -> dict:
-    """``{"redo": the refusion command that makes the fused image again}``, or ``{"redo": None, "redo_not_possible":
-    why}`` (a model fine-tuned in this session and not saved exists nowhere on disk)."""
-    source, task = fused.source, context.get("task")
-    if source.get("kind") == "session":
-        return {"redo": None, "redo_not_possible": source.get("note") or "the model was not saved"}
-    weights = f" --weights {shlex.quote(source['path'])}" if source.get("path") else ""
-    files = " ".join(shlex.quote(str(p)) for p in pair.paths)
-    out = shlex.quote(f"{stem(pair)}_fused.{opt.fmt}")
-    return {"redo": f"refusion fuse {files} -o {out} --task {task}{weights} --bit-depth {opt.bit_depth} "
-                    f"--stretch-input {context.get('stretch', 'auto')}"
-                    + ("" if opt.keep_exif else " --no-exif")}
+    """``{"redo": the refusion command that makes the fused image again}``, or ``{"redo_not_possible": why}``
+    (a model fine-tuned in this session and not saved exists nowhere on disk)."""
+    if fused.source.get("kind") == "session":
+        return {"redo_not_possible": fused.source.get("note") or "the model was not saved"}
+    return {"redo": engine.redo_command(pair.paths, f"{stem(pair)}_fused.{opt.fmt}", context.get("task"),
+                                        fused.source, opt.bit_depth, context.get("stretch", "auto"), opt.keep_exif)}
 
 
 def metrics_rows(pair: Pair, task: str, results: list[Result]) -> list[dict]:
