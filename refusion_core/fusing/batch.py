@@ -65,6 +65,15 @@ class PairJob:
     out: Path
     sidecar: Path
 
+    def to_dict(self) -> dict[str, str]:
+        """The job as plain strings: a row of a Ray dataset (:mod:`refusion_core.cluster.ray_fuse`)."""
+        return {"name": self.name, "a": str(self.a), "b": str(self.b), "out": str(self.out),
+                "sidecar": str(self.sidecar)}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> PairJob:
+        return cls(str(d["name"]), Path(d["a"]), Path(d["b"]), Path(d["out"]), Path(d["sidecar"]))
+
 
 @dataclass(frozen=True)
 class BatchOptions:
@@ -99,6 +108,16 @@ class PairRecord:
     error: str | None = None
     metrics: dict[str, float] = field(default_factory=dict)
     seconds: float = 0.0
+
+    def to_dict(self) -> dict:
+        """Plain values (JSON-ready), so that a worker process can send the record back."""
+        return {"job": self.job.to_dict(), "status": self.status, "error": self.error,
+                "metrics": {k: float(v) for k, v in self.metrics.items()}, "seconds": float(self.seconds)}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> PairRecord:
+        return cls(PairJob.from_dict(d["job"]), d["status"], d.get("error"), dict(d.get("metrics") or {}),
+                   float(d.get("seconds", 0.0)))
 
 
 def output_stem(a: str | os.PathLike, b: str | os.PathLike) -> str:
@@ -143,13 +162,19 @@ class PairFuser:
 
     ``fuser``: a loaded :class:`~refusion_core.fusing.fuser.Fuser` (its bundle's ``sha256`` identifies the model
     in the sidecars); ``label``/``kind``: the model as the sidecar names it (:func:`model_record`; ``kind``
-    ``default`` for the task's default weights)."""
+    ``default`` for the task's default weights).
 
-    def __init__(self, fuser, options: BatchOptions, label: str | None = None, kind: str | None = None):
+    ``fuser`` None with ``model`` given (a :func:`model_record`, of which :meth:`is_current` needs only the
+    ``sha256``, the hash of the weights file): a PairFuser that tells which pairs are done (:meth:`is_current`,
+    :meth:`skip`) without loading the model, for a driver that leaves the fusing to workers which each load it
+    (:mod:`refusion_core.cluster.ray_fuse`). Its :meth:`run` cannot fuse."""
+
+    def __init__(self, fuser, options: BatchOptions, label: str | None = None, kind: str | None = None,
+                 model: dict | None = None):
         from refusion_core.metrics import PAPER_METRICS
 
         self.fuser, self.options = fuser, options
-        self.model = model_record(fuser.bundle, str(fuser.device), label, kind)
+        self.model = model if model is not None else model_record(fuser.bundle, str(fuser.device), label, kind)
         self.metric_names = list(PAPER_METRICS[options.task]) if options.metrics else []
 
     @property
@@ -164,20 +189,29 @@ class PairFuser:
     def run(self, job: PairJob, redo: bool = False) -> PairRecord:
         """Fuse one pair (or skip it when current, unless ``redo``). A failure of the pair's own (see the module
         docstring) is returned as a ``failed`` record; errors of the whole run are raised."""
+        if not redo:
+            done = self.skip(job)
+            if done is not None:
+                return done
         start = time.perf_counter()
         try:
-            record = None if redo else self._current_record(job)
-            if record is not None:
-                metrics = self._stored_metrics(job, record) if self.metric_names else {}
-                return PairRecord(job, "skipped", metrics=metrics, seconds=time.perf_counter() - start)
             metrics = self._fuse(job)
-        except (RefusionError, MemoryError) as err:
-            return PairRecord(job, "failed", _reason(err), seconds=time.perf_counter() - start)
-        except RuntimeError as err:  # torch's out of memory (CUDA) on one large image; anything else is a bug
-            if "out of memory" not in str(err).lower():
-                raise
-            return PairRecord(job, "failed", _reason(err), seconds=time.perf_counter() - start)
+        except (RefusionError, MemoryError, RuntimeError) as err:
+            return _failed(job, err, start)
         return PairRecord(job, "written", metrics=metrics, seconds=time.perf_counter() - start)
+
+    def skip(self, job: PairJob) -> PairRecord | None:
+        """The ``skipped`` record of a pair whose output is current (its metrics, when asked, from the sidecar or
+        computed from the files), or None when the pair is still to be fused. Needs no model."""
+        start = time.perf_counter()
+        try:
+            record = self._current_record(job)
+            if record is None:
+                return None
+            metrics = self._stored_metrics(job, record) if self.metric_names else {}
+        except (RefusionError, MemoryError) as err:
+            return _failed(job, err, start)
+        return PairRecord(job, "skipped", metrics=metrics, seconds=time.perf_counter() - start)
 
     # --- the steps ---------------------------------------------------------------------------------------------
 
@@ -279,6 +313,14 @@ def _at_depth(img: np.ndarray, depth: int) -> np.ndarray:
 
     target = np.uint8 if depth == 8 else np.uint16
     return img if img.dtype == target else from_float(to_float(img), target)
+
+
+def _failed(job: PairJob, err: BaseException, start: float) -> PairRecord:
+    """A pair's own failure as a record; a RuntimeError other than torch's out of memory (CUDA, on one large
+    image) is a bug and raised."""
+    if isinstance(err, RuntimeError) and "out of memory" not in str(err).lower():
+        raise err
+    return PairRecord(job, "failed", _reason(err), seconds=time.perf_counter() - start)
 
 
 def _reason(err: BaseException) -> str:
