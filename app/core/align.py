@@ -21,8 +21,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Sequence
@@ -53,10 +55,10 @@ from app.core.engine import (
     write_transforms_report,
 )
 
-__all__ = ["DEFAULT_MODEL", "DISPLAY_SIDE", "METHODS", "MODELS", "POINTS", "PREVIEW_MODES", "TRANSFORMS_FILE",
-           "AlignSettings", "Estimate", "Loaded", "default_out_dir", "display_image", "estimate_frame",
-           "estimate_job", "load_job", "output_names", "overlay", "points_problem", "suggest_method",
-           "summary", "write_job"]
+__all__ = ["DEFAULT_MODEL", "DISPLAY_SIDE", "METHOD_NAMES", "METHODS", "MODELS", "POINTS", "PREVIEW_MODES",
+           "TRANSFORMS_FILE", "AlignSettings", "Estimate", "Loaded", "advice", "advising", "default_out_dir",
+           "display_image", "estimate_frame", "estimate_job", "load_job", "output_names", "overlay",
+           "points_problem", "stretch_guess", "suggest_method", "summary", "write_job"]
 
 MODELS = REGISTRATION_MODELS
 """The transform models, simplest last (``homography``, ``affine``, ``euclidean``, ``translation``)."""
@@ -67,6 +69,15 @@ METHODS = (("features", "Features — photographs", "homography"),
            (POINTS, "Control points — manual", "homography"))
 """(key, label, default model) per method; ``points`` = manual control points (optionally + ECC on edges)."""
 DEFAULT_MODEL = {key: model for key, _, model in METHODS}
+METHOD_NAMES = {key: label.split(" — ")[0] for key, label, _ in METHODS}
+"""The methods' short names, as the advice after a failure calls them (``ECC on edges``)."""
+INSTEAD = {"features": ("ecc", "ecc-edges", POINTS), "ecc": ("features", "ecc-edges", POINTS),
+           "ecc-edges": ("features", POINTS)}
+"""What to try when an automatic method fails: never the method itself. ECC on edges after plain ECC
+(exposure brackets, other sensors); after ECC on edges, plain ECC would not do better."""
+POINTS_ADVICE = "click more corresponding points, spread over the whole image, or choose a simpler model"
+REFINE_ADVICE = ("clear 'Refine the control points with ECC on edges' to use the points alone, or click more "
+                 "points, spread over the whole image")
 PREVIEW_MODES = ("Checkerboard", "Blend", "Difference", "Reference", "Frame")
 DISPLAY_SIDE = 1200
 """Display images (picker, preview) are at most this long; point coordinates stay in full-resolution pixels."""
@@ -192,6 +203,30 @@ def suggest_method(images: Sequence[np.ndarray]) -> str:
 
 
 # ---------------------------------------------------------------------------------------------- estimating
+_ENGINE_HINT = re.compile(r"\s*[;(]\s*try (another )?--method\b.*$")
+
+
+def advice(failed: str) -> str:
+    """What to do after ``failed`` (a method key, or ``refine``: the ECC refinement of control points) failed."""
+    if failed == POINTS:
+        return POINTS_ADVICE
+    if failed == "refine":
+        return REFINE_ADVICE
+    names = [METHOD_NAMES[k] for k in INSTEAD[failed]]
+    return f"choose another method: {', '.join(names[:-1])} or {names[-1]}"
+
+
+@contextmanager
+def advising(failed: str) -> Iterator[None]:
+    """A registration error raised inside ends with :func:`advice` instead of the engine's command-line hint
+    (``try --method ...``, which may name the method that just failed)."""
+    try:
+        yield
+    except RegistrationError as err:
+        text = _ENGINE_HINT.sub("", str(err)).rstrip(" .")
+        raise RegistrationError(f"{text}; {advice(failed)}.") from err
+
+
 def points_problem(settings: AlignSettings, names: Sequence[str]) -> str | None:
     """With the points method: a sentence naming the first frame with too few pairs, else None."""
     if settings.method != POINTS:
@@ -205,16 +240,31 @@ def points_problem(settings: AlignSettings, names: Sequence[str]) -> str | None:
     return None
 
 
+def stretch_guess(ref_shape: tuple[int, ...], moving_shape: tuple[int, ...], model: str) -> Transform | None:
+    """The moving frame stretched over the reference, corner to corner (one field of view at another
+    resolution, as an infrared camera's beside a visible one): ECC's start when the sizes differ (from the
+    identity it does not converge), None when they agree. Pixel centres: ``x_ref + ½ = (x_mov + ½)·W/w``."""
+    if tuple(ref_shape[:2]) == tuple(moving_shape[:2]):
+        return None
+    corners = np.array([[0, 0], [1, 0], [1, 1], [0, 1]], np.float64)
+    (h, w), (rh, rw) = moving_shape[:2], ref_shape[:2]
+    return transform_from_points(corners * (rw, rh) - 0.5, corners * (w, h) - 0.5, model)
+
+
 def estimate_frame(ref: np.ndarray, frame: np.ndarray, settings: AlignSettings, index: int,
                    names: tuple[str, str]) -> Transform:
     """The transform of moving frame ``index`` (1-based among all files) to the reference."""
     if settings.method != POINTS:
-        return estimate_transform(ref, frame, settings.model, settings.method, names=names)
+        init = stretch_guess(ref.shape, frame.shape, settings.model) if settings.method != "features" else None
+        with advising(settings.method):
+            return estimate_transform(ref, frame, settings.model, settings.method, init=init, names=names)
     empty = np.zeros((0, 2))
     ref_pts, mov_pts = settings.points.get(index, (empty, empty))
-    t = transform_from_points(ref_pts, mov_pts, settings.model)
+    with advising(POINTS):
+        t = transform_from_points(ref_pts, mov_pts, settings.model)
     if settings.refine:
-        t = estimate_transform(ref, frame, settings.model, "ecc-edges", init=t, names=names)
+        with advising("refine"):
+            t = estimate_transform(ref, frame, settings.model, "ecc-edges", init=t, names=names)
     return t
 
 

@@ -79,7 +79,7 @@ class AlignDialog(QDialog):
         self.jobs.runningChanged.connect(lambda _running: self._update_buttons())
         for signal, slot in ((self.aligner.loaded, self._on_loaded), (self.aligner.estimated, self._on_estimated),
                              (self.aligner.written, self._on_written),
-                             (self.aligner.failed, lambda text: self._say(text, error=True))):
+                             (self.aligner.failed, self._on_failed)):
             signal.connect(slot)
         self.aligner.load()
         self._started("Reading the images…")
@@ -143,6 +143,7 @@ class AlignDialog(QDialog):
         self.tabs.addTab(self.picker, "Control points")
 
         self.progress = QProgressBar()
+        self._empty_progress()
         self.status = QLabel()
         self.status.setWordWrap(True)
         self.out_label = QLabel()
@@ -239,6 +240,8 @@ class AlignDialog(QDialog):
         if self.aligner.forget_estimate():
             self.summary.clear()
             self._say("The settings changed; press Estimate again.")
+        if not self.busy:
+            self._empty_progress()
         self._update_buttons()
         self._refresh_preview()
 
@@ -282,15 +285,26 @@ class AlignDialog(QDialog):
         super().done(result)
 
     def _started(self, text: str) -> None:
+        self._empty_progress()
         self._say(text)
         self._update_buttons()
+
+    def _empty_progress(self) -> None:
+        """Nothing run yet, or the last result no longer stands: the bar is full only after a run ended well."""
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
 
     def _on_progress(self, done: int, total: int, text: str) -> None:
         self.progress.setRange(0, max(total, 1))
         self.progress.setValue(done)
         self._say(text)
 
+    def _on_failed(self, text: str) -> None:
+        self._empty_progress()
+        self._say(text, error=True)
+
     def _on_loaded(self, loaded: Loaded) -> None:
+        self._empty_progress()  # reading the files is not the alignment the bar reports
         if not self._method_chosen:
             self.method.setCurrentIndex(self.method.findData(suggest_method(loaded.images)))
         self._show_frame_in_picker()

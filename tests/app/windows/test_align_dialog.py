@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QPointF, Qt
 from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QWidget
 from refusion_core.io.images import read_image, write_image
 from refusion_core.paths import user_data_dir
 from refusion_core.registration.transforms import apply_matrix
@@ -275,3 +276,127 @@ def test_cancel_during_estimate(qtbot, open_dialog, tmp_path):
     qtbot.wait(50)
     assert dlg.result() == AlignDialog.DialogCode.Rejected and dlg.result_pair is None and dlg.out_files == []
     assert not (user_data_dir() / "aligned").exists()
+
+
+def test_progress_is_empty_until_a_run_and_full_only_when_done(qtbot, open_dialog, tmp_path, monkeypatch):
+    big = scene()
+    dlg = open_dialog([save(tmp_path / "a.png", shot(big)[0]), save(tmp_path / "b.png", shot(big, warp())[0])])
+    bar = dlg.progress
+    assert bar.value() == bar.minimum() < bar.maximum()  # the files are read, nothing is aligned yet
+    seen = []
+    bar.valueChanged.connect(lambda v: seen.append((v, bar.maximum())))
+    run_estimate(qtbot, dlg)
+    assert bar.value() == bar.maximum() > 1
+    assert any(0 < v < top for v, top in seen)  # partly full while the frames were registered
+    dlg.crop.setChecked(False)  # the estimate no longer applies
+    assert bar.value() == bar.minimum() < bar.maximum()
+
+    def fail(*args, **kwargs):  # noqa: ANN002, ANN003
+        raise align.RegistrationError("ECC did not converge aligning b.png to a.png")
+
+    monkeypatch.setattr(align, "estimate_transform", fail)
+    assert dlg.estimate()
+    qtbot.waitUntil(lambda: not dlg.busy, timeout=20000)
+    assert dlg.estimation is None and bar.value() == bar.minimum() < bar.maximum()
+
+
+# the engine's messages, each with its command-line hint, as the methods raise them
+FAILURES = {
+    "features": "Too few features found in a.png to register it (try --method ecc or ecc-edges, or give control "
+                "points with --points)",
+    "ecc": "ECC did not converge aligning b.png to a.png; the images may not overlap enough or differ too much (try "
+           "--method features, ecc-edges or control points)",
+    "ecc-edges": "The ECC correlation between a.png and b.png is only 0.12 (at least 0.3 needed), too weak to "
+                 "register them; try another --method or control points",
+}
+
+
+def suggested(text: str) -> set[str]:
+    """The methods named after 'choose another method:' in an error message."""
+    tail = text.split("choose another method: ", 1)[1].rstrip(".")
+    return set(tail.replace(" or ", ", ").split(", "))
+
+
+@pytest.mark.parametrize("method", list(FAILURES))
+def test_failure_advice_never_suggests_the_method_that_failed(qtbot, open_dialog, tmp_path, dialogs, monkeypatch,
+                                                              method):
+    big = scene()
+    dlg = open_dialog([save(tmp_path / "a.png", shot(big)[0]), save(tmp_path / "b.png", shot(big, warp())[0])])
+
+    def fail(*args, **kwargs):  # noqa: ANN002, ANN003
+        raise align.RegistrationError(FAILURES[method])
+
+    monkeypatch.setattr(align, "estimate_transform", fail)
+    dlg.set_method(method)
+    assert dlg.estimate()
+    qtbot.waitUntil(lambda: not dlg.busy and bool(dialogs.shown), timeout=20000)
+    text = dialogs.shown[0][1]
+    assert "--method" not in text and "--points" not in text and "try " not in text  # one piece of advice
+    names = suggested(text)
+    assert align.METHOD_NAMES[method] not in names and "Control points" in names
+    assert names <= set(align.METHOD_NAMES.values()) and len(names) >= 2
+    assert suggested(dlg.status.text()) == names  # the dialog says it in place too
+
+
+def test_failure_advice_for_control_points(qtbot, open_dialog, tmp_path, dialogs, monkeypatch):
+    """Too few or degenerate points: click more; the ECC refinement failing: drop it or click more."""
+    big = scene()
+    dlg = open_dialog([save(tmp_path / "a.png", shot(big)[0]), save(tmp_path / "b.png", shot(big, warp())[0])])
+    dlg.set_method("points", "affine")
+    pts = np.array([[10, 8], [118, 12], [112, 88], [6, 84]], float)
+    dlg.set_points(pts[:2], pts[:2])
+    assert not dlg.estimate()  # too few: said before any run
+    assert "click more corresponding points" in dialogs.shown[-1][1]
+
+    dlg.set_points(pts, pts)
+    def collinear(*args, **kwargs):  # noqa: ANN002, ANN003
+        raise align.RegistrationError("The control points are collinear; an affine transform needs points that "
+                                      "span an area")
+
+    from_points = align.transform_from_points
+    monkeypatch.setattr(align, "transform_from_points", collinear)
+    assert dlg.estimate()
+    qtbot.waitUntil(lambda: not dlg.busy and len(dialogs.shown) == 2, timeout=20000)
+    assert dialogs.shown[-1][1].endswith("click more corresponding points, spread over the whole image, or choose a "
+                                         "simpler model.")
+    monkeypatch.setattr(align, "transform_from_points", from_points)  # not undo(): the dialogs fixture patches too
+
+    def no_refinement(*args, **kwargs):  # noqa: ANN002, ANN003
+        raise align.RegistrationError(FAILURES["ecc"])
+
+    monkeypatch.setattr(align, "estimate_transform", no_refinement)
+    dlg.refine.setChecked(True)
+    assert dlg.estimate()
+    qtbot.waitUntil(lambda: not dlg.busy and len(dialogs.shown) == 3, timeout=20000)
+    text = dialogs.shown[-1][1]
+    assert "clear 'Refine the control points with ECC on edges'" in text and "ECC on edges or control" not in text
+
+
+@pytest.mark.parametrize("factor", [0.75, 1.5])
+def test_pair_of_two_sizes_is_aligned_to_a_s_size(qtbot, tmp_path, factor):
+    """As the fusing controller offers it for a pair whose sizes differ: AlignDialog(pair, errors, parent) with
+    what it suggests (ECC on edges, affine, started from B stretched over A), B written at A's size."""
+    from app.core.pairing import Pair
+
+    big = scene(seed=5)
+    ref, _ = shot(big)
+    moving, truth = shot(big, warp(tx=2.0, ty=1.5, angle_deg=1.0))
+    small = cv2.resize(moving, (round(W * factor), round(H * factor)), interpolation=cv2.INTER_AREA)
+    a, b = save(tmp_path / "a.png", ref), save(tmp_path / "b.png", small)
+    parent = QWidget()
+    qtbot.addWidget(parent)
+    dlg = AlignDialog(Pair(a, b), ErrorHandler(), parent)  # closed with its parent
+    qtbot.waitUntil(lambda: dlg.loaded is not None and not dlg.busy, timeout=20000)
+    assert dlg.method.currentData() == "ecc-edges" and dlg.model.currentText() == "affine"
+    dlg.crop.setChecked(False)
+    est = run_estimate(qtbot, dlg)
+    scale = np.diag([W / small.shape[1], H / small.shape[0], 1.0])  # b's pixels -> the moved frame's
+    shift = np.array([[1, 0, 0.5], [0, 1, 0.5], [0, 0, 1]])
+    expected = truth @ np.linalg.inv(shift) @ scale @ shift  # pixel centres: x + ½ scales
+    corners = np.array([[0, 0], [small.shape[1] - 1, 0], [small.shape[1] - 1, small.shape[0] - 1],
+                        [0, small.shape[0] - 1]], float)
+    assert np.abs(apply_matrix(est.transforms[0].matrix, corners) - apply_matrix(expected, corners)).max() < 1.0
+    run_accept(qtbot, dlg)
+    assert dlg.result() == AlignDialog.DialogCode.Accepted
+    assert [read_image(p).shape for p in dlg.result_pair.paths] == [(H, W, 3), (H, W, 3)]
+    assert dlg.result_pair.a.read_bytes() == a.read_bytes()  # A as it was; B warped onto A's grid
