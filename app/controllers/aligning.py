@@ -1,6 +1,7 @@
 """Aligning one item (a pair or a stack) to its first frame: reading its files, estimating with the chosen
-settings, writing the aligned files. Each step is a job of :mod:`app.core.align` in the aligner's runner;
-the aligner keeps what was read and the last estimate, and the Align dialog shows them."""
+settings, writing the aligned files. Each step is a job of :mod:`app.core.align` (writing the files: of
+:mod:`app.core.align_writing`) in the aligner's runner; the aligner keeps what was read and the last estimate,
+and the Align dialog shows them."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
 
-from app.core.align import AlignSettings, Estimate, Loaded, default_out_dir, estimate_job, load_job, write_job
+from app.core.align import AlignSettings, Estimate, Loaded, estimate_job, load_job
+from app.core.align_writing import default_out_dir, write_job
 from app.core.pairing import Pair
 from app.qt.errors import ErrorHandler, describe
 from app.qt.jobs import JobRunner

@@ -1,29 +1,21 @@
-"""Aligning a pair or a stack in the app: settings, worker jobs, previews, writing the result (no widgets).
+"""Aligning a pair or a stack in the app: settings, reading and estimating jobs, previews (no widgets).
 
 The engine registers (``refusion_core.registration``, numpy/OpenCV only, so no torch here; reached through
 :mod:`app.core.engine`); this module is what the aligner (:mod:`app.controllers.aligning`) and the Align dialog
 need around it:
 
-* :func:`load_job`, :func:`estimate_job` and :func:`write_job`, generator jobs for the job runner
-  (:mod:`app.qt.jobs`) that yield ``(done, total, text)`` between files or frames, so the window never freezes
-  and Cancel takes effect between two frames;
+* :func:`load_job` and :func:`estimate_job`, generator jobs for the job runner (:mod:`app.qt.jobs`) that yield
+  ``(done, total, text)`` between files or frames, so the window never freezes and Cancel takes effect
+  between two frames (writing the result is :mod:`app.core.align_writing`);
+* after a failure, advice that names other methods than the one that failed (:func:`advice`); frames of
+  another size than the reference are registered starting from a stretch over it (:func:`stretch_guess`);
 * a one-line summary per frame (:func:`summary`) and small display images with the overlays the user
-  judges the alignment by (:func:`overlay`: checkerboard, blend, difference);
-* the output: every frame registered to the first (the reference), cropped to the common area if asked,
-  written with the source's bit depth, plus ``transforms.json`` written by the CLI's own writer
-  (``refusion align`` and the app produce the same report). Everything is written into a hidden
-  temporary folder beside the destination and moved in only when complete, so a failure or a Cancel
-  never leaves a half-written folder.
+  judges the alignment by (:func:`overlay`: checkerboard, blend, difference).
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
 import re
-import shutil
-import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,7 +29,6 @@ from app.core.engine import (
     REGISTRATION_MODELS,
     TRANSFORMS_FILE,
     AlignedStack,
-    InputError,
     RegistrationError,
     Transform,
     align_stack,
@@ -49,16 +40,13 @@ from app.core.engine import (
     read_image_exif,
     to_float,
     transform_from_points,
-    user_data_dir,
     warp_to,
-    write_image,
-    write_transforms_report,
 )
 
 __all__ = ["DEFAULT_MODEL", "DISPLAY_SIDE", "METHOD_NAMES", "METHODS", "MODELS", "POINTS", "PREVIEW_MODES",
-           "TRANSFORMS_FILE", "AlignSettings", "Estimate", "Loaded", "advice", "advising", "default_out_dir",
-           "display_image", "estimate_frame", "estimate_job", "load_job", "output_names", "overlay",
-           "points_problem", "stretch_guess", "suggest_method", "summary", "write_job"]
+           "TRANSFORMS_FILE", "AlignSettings", "Estimate", "Loaded", "advice", "advising", "display_image",
+           "estimate_frame", "estimate_job", "load_job", "overlay", "points_problem", "stretch_guess",
+           "suggest_method", "summary"]
 
 MODELS = REGISTRATION_MODELS
 """The transform models, simplest last (``homography``, ``affine``, ``euclidean``, ``translation``)."""
@@ -303,61 +291,3 @@ def estimate_job(loaded: Loaded, settings: AlignSettings) -> Iterator[tuple[int,
                    [display_image(f) for f in before])
     yield (n + 1, n + 1, "Done")
     return est
-
-
-# ---------------------------------------------------------------------------------------------- writing
-def default_out_dir(paths: Sequence[Path], settings: AlignSettings) -> Path:
-    """``<user data>/aligned/<first stem>-<hash of the source paths and settings>``: one folder per
-    source set and settings, so aligning again with other settings never overwrites an earlier result."""
-    key = json.dumps({"paths": [str(Path(p).resolve()) for p in paths], **settings.key()}, sort_keys=True)
-    return user_data_dir() / "aligned" / f"{Path(paths[0]).stem}-{hashlib.sha1(key.encode()).hexdigest()[:8]}"
-
-
-def output_names(paths: Sequence[Path]) -> list[str]:
-    """The files' own names; numbered (``02-name``) when two frames share a name (different folders)."""
-    names = [Path(p).name for p in paths]
-    if len(set(n.lower() for n in names)) == len(names):
-        return names
-    return [f"{i + 1:02d}-{n}" for i, n in enumerate(names)]
-
-
-def write_job(loaded: Loaded, est: Estimate, out_dir: Path) -> Iterator[tuple[int, int, str]]:
-    """Worker job: write the reference and the registered frames (bit depth and EXIF kept) and
-    ``transforms.json`` into ``out_dir``; returns the written paths (images first, then the report).
-
-    The uncropped reference is copied byte for byte. Writing happens in a temporary folder beside
-    ``out_dir``; only a complete set is moved in (a fresh ``out_dir`` in one rename), and the temporary
-    folder is removed whatever happens, including an abort between two files.
-    """
-    out_dir = Path(out_dir)
-    names = output_names(loaded.paths)
-    sources = {p.resolve() for p in loaded.paths}
-    for name in names:
-        if (out_dir / name).resolve() in sources:
-            raise InputError(f"Writing {name} into {out_dir} would overwrite the original; choose another folder")
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".part", dir=out_dir.parent))
-    try:
-        total = len(names) + 1
-        yield (0, total, f"Writing {names[0]}…")
-        if est.stack.box is None:
-            shutil.copyfile(loaded.paths[0], tmp / names[0])
-        else:
-            write_image(tmp / names[0], est.stack.reference, exif=loaded.exifs[0])
-        for i, (img, name) in enumerate(zip(est.stack.frames, names[1:]), 1):
-            yield (i, total, f"Writing {name}…")
-            write_image(tmp / name, img, exif=loaded.exifs[i])
-        # the CLI's report (the reference is always written here: copied, or cropped)
-        write_transforms_report(tmp, loaded.paths[0], list(loaded.paths[1:]), est.settings.model, est.stack,
-                                [tmp / n for n in names], True)
-        yield (total, total, "Moving the files into place…")
-        written = names + [TRANSFORMS_FILE]
-        if not out_dir.exists():
-            os.replace(tmp, out_dir)
-        else:
-            for name in written:
-                os.replace(tmp / name, out_dir / name)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return [out_dir / n for n in written]
-

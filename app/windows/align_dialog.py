@@ -4,7 +4,7 @@ For hand-held brackets and focus stacks (Features, ECC) and infrared–visible p
 manual control points). The dialog's :class:`app.controllers.aligning.Aligner` reads the files, estimates
 and writes in jobs, so the window never freezes; closing the dialog during a job aborts the job between two
 frames and waits for it. Nothing is written before Accept, and Accept writes a complete folder or
-nothing (see :func:`app.core.align.write_job`). Errors reach the user as one sentence through the
+nothing (see :func:`app.core.align_writing.write_job`). Errors reach the user as one sentence through the
 :class:`app.qt.errors.ErrorHandler`.
 
 Usage::

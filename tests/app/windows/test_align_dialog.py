@@ -16,7 +16,7 @@ from refusion_core.paths import user_data_dir
 from refusion_core.registration.transforms import apply_matrix
 from refusion_core.training.synthetic import similarity_homography
 
-from app.core import align
+from app.core import align, align_writing
 from app.core.pairing import make_stack
 from app.qt.errors import ErrorHandler
 from app.windows.align_dialog import AlignDialog
@@ -257,7 +257,7 @@ def test_write_failure_leaves_no_folder(qtbot, open_dialog, tmp_path, dialogs, m
     def disk_full(path, img, **kw):  # noqa: ANN001, ANN003
         raise OSError(28, "No space left on device", str(path))
 
-    monkeypatch.setattr(align, "write_image", disk_full)
+    monkeypatch.setattr(align_writing, "write_image", disk_full)
     run_accept(qtbot, dlg)
     assert dlg.result_pair is None and dlg.out_files == [] and dlg.accept_button.isEnabled()  # can try again
     assert len(dialogs.shown) == 1 and "No space left" in dialogs.shown[0][1]
