@@ -54,6 +54,7 @@ from app.core.align import (
 )
 from app.core.pairing import Pair, make_stack
 from app.qt.errors import ErrorHandler
+from app.qt.screens import open_on_screen
 from app.widgets.point_picker import PointPicker
 
 
@@ -160,6 +161,7 @@ class AlignDialog(QDialog):
         layout.addWidget(self.out_label)
         layout.addWidget(self.buttons)
         self.resize(960, 700)
+        open_on_screen(self)  # smaller where the screen is, inside it
 
         self.method.currentIndexChanged.connect(self._on_method)
         self.method.activated.connect(self._mark_method_chosen)
