@@ -41,6 +41,13 @@ def register(sub) -> None:
                    "paper metrics, one row per pair")
     f.add_argument("--redo", action="store_true", help="with --pairs/--manifest: fuse every pair again, even those "
                    "already done")
+    f.add_argument("--cluster", metavar="auto|local|ADDRESS", help="with --pairs/--manifest: fuse on a Ray cluster "
+                   "(pip install \"refusion-studio[cluster]\"): auto joins the one RAY_ADDRESS names or one running "
+                   "on this machine, else starts one here; local starts one here; ADDRESS joins that one (HEAD:6379 "
+                   "or ray://HEAD:10001). Every node must see the images, the weights and --out-dir at the same "
+                   "paths. Also writes OUT/results.jsonl, a line per pair (see docs/SCALING.md)")
+    f.add_argument("--workers", type=int, metavar="N", help="with --cluster: the number of workers, each with the "
+                   "model loaded once (default: one per GPU, else one per 2 CPUs)")
     f.add_argument("--maps", type=Path, metavar="DIR", help="also write wa, wb, va, vb (16-bit PNG + .npy); "
                    "a single pair only")
     f.add_argument("--stretch", action="store_true", help="min-max stretch the fused luminance")
@@ -56,7 +63,7 @@ def register(sub) -> None:
     f.set_defaults(func=run)
 
 
-BATCH_ONLY = ("set_name", "limit", "out_dir", "metrics")
+BATCH_ONLY = ("set_name", "limit", "out_dir", "metrics", "cluster", "workers")
 """Options that belong to --pairs/--manifest (their defaults are None)."""
 
 
@@ -178,15 +185,10 @@ def parse_stretch(spec: str, count: int, percentiles: str) -> tuple[list[str], t
 
 
 def run_batch(args) -> int:
-    """Fuse the pairs of two folders or of a manifest's set into --out-dir, the model loaded once; a progress bar,
-    then a line per failed pair and a summary. Exit status 0 when every pair is done (written now or before),
-    1 when some failed (the others are written)."""
-    from tqdm import tqdm
-
-    from refusion_core.fusing.batch import BatchOptions, PairFuser, fuse_pairs, metrics_csv, plan_outputs
-    from refusion_core.fusing.fuser import Fuser
-    from refusion_core.io.images import atomic_write_bytes
-    from refusion_core.models.checkpoint import load_model
+    """Fuse the pairs of two folders or of a manifest's set into --out-dir, the model loaded once (here, or once per
+    worker of a Ray cluster with --cluster); a progress bar, then a line per failed pair and a summary. Exit status
+    0 when every pair is done (written now or before), 1 when some failed (the others are written)."""
+    from refusion_core.fusing.batch import BatchOptions, plan_outputs
     from refusion_core.training.data import pairs_from_dirs, pairs_from_manifest
 
     pairs = _batch_pairs(args, pairs_from_dirs, pairs_from_manifest)
@@ -195,6 +197,9 @@ def run_batch(args) -> int:
     if args.out is not None or args.maps is not None:
         raise InputError(f"{'-o' if args.out is not None else '--maps'} is for a single fusion; with --pairs/"
                          "--manifest each pair's image is written into --out-dir as <stem>.png")
+    if args.workers is not None and args.cluster is None:
+        raise InputError("--workers is for --cluster (a Ray cluster); without it the pairs are fused here, one "
+                         "at a time")
     check_output_folder(args.out_dir)
     if args.metrics is not None:
         check_output_file(args.metrics)
@@ -203,29 +208,82 @@ def run_batch(args) -> int:
     jobs = plan_outputs(pairs, args.out_dir, args.format)
     options = BatchOptions(task, tuple(modes), percentiles, args.stretch, args.bit_depth, not args.no_exif,
                            args.metrics is not None)
-    fuser = Fuser(load_model(args.weights, task), args.device)
-    pair_fuser = PairFuser(fuser, options, kind="default" if args.weights is None else None)
-    records = []
-    try:
-        for record in tqdm(fuse_pairs(jobs, pair_fuser, args.redo), total=len(jobs), desc="fusing", unit="pair",
-                           dynamic_ncols=True, disable=None):
-            records.append(record)
-    except KeyboardInterrupt:
-        done = sum(r.status != "failed" for r in records)
-        print(f"refusion: interrupted after {done} of {len(jobs)} pairs; they are kept in {args.out_dir}: run the "
-              "same command again to do the rest", file=sys.stderr)
+    fuse = _fuse_here if args.cluster is None else _fuse_on_cluster
+    done = fuse(args, jobs, options)
+    if done is None:
         return 130
+    records, model, where = done
+    return _report(args, jobs, records, model, task, where)
+
+
+def _fuse_here(args, jobs, options):
+    """(records, model record, where it ran) of a single-process run, or None when interrupted."""
+    from refusion_core.fusing.batch import PairFuser, fuse_pairs
+    from refusion_core.fusing.fuser import Fuser
+    from refusion_core.models.checkpoint import load_model
+
+    fuser = Fuser(load_model(args.weights, options.task), args.device)
+    pair_fuser = PairFuser(fuser, options, kind="default" if args.weights is None else None)
+    records = _collect(fuse_pairs(jobs, pair_fuser, args.redo), jobs, args.out_dir)
+    return None if records is None else (records, pair_fuser.model, str(fuser.device))
+
+
+def _fuse_on_cluster(args, jobs, options):
+    """(records, model record, where it ran) of a run on Ray (--cluster), or None when interrupted; writes
+    OUT/results.jsonl (:func:`refusion_core.cluster.ray_fuse.write_results`) at the end."""
+    import logging
+
+    from refusion_core.cluster.ray_fuse import RayBatch, write_results
+
+    level = logging.ERROR if args.quiet or not args.verbose else logging.WARNING if args.verbose == 1 else logging.INFO
+    batch = RayBatch(options.task, args.weights, options, kind="default" if args.weights is None else None,
+                     cluster=args.cluster, workers=args.workers, device=args.device, log_level=level)
+    records = _collect(batch.run(jobs, args.redo), jobs, args.out_dir)
+    if records is None:
+        return None
+    results = write_results(args.out_dir, jobs, records, batch.model["sha256"], options.metrics)
+    where = batch.pool.describe() if batch.pool is not None else "Ray: nothing left to fuse"
+    return records, batch.model, f"{where}; results in {results}"
+
+
+def _collect(records, jobs, out_dir) -> list | None:
+    """The records, with a progress bar as they come; None (after saying so) on Ctrl+C."""
+    from tqdm import tqdm
+
+    done = []
+    try:
+        for record in tqdm(records, total=len(jobs), desc="fusing", unit="pair", dynamic_ncols=True, disable=None):
+            done.append(record)
+    except KeyboardInterrupt:
+        kept = sum(r.status != "failed" for r in done)
+        print(f"refusion: interrupted after {kept} of {len(jobs)} pairs; they are kept in {out_dir}: run the "
+              "same command again to do the rest", file=sys.stderr)
+        return None
+    finally:
+        getattr(records, "close", lambda: None)()  # a generator's own cleanup (a Ray cluster's shutdown) now
+    return done
+
+
+def _report(args, jobs, records, model, task: str, where: str) -> int:
+    """A line per failed pair, the metrics CSV, the summary; the exit status."""
+    from refusion_core.fusing.batch import metrics_csv
+    from refusion_core.io.images import atomic_write_bytes
+    from refusion_core.metrics import PAPER_METRICS
+
     failed = [r for r in records if r.status == "failed"]
-    for r in failed:
-        where = " + ".join(f"{p.parent.name}/{p.name}" for p in (r.job.a, r.job.b))
-        print(f"refusion: failed: {r.job.name} ({where}): {r.error}", file=sys.stderr)
+    order = {job.name: i for i, job in enumerate(jobs)}
+    for r in sorted(failed, key=lambda r: order[r.job.name]):
+        where_from = " + ".join(f"{p.parent.name}/{p.name}" for p in (r.job.a, r.job.b))
+        print(f"refusion: failed: {r.job.name} ({where_from}): {r.error}", file=sys.stderr)
     if args.metrics is not None:
+        names = list(PAPER_METRICS[task])
+        ordered = sorted(records, key=lambda r: order[r.job.name])
         with Outputs() as written:
             written.add(args.metrics)
-            atomic_write_bytes(args.metrics, metrics_csv(records, pair_fuser.metric_names, pair_fuser.model).encode())
+            atomic_write_bytes(args.metrics, metrics_csv(ordered, names, model).encode())
     counts = {s: sum(r.status == s for r in records) for s in ("written", "skipped", "failed")}
     print(f"fused {len(jobs) - counts['failed']} of {len(jobs)} pairs into {args.out_dir} ({counts['written']} "
-          f"written, {counts['skipped']} already done, {counts['failed']} failed; {task}, {fuser.device})"
+          f"written, {counts['skipped']} already done, {counts['failed']} failed; {task}, {where})"
           + (f"; metrics in {args.metrics}" if args.metrics is not None else ""))
     return 1 if failed else 0
 
