@@ -13,15 +13,15 @@ TASK_KINDS = ("what kind of images are fused, which decides the model (its defau
               "SPECT), mfif = multi-focus (one scene focused near and far), meif = multi-exposure (one scene under- "
               "and over-exposed)")
 TASK_HELP = (TASK_KINDS + ". Required unless --weights names a model made for one task (a project .safetensors "
-             "records it; a released .pth names it, e.g. ReFusion_MFIF.pth); a --task that contradicts the model "
-             "is refused")
+             "records it; a released .pth names it, e.g. ReFusion_MFIF.pth); with both, a model made for another "
+             "task is used for --task's, with a note")
 
 
 def model_args(p: argparse.ArgumentParser, default_task: str | None = None) -> None:
     """``--task``, ``--weights`` and ``--device``. ``--task`` has no default (see :func:`resolve_task`) unless
     ``default_task`` is given (fuse-volume: volumes are medical)."""
     text = TASK_HELP if default_task is None else (f"{TASK_KINDS}. Default: the task of --weights, else "
-                                                   f"{default_task}; a --task that contradicts the model is refused")
+                                                   f"{default_task}; with both, the model is used for --task's task, with a note")
     p.add_argument("--task", choices=TASKS, help=text)
     p.add_argument("--weights", type=Path, help="project .safetensors or a released .pth (default: the task's "
                    "default weights)")
