@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QPointF, QRectF, Signal
+from PySide6.QtCore import QPointF, Signal
 
 from app.qt.display import levels
 from app.qt.workspace import Workspace
@@ -60,10 +60,8 @@ class ImageGrid(pg.GraphicsLayoutWidget):
         return self._shape
 
     def fit(self) -> None:
-        """Show the whole image in every panel."""
-        if self._shape is not None:
-            h, w = self._shape
-            self.main_view.setRange(QRectF(0, 0, w, h), padding=0.02)
+        """Show the whole image in every panel (they are linked to A's)."""
+        self.main_view.fit_image(self._shape)
 
     def _refresh(self) -> None:
         images, titles = self.workspace.panel_images(), self.workspace.panel_titles()

@@ -8,7 +8,7 @@ the menu and the drag zoom do not get in each other's way).
 from __future__ import annotations
 
 import pyqtgraph as pg
-from PySide6.QtCore import QPointF, Qt, Signal
+from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 
 
 class PanelBox(pg.ViewBox):
@@ -16,6 +16,12 @@ class PanelBox(pg.ViewBox):
 
     def __init__(self, **kwargs) -> None:  # noqa: ANN003 - pg.ViewBox's
         super().__init__(enableMenu=False, **kwargs)  # pyqtgraph's menu is never built
+
+    def fit_image(self, shape: tuple[int, ...] | None) -> None:
+        """Show the whole image of ``shape`` (h, w, ...), explicitly: a split line or a cut image beside it would
+        skew pyqtgraph's autoRange."""
+        if shape is not None:
+            self.setRange(QRectF(0, 0, shape[1], shape[0]), padding=0.02)
 
     def mouseClickEvent(self, ev) -> None:  # noqa: ANN001, N802 - pyqtgraph's name
         if ev.button() == Qt.MouseButton.RightButton:

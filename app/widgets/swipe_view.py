@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QPointF, QRectF, Signal
+from PySide6.QtCore import QPointF, Signal
 
 from app.qt.display import levels
 from app.qt.workspace import Workspace
@@ -52,10 +52,7 @@ class SwipeView(pg.GraphicsLayoutWidget):
         return self._shape
 
     def fit(self) -> None:
-        """Show the whole image (explicitly: the split line and the cut left image would skew autoRange)."""
-        if self._shape is not None:
-            h, w = self._shape
-            self.view.setRange(QRectF(0, 0, w, h), padding=0.02)
+        self.view.fit_image(self._shape)
 
     def set_split(self, fraction: float) -> None:
         if self._shape is not None:

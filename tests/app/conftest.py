@@ -173,3 +173,18 @@ def fused_window(window, images, wait_idle):
     wait_idle(window)
     assert window.state.workspace.fused is not None, window.errors.history
     return window
+
+
+@pytest.fixture
+def cornered_parent(qtbot):
+    """A shown 300 x 200 main window partly past the bottom-right corner of its screen's available area: a window
+    opened over it must still open whole on that screen."""
+    from PySide6.QtWidgets import QMainWindow
+
+    parent = QMainWindow()
+    qtbot.addWidget(parent)
+    parent.resize(300, 200)
+    area = parent.screen().availableGeometry()
+    parent.move(area.right() - 250, area.bottom() - 150)
+    parent.show()
+    return parent

@@ -402,16 +402,10 @@ def test_pair_of_two_sizes_is_aligned_to_a_s_size(qtbot, tmp_path, factor):
     assert dlg.result_pair.a.read_bytes() == a.read_bytes()  # A as it was; B warped onto A's grid
 
 
-def test_opens_inside_the_screen_that_holds_its_parent(qtbot, tmp_path):
+def test_opens_inside_the_screen_that_holds_its_parent(qtbot, cornered_parent, tmp_path):
     """960 × 700 asked on the 800 × 800 offscreen screen, the main window near the bottom-right corner."""
-    from PySide6.QtWidgets import QMainWindow
-
-    parent = QMainWindow()
-    qtbot.addWidget(parent)
-    parent.resize(300, 200)
+    parent = cornered_parent
     area = parent.screen().availableGeometry()
-    parent.move(area.right() - 250, area.bottom() - 150)
-    parent.show()
     big = scene()
     paths = [save(tmp_path / "a.png", shot(big)[0]), save(tmp_path / "b.png", shot(big, warp())[0])]
     dlg = AlignDialog(make_stack(paths), ErrorHandler(), parent)  # closed with its parent

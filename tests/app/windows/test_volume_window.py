@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QWheelEvent
-from PySide6.QtWidgets import QApplication, QMainWindow
+from PySide6.QtWidgets import QApplication
 
 from app.core.catalog import ModelCatalog
 from app.core.methods import DEFAULT
@@ -108,15 +108,11 @@ def fuse_and_wait(qtbot, w: VolumeWindow) -> None:
     assert w.fused is not None, w.errors.history
 
 
-def test_opens_inside_the_screen_that_holds_its_parent(qtbot):
+def test_opens_inside_the_screen_that_holds_its_parent(qtbot, cornered_parent):
     """The main window sits partly past the bottom-right corner; the browser (980 × 620 asked, wider than the
     800 × 800 offscreen screen) opens whole inside the available area, shrunk only where it did not fit."""
-    parent = QMainWindow()
-    qtbot.addWidget(parent)
-    parent.resize(300, 200)
+    parent = cornered_parent
     area = parent.screen().availableGeometry()
-    parent.move(area.right() - 250, area.bottom() - 150)
-    parent.show()
     preferences = Preferences()
     w = VolumeWindow(ModelCatalog(preferences), preferences, ErrorHandler(), parent=parent, device="cpu")
     w.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, False)
