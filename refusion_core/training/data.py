@@ -95,9 +95,13 @@ class CropSampler:
 
     Images smaller than the crop are reflect-padded; a crop more than twice the largest image is refused. All randomness comes from one numpy Generator
     (``state``/``set_state`` for exact resume).
+
+    ``rank`` (distributed training, :mod:`refusion_core.training.distributed`): rank 0 is seeded with ``seed``
+    itself, as a single process is, and rank r > 0 with the seed sequence ``[seed, r]``, so that every rank draws
+    its own crops and rank 0 of a distributed run draws what a single process would.
     """
 
-    def __init__(self, pairs: list[tuple[np.ndarray, np.ndarray]], crop: int, seed: int = 0):
+    def __init__(self, pairs: list[tuple[np.ndarray, np.ndarray]], crop: int, seed: int = 0, rank: int = 0):
         if not pairs:
             raise InputError("No training pairs")
         largest = max(max(a.shape) for a, _ in pairs)
@@ -105,7 +109,7 @@ class CropSampler:
             raise InputError(f"--crop {crop} is more than twice the largest training image ({largest} pixels "
                              f"on its longer side); choose a crop of at most {2 * largest}")
         self.pairs, self.crop = pairs, crop
-        self.rng = np.random.default_rng(seed)
+        self.rng = np.random.default_rng(seed if rank == 0 else [seed, rank])
 
     def __len__(self) -> int:
         return len(self.pairs)
@@ -116,6 +120,16 @@ class CropSampler:
 
     def set_state(self, state: dict) -> None:
         self.rng.bit_generator.state = state
+
+    @staticmethod
+    def derived_state(state: dict, rank: int) -> dict:
+        """A generator state for a rank that a checkpoint has no state of (a run resumed with more ranks than it
+        was saved with): seeded by four words drawn from a copy of ``state`` (rank 0's) and ``rank``, so that it
+        is a function of the checkpoint and the rank alone, and differs between ranks."""
+        rng = np.random.default_rng()
+        rng.bit_generator.state = state
+        words = rng.integers(0, 2**32, size=4).tolist()
+        return np.random.default_rng([*words, rank]).bit_generator.state
 
     def split(self) -> tuple[np.ndarray, np.ndarray]:
         """Two disjoint random halves of the pair indices (meta-train, meta-test)."""

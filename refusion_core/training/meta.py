@@ -4,6 +4,22 @@ The inner update takes one SGD step on F's parameters by Lf with the graph kept,
 θF' = θF − η ∂Lf/∂θF (θF itself untouched), and one on R's by Lr (R' does not depend on P, so its
 graph is not needed). The outer loss is Lr on a meta-test batch fused by F' and reconstructed by R';
 its gradient reaches θP only through θF', a second-order term ∂Lr/∂θF' · (−η ∂²Lf/∂θF∂θP).
+
+With several processes (:mod:`refusion_core.training.distributed`; every rank has its own batches x_r of the
+same size, and a no-op with one process), each update is the one a single process would make on the
+concatenated batch [x_0; x_1; ...], because every loss is a mean over equal-sized batches:
+
+- plain steps (:func:`fuse_recon_step`, :func:`decision_step`): each rank backpropagates its own mean loss and
+  the ``.grad`` tensors are averaged over ranks before the optimiser steps;
+- meta step: the inner gradients of F and R are averaged over ranks, so that every rank builds the same F', R'
+  (the one of the whole meta-train batch); for F' the average is taken inside the graph
+  (:func:`~refusion_core.training.distributed.all_reduce_mean` is differentiable), because θP reaches F' through
+  every rank's maps. Each rank's outer loss Lr_r on its own meta-test batch then sends ∂Lr_r/∂θF' back through
+  the average to every rank's inner gradient; P's gradients are averaged over ranks at the end. In
+  :func:`meta_gradient_hvp` the same split is explicit: v = ∂Lr_r/∂θF' is averaged over ranks (V, the
+  gradient of the mean outer loss at θF'), each rank pulls V back through its own inner gradient
+  (−η ∂⟨g_r, V⟩/∂θP), and those are averaged: −η (1/W) Σ_r (∂g_r/∂θP)ᵀ V, with g = (1/W) Σ_r g_r, is exactly
+  ∂/∂θP of the mean outer loss.
 """
 
 from __future__ import annotations
@@ -14,6 +30,7 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
+from refusion_core.training import distributed as dist
 from refusion_core.training.losses import fusion_loss, reconstruction_loss
 
 
@@ -34,12 +51,14 @@ def inner_update(fusion: nn.Module, recon: nn.Module, maps: torch.Tensor, batch:
     """One look-ahead step of F and R on a meta-train batch.
 
     Returns (fast_f, fast_r, lf, lr): parameter dicts of F' and R' and the two inner losses.
-    fast_f keeps the graph to ``maps`` (hence to P) unless ``first_order``.
+    fast_f keeps the graph to ``maps`` (hence to P) unless ``first_order``. With several processes the inner
+    gradients are the means over ranks (the one of F inside the graph); see the module docstring.
     """
     params_f = dict(fusion.named_parameters())
     fused = functional_call(fusion, params_f, (batch.pair,))
     lf, _ = fusion_loss(fused, batch.ia, batch.ib, maps, alpha1)
     grads = torch.autograd.grad(lf, list(params_f.values()), create_graph=not first_order)
+    grads = dist.all_reduce_mean(grads)  # differentiable; the same tuple with one process
     fast_f = {k: p - inner_lr * g for (k, p), g in zip(params_f.items(), grads)}
 
     fast_r, lr = _inner_recon(recon, fused.detach(), batch, inner_lr, alpha2, reduce)
@@ -98,6 +117,7 @@ def meta_gradient_hvp(fusion: nn.Module, recon: nn.Module, proposal: nn.Module, 
     lf, _ = fusion_loss(f0, train.ia, train.ib, maps, alpha1)
     delta = torch.autograd.grad(lf, f0, create_graph=not first_order)[0]  # δ(θP), (B, 1, h, w)
     g = torch.autograd.grad(fused, [leaves[k] for k in names], grad_outputs=delta.detach())
+    g = dist.all_reduce_mean(g)  # the whole meta-train batch's g (no graph needed here)
     fast_f = {k: (params_f[k] - inner_lr * gk).requires_grad_() for k, gk in zip(names, g)}
     fast_r, lr = _inner_recon(recon, fused.detach(), train, inner_lr, alpha2, reduce)
     outer = outer_loss(fusion, recon, fast_f, fast_r, test, alpha2, reduce)
@@ -105,6 +125,7 @@ def meta_gradient_hvp(fusion: nn.Module, recon: nn.Module, proposal: nn.Module, 
     grads = [None] * len(params_p)
     if not first_order:
         v = torch.autograd.grad(outer, [fast_f[k] for k in names])
+        v = dist.all_reduce_mean(v)  # V: the gradient of the mean outer loss over ranks at θF'
         _, u = torch.func.jvp(lambda p: functional_call(fusion, p, (train.pair,)), (params_f,),
                               ({k: vk for k, vk in zip(names, v)},))  # u = J_F v, (B, 1, h, w)
         grads = torch.autograd.grad((delta * u).sum(), list(params_p.values()), allow_unused=True)
@@ -119,7 +140,7 @@ def _inner_recon(recon: nn.Module, fused: torch.Tensor, batch: Batch, inner_lr: 
     params_r = dict(recon.named_parameters())
     rec_a, rec_b = functional_call(recon, params_r, (fused,))
     lr, _ = reconstruction_loss(rec_a, rec_b, batch.ia, batch.ib, alpha2, reduce)
-    grads_r = torch.autograd.grad(lr, list(params_r.values()))
+    grads_r = dist.all_reduce_mean(torch.autograd.grad(lr, list(params_r.values())))
     return {k: (p - inner_lr * g).detach() for (k, p), g in zip(params_r.items(), grads_r)}, lr.detach()
 
 
@@ -129,13 +150,15 @@ def meta_step(fusion: nn.Module, recon: nn.Module, proposal: nn.Module, opt_p: t
     """The outer update: one Adam step of P on the meta-gradient. F and R are left unchanged.
 
     ``gradient`` picks how the meta-gradient is computed: :func:`meta_gradient` (None, the default) or
-    :func:`meta_gradient_hvp` (the same value, cheaper).
+    :func:`meta_gradient_hvp` (the same value, cheaper). With several processes P's gradient is averaged
+    over ranks before the step.
     """
     grads, losses = (gradient or meta_gradient)(fusion, recon, proposal, train, test, inner_lr, alpha1,
                                                 alpha2, reduce, first_order)
     opt_p.zero_grad(set_to_none=True)
     for name, p in proposal.named_parameters():
         p.grad = grads[name]
+    dist.average_grads(proposal.parameters())
     opt_p.step()
     return losses
 
@@ -148,7 +171,9 @@ def fuse_recon_step(fusion: nn.Module, recon: nn.Module, proposal: nn.Module | N
     """The N-phase update: Adam on F by Lf with P fixed; Adam on R by Lr with If detached.
 
     ``fixed_maps`` (ablation I) uses w = v = 1/2. With ``opt_p`` (ablation II) P is trained directly
-    on the same Lf instead of being held fixed.
+    on the same Lf instead of being held fixed. Both backward passes run before the optimisers step (R's loss
+    is on If detached, so F's step does not change it), so that with several processes all the gradients are
+    averaged in one all-reduce.
     """
     if fixed_maps or proposal is None:
         maps = torch.full((batch.ia.shape[0], 4, *batch.ia.shape[2:]), 0.5, dtype=batch.ia.dtype,
@@ -160,35 +185,35 @@ def fuse_recon_step(fusion: nn.Module, recon: nn.Module, proposal: nn.Module | N
         maps = proposal(batch.ia, batch.ib)
     fused = fusion(batch.pair)
     lf, _ = fusion_loss(fused, batch.ia, batch.ib, maps, alpha1)
-    for opt in (opt_f, opt_p):
-        if opt is not None:
-            opt.zero_grad(set_to_none=True)
+    opts = [opt for opt in (opt_f, opt_p, opt_r) if opt is not None]
+    for opt in opts:
+        opt.zero_grad(set_to_none=True)
     lf.backward()
-    for opt in (opt_f, opt_p):
-        if opt is not None:
-            opt.step()
     rec_a, rec_b = recon(fused.detach())
     lr, _ = reconstruction_loss(rec_a, rec_b, batch.ia, batch.ib, alpha2, reduce)
-    opt_r.zero_grad(set_to_none=True)
     lr.backward()
-    opt_r.step()
+    dist.average_grads([p for opt in opts for group in opt.param_groups for p in group["params"]])
+    for opt in opts:
+        opt.step()
     return {"lf": float(lf.detach()), "lr": float(lr.detach()), "outer_lr": None}
 
 
 def decision_step(recon: nn.Module, proposal: nn.Module, opt_p: torch.optim.Optimizer,
                   opt_r: torch.optim.Optimizer, batch: Batch, alpha2: float = 1.0, reduce: str = "max"
                   ) -> dict[str, float]:
-    """Ablation V: If = wa·Ia + wb·Ib from P's maps; P trained by Lr through R, R by Lr on If detached."""
+    """Ablation V: If = wa·Ia + wb·Ib from P's maps; P trained by Lr through R, R by Lr on If detached.
+    Both gradients are taken before either optimiser steps (one all-reduce with several processes)."""
     maps = proposal(batch.ia, batch.ib)
     fused = maps[:, 0:1] * batch.ia + maps[:, 1:2] * batch.ib  # (B, 1, h, w)
     rec_a, rec_b = recon(fused)
     lr_p, _ = reconstruction_loss(rec_a, rec_b, batch.ia, batch.ib, alpha2, reduce)
     opt_p.zero_grad(set_to_none=True)
+    opt_r.zero_grad(set_to_none=True)
     lr_p.backward(inputs=list(proposal.parameters()))
-    opt_p.step()
     rec_a, rec_b = recon(fused.detach())
     lr, _ = reconstruction_loss(rec_a, rec_b, batch.ia, batch.ib, alpha2, reduce)
-    opt_r.zero_grad(set_to_none=True)
     lr.backward()
+    dist.average_grads([*proposal.parameters(), *recon.parameters()])
+    opt_p.step()
     opt_r.step()
     return {"lf": None, "lr": float(lr.detach()), "outer_lr": None}
