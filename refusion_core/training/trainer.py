@@ -6,10 +6,29 @@ fusion-and-reconstruction steps. Pause, resume and stop are honoured between ste
 requests). Every ``checkpoint_every`` steps and at stop, ``run_dir/checkpoint.pt`` (the three modules,
 the optimisers, the RNG states, the counters) is written atomically, so that ``Trainer.resume`` goes on
 exactly where it stopped, and ``run_dir/model.safetensors`` is exported at stop and at the end.
+
+Several processes (``torchrun ... --distributed``, :mod:`refusion_core.training.distributed`): the trainer reads
+the process group it is built in. Each rank draws its own crops (its sampler seeded by rank, see
+:class:`~refusion_core.training.data.CropSampler`); ``settings.batch`` and ``meta_batch`` are per rank, so that
+the effective batch is world size × batch. The epoch's meta-train/meta-test split is rank 0's, broadcast, so
+that the halves stay disjoint across ranks. Gradients are averaged as :mod:`refusion_core.training.meta`
+says; the reported losses are the ranks' means. A stop asked of any rank stops all at the same step; pause is
+for a single process (the app) and is ignored with several. Rank 0 alone writes ``run.json``, checkpoints and
+the model, holds the run folder's lock and makes previews; the other ranks yield the same step events without
+previews. The run folder must be one that every rank can read (a shared file system) for a resume.
+
+Resume with any number of ranks: the checkpoint holds the modules and optimisers (the same on every rank),
+the counters, the split, the torch RNG state (rank 0's; the ranks draw nothing different from it), and the
+sampler state of every rank (``sampler_states``, in rank order). Rank r of the resumed run takes saved state r
+where there is one, so a run resumed with as many ranks as it had goes on exactly as if it had not stopped;
+a rank the saved run did not have starts from :meth:`CropSampler.derived_state` (rank 0's state and r); saved
+states of ranks beyond the new world size are dropped. The step counter and the schedule go on from the same
+step whatever the world size (the effective batch changes with it).
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import io
 import json
@@ -27,6 +46,7 @@ from refusion_core.io.images import atomic_write_bytes
 from refusion_core.models import MAP_NAMES, LossProposalNet, ReconstructionNet
 from refusion_core.models.checkpoint import ModelBundle, load_model, new_bundle, save_model
 from refusion_core.models.loss_proposal import proposal_for_state
+from refusion_core.training import distributed as dist
 from refusion_core.training.data import CropSampler, Pair, load_luminance_pair
 from refusion_core.training.events import TrainEvent
 from refusion_core.training.meta import (
@@ -85,7 +105,7 @@ class Trainer:
         self.sgd_f = torch.optim.SGD(self.fusion.parameters(), lr=s.inner_lr)  # ablation III
         self.sgd_r = torch.optim.SGD(self.recon.parameters(), lr=s.inner_lr)
         data = [load_luminance_pair(a, b, s.max_side) for a, b in self.pairs] if _load_pairs else []
-        self.sampler = CropSampler(data, s.crop, s.seed) if data else None
+        self.sampler = CropSampler(data, s.crop, s.seed, dist.rank()) if data else None
         self.preview = self._preview_pair(data)
         self.step = self.epoch = self.step_in_epoch = 0
         self.split: tuple[np.ndarray, np.ndarray] | None = None
@@ -105,6 +125,7 @@ class Trainer:
 
     # ----- control (thread-safe) ----------------------------------------------------------------
     def request_pause(self) -> None:
+        """Pause between steps (a single process only: with several ranks a pause is ignored)."""
         self._pause.set()
 
     def request_resume(self) -> None:
@@ -122,14 +143,19 @@ class Trainer:
         """Generator of TrainEvents until the schedule ends or a stop is requested."""
         if self.sampler is None:
             raise RunError("This trainer has no training pairs loaded")
-        with RunLock(self.run_dir):  # one trainer per run folder; stale .part files of a killed run removed
+        # one trainer per run folder (rank 0 holds the lock for all); stale .part files of a killed run removed
+        with RunLock(self.run_dir) if dist.is_main() else contextlib.nullcontext():
             yield from self._run()
 
     def _run(self):
-        self._write_run_file()
-        yield self._event("start", message=f"training on {len(self.pairs)} pairs, {self.device}")
-        while self.step < self.total_steps and not self._stop.is_set():
-            if self._pause.is_set():
+        main, world = dist.is_main(), dist.world_size()
+        if main:
+            self._write_run_file()
+        dist.broadcast_([t for m in self._modules().values() for t in m.state_dict().values()])  # same start
+        ranks = f", {world} processes" if world > 1 else ""
+        yield self._event("start", message=f"training on {len(self.pairs)} pairs, {self.device}{ranks}")
+        while self.step < self.total_steps and not dist.any_rank(self._stop.is_set()):
+            if self._pause.is_set() and world == 1:
                 yield self._event("paused")
                 while self._pause.is_set() and not self._stop.is_set():
                     time.sleep(0.02)
@@ -137,25 +163,25 @@ class Trainer:
                     break
                 yield self._event("resumed")
             yield self._one_step()
-            if self.step % self.settings.preview_every == 0:
+            if self.step % self.settings.preview_every == 0 and main:
                 yield self.preview_event()
             if self.step % self.settings.checkpoint_every == 0 and self.step < self.total_steps:
                 yield self._event("checkpoint", checkpoint_path=str(self.save_checkpoint()))
         self.save_checkpoint()
-        model = self.save_model(self.run_dir / MODEL_FILE)
+        model = self.save_model(self.run_dir / MODEL_FILE) if main else self.run_dir / MODEL_FILE
+        dist.barrier()  # every rank returns once rank 0's files are written (a resume may follow at once)
         done = self.step >= self.total_steps
         yield self._event("done" if done else "stopped", checkpoint_path=str(model),
                           message=f"{self.step} of {self.total_steps} steps; model saved to {model}")
 
     def _one_step(self) -> TrainEvent:
-        s = self.settings
         m_steps, _ = self.phase_steps
         if self.step_in_epoch == 0:
-            self.split = self.sampler.split()
+            self.split = self._draw_split()
         stage = "meta" if self.step_in_epoch < m_steps else "fuse"
         self._apply_lr()
         t0 = time.perf_counter()
-        losses = self._meta_update() if stage == "meta" else self._fuse_update()
+        losses = dist.mean_floats(self._meta_update() if stage == "meta" else self._fuse_update())
         dt = time.perf_counter() - t0
         self.wall_s += dt
         prev = self._rate[stage]
@@ -166,6 +192,17 @@ class Trainer:
             self.epoch, self.step_in_epoch = self.epoch + 1, 0
         return self._event("step", stage=stage, steps_per_s=1.0 / max(self._rate[stage], 1e-9),
                            eta_s=self._eta(), **losses)
+
+    def _draw_split(self) -> tuple[np.ndarray, np.ndarray]:
+        """The epoch's meta-train/meta-test halves: every rank draws (its generator advances alike), rank 0's
+        are used by all, so that no rank's meta-train pairs are another rank's meta-test pairs."""
+        train, test = self.sampler.split()
+        if dist.world_size() == 1:
+            return train, test
+        both = torch.from_numpy(np.concatenate([train, test])).to(self.device, torch.int64)  # NCCL: on the GPU
+        dist.broadcast_([both])
+        both = both.cpu().numpy()
+        return both[:len(train)], both[len(train):]
 
     def _apply_lr(self) -> None:
         """Set the Adam learning rates of this step (TrainSettings.lr_factor; constant by default)."""
@@ -243,23 +280,32 @@ class Trainer:
                                "pairs": len(self.pairs), "device": str(self.device),
                                "wall_time_s": round(self.wall_s, 1),
                                "date": time.strftime("%Y-%m-%d %H:%M:%S")}}
+        if dist.world_size() > 1:
+            meta["provenance"]["processes"] = dist.world_size()
         return ModelBundle(self.fusion, self.recon, self.proposal, meta)
 
     def save_model(self, path) -> Path:
+        """Export the model (call it on rank 0 only when training with several processes)."""
         return save_model(path, self.bundle())
 
     def save_checkpoint(self) -> Path:
+        """Write ``run_dir/checkpoint.pt`` (rank 0; every rank must call it, for the ranks' sampler states)."""
+        sampler_states = dist.gather_objects(self.sampler.state)
+        path = self.run_dir / CKPT_FILE
+        if not dist.is_main():
+            return path
         state = {
             "modules": {k: m.state_dict() for k, m in self._modules().items()},
             "optimizers": {k: o.state_dict() for k, o in self._optimizers().items()},
-            "sampler_state": self.sampler.state, "torch_rng": torch.get_rng_state(),
+            "sampler_state": sampler_states[0], "torch_rng": torch.get_rng_state(),
             "counters": {"step": self.step, "epoch": self.epoch, "step_in_epoch": self.step_in_epoch,
                          "wall_s": self.wall_s},
             "split": None if self.split is None else [s.tolist() for s in self.split],
         }
+        if len(sampler_states) > 1:  # one per rank, in rank order (a single process keeps the old format)
+            state["sampler_states"] = sampler_states
         buf = io.BytesIO()
         torch.save(state, buf)
-        path = self.run_dir / CKPT_FILE
         atomic_write_bytes(path, buf.getvalue())
         return path
 
@@ -305,7 +351,8 @@ class Trainer:
             m.load_state_dict(state["modules"][k])
         for k, o in self._optimizers().items():
             o.load_state_dict(state["optimizers"][k])
-        self.sampler.set_state(state["sampler_state"])
+        saved, r = state.get("sampler_states") or [state["sampler_state"]], dist.rank()
+        self.sampler.set_state(saved[r] if r < len(saved) else CropSampler.derived_state(saved[0], r))
         torch.set_rng_state(state["torch_rng"])
         c = state["counters"]
         self.step, self.epoch, self.step_in_epoch, self.wall_s = c["step"], c["epoch"], c["step_in_epoch"], c["wall_s"]
