@@ -1,7 +1,17 @@
-"""``refusion train``: train or fine-tune with Algorithm 1; :func:`drive` runs a trainer (also for resume)."""
+"""``refusion train``: train or fine-tune with Algorithm 1; :func:`drive` runs a trainer (also for resume).
+
+``--distributed``: one of several processes started by torchrun (one per GPU, or CPU workers), e.g.
+``torchrun --nproc-per-node 4 -m refusion_core.cli train ... --distributed``. Every process runs this command
+with the same arguments; ``--batch`` (and ``--meta-batch``) are per process, so the effective batch is
+world size × batch (keep the learning rates, or scale them, as for any larger batch). Rank 0 writes the run
+folder, which every process must be able to read for ``refusion resume RUN --distributed``, with any number of
+processes (see :mod:`refusion_core.training.trainer`).
+"""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
 import signal
 import sys
@@ -33,7 +43,16 @@ def register(sub) -> None:
                    help="leave N of the training pairs out, for choosing between candidates "
                         "(refusion eval --split holdout --holdout N)")
     t.add_argument("--ablation", choices=[a for a in ABLATIONS if a], help="Table 5 ablation switch")
+    add_distributed(t)
     t.set_defaults(func=run)
+
+
+def add_distributed(parser) -> None:
+    parser.add_argument("--distributed", action="store_true",
+                        help="one of several processes started by torchrun (torchrun --nproc-per-node N -m "
+                             "refusion_core.cli train ... --distributed): gradients averaged over processes, rank 0 "
+                             "writes the run folder; --batch is per process (effective batch: N x batch); NCCL on "
+                             "CUDA (cuda:LOCAL_RANK), gloo on the CPU")
 
 
 def run(args) -> int:
@@ -63,13 +82,15 @@ def run(args) -> int:
         raise InputError(str(err)) from None
     created = not args.out.exists()
     try:
-        print(f"loading {len(pairs)} pairs ...", file=sys.stderr)
-        trainer = Trainer(settings, pairs, args.out, args.task, args.init, args.device)
-        return drive(trainer)
+        with process_group(args) as device:
+            if not _is_other_rank(args):
+                print(f"loading {len(pairs)} pairs ...", file=sys.stderr)
+            trainer = Trainer(settings, pairs, args.out, args.task, args.init, device)
+            return drive(trainer)
     except BaseException:
         # a run that failed before its first checkpoint (bad data, a full disk) leaves no half-made folder;
-        # one with a checkpoint is kept, whatever happened, so that it can be resumed
-        if created and not (args.out / CKPT_FILE).exists():
+        # one with a checkpoint is kept, whatever happened, so that it can be resumed (rank 0 alone cleans up)
+        if created and not (args.out / CKPT_FILE).exists() and not _is_other_rank(args):
             shutil.rmtree(args.out, ignore_errors=True)
         raise
 
@@ -91,6 +112,25 @@ def init_and_task(task: str | None, init: Path | None) -> tuple[str, Path | None
     return resolve_task(task, init, option="--init"), init
 
 
+@contextlib.contextmanager
+def process_group(args):
+    """The device to train on; with ``--distributed``, inside torchrun's process group (left at the end)."""
+    if not getattr(args, "distributed", False):
+        yield args.device
+        return
+    from refusion_core.training import distributed
+
+    device = distributed.setup(args.device)
+    try:
+        yield device
+    finally:
+        distributed.teardown()
+
+
+def _is_other_rank(args) -> bool:
+    return bool(getattr(args, "distributed", False)) and os.environ.get("RANK", "0") != "0"
+
+
 STOP_SIGNALS = tuple(getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, n))
 
 
@@ -99,9 +139,12 @@ def drive(trainer, announce: str | None = None) -> int:
     (logout) stop it between steps, cleanly: checkpoint and model are written. Returns 0 when the schedule
     finished, 128 + the signal's number when a signal stopped it (130 for Ctrl-C, 143 for SIGTERM), and says
     how to resume. ``announce`` is printed once the run has started (its folder locked), so that a run that
-    cannot start says only why."""
+    cannot start says only why. With several processes only rank 0 shows progress and messages."""
     from tqdm import tqdm
 
+    from refusion_core.training.distributed import is_main, world_size
+
+    main = is_main()
     received: list[int] = []
 
     def stop(signum, _frame):
@@ -112,24 +155,27 @@ def drive(trainer, announce: str | None = None) -> int:
     stopped = False
     try:
         with tqdm(total=trainer.total_steps, initial=trainer.step, unit="step", desc="training",
-                  dynamic_ncols=True) as bar:
+                  dynamic_ncols=True, disable=not main) as bar:
             for ev in trainer.run():
-                if announce:
+                if announce and main:
                     bar.write(announce, file=sys.stderr)
                     announce = None
                 if ev.kind == "step":
                     bar.update(ev.step - bar.n)
                     bar.set_postfix_str(_losses(ev), refresh=False)
                 elif ev.kind in ("stopped", "done"):
-                    bar.write(f"{ev.kind}: {ev.message}")
+                    if main:
+                        bar.write(f"{ev.kind}: {ev.message}")
                     stopped = ev.kind == "stopped"
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     if not stopped:
         return 0
-    print(f"refusion: training stopped by {signal.Signals(received[0]).name if received else 'request'}; "
-          f"continue with: refusion resume {trainer.run_dir}", file=sys.stderr)
+    if main:
+        how = " --distributed (under torchrun, with any number of processes)" if world_size() > 1 else ""
+        print(f"refusion: training stopped by {signal.Signals(received[0]).name if received else 'request'}; "
+              f"continue with: refusion resume {trainer.run_dir}{how}", file=sys.stderr)
     return 128 + (received[0] if received else signal.SIGINT)
 
 
