@@ -230,10 +230,11 @@ def _fuse_here(args, jobs, options):
 
 def _fuse_on_cluster(args, jobs, options):
     """(records, model record, where it ran) of a run on Ray (--cluster), or None when interrupted; writes
-    OUT/results.jsonl (:func:`refusion_core.cluster.ray_fuse.write_results`) at the end."""
+    OUT/results.jsonl (:func:`refusion_core.cluster.results.write_results`) at the end."""
     import logging
 
-    from refusion_core.cluster.ray_fuse import RayBatch, write_results
+    from refusion_core.cluster.ray_fuse import RayBatch
+    from refusion_core.cluster.results import write_results
 
     level = logging.ERROR if args.quiet or not args.verbose else logging.WARNING if args.verbose == 1 else logging.INFO
     batch = RayBatch(options.task, args.weights, options, kind="default" if args.weights is None else None,

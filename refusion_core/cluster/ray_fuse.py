@@ -15,10 +15,10 @@ Choices:
   through Ray Client). A Ray already initialised in this process (a test, a notebook) is used as it is and left
   running. Images and the weights file are read by path: every node must see them at the same path (a shared file
   system), and write to ``--out-dir`` there.
-- **How many workers** (:func:`plan_pool`): one per GPU on a cluster with GPUs (``num_gpus=1``; more workers than
-  GPUs share them, ``num_gpus=1/k``), else one per 2 CPUs, each with ``num_cpus=threads`` and as many torch threads
-  (``torch.set_num_threads`` in the actor); ``workers`` overrides the count. A pool that the cluster cannot hold is
-  refused up front instead of waiting for resources forever.
+- **How many workers** (:func:`refusion_core.cluster.pool.plan_pool`): one per GPU on a cluster with GPUs
+  (``num_gpus=1``; more workers than GPUs share them, ``num_gpus=1/k``), else one per 2 CPUs, each with
+  ``num_cpus=threads`` and as many torch threads (``torch.set_num_threads`` in the actor); ``workers`` overrides the
+  count. A pool that the cluster cannot hold is refused up front instead of waiting for resources forever.
 - **Resumable.** The driver skips, before scheduling, every pair whose output is current
   (:meth:`PairFuser.skip`: the image decodes and its sidecar names the same model SHA-256, sources and settings).
   That check needs no model, only the weights file's hash; it runs on the driver in a few threads (reading a
@@ -27,9 +27,10 @@ Choices:
 - **One bad pair does not stop the run**: it comes back as a ``failed`` record. An error of the whole run in a
   worker (the disk full, a weights file missing or different on one node) stops it and is raised here as the same
   error (one line in the CLI); a failure of Ray itself (a node lost for good) as a RefusionError that says so.
-- **Blocks**: a block (what one actor task takes) holds one pair, and at most 64 for archives of more than
-  ``32 × workers`` pairs, so that records stream back pair by pair while the scheduler is not flooded with tiny
-  tasks. Records reach the driver in the order they finish, not in the jobs' order.
+- **Blocks**: a block (what one actor task takes) holds ``pairs // (32 × workers)`` pairs, at least 1 and at most
+  64: records stream back pair by pair on a run of a few hundred pairs, and an archive does not flood the scheduler
+  with tiny tasks. Records reach the driver in the order they finish, not in the jobs' order (the CLI's
+  ``results.jsonl``, :mod:`refusion_core.cluster.results`, puts them back in order).
 - **Quiet**: Ray's progress bars are off (the caller shows its own), the workers' output is not forwarded to the
   driver (``log_to_driver=False``; it stays in Ray's session logs under /tmp/ray), and Ray's console logging is set
   to ``log_level`` (its log files keep everything).
@@ -41,17 +42,17 @@ import json
 import logging
 import math
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from refusion_core.cluster.pool import Pool, plan_pool
 from refusion_core.errors import InputError, RefusionError, WeightsError
 from refusion_core.fusing.batch import BatchOptions, PairFuser, PairJob, PairRecord
 
 INSTALL_HINT = 'pip install "refusion-studio[cluster]"'
-RESULTS_NAME = "results.jsonl"
 PAIRS_PER_BLOCK = 64
 """The most pairs in one block (one actor task); see the module docstring."""
 
@@ -64,43 +65,6 @@ def import_ray():
     except ImportError:
         raise InputError(f"--cluster runs on Ray, which is not installed here: {INSTALL_HINT}") from None
     return ray
-
-
-@dataclass(frozen=True)
-class Pool:
-    """The actor pool: ``workers`` actors, each on ``device`` with ``threads`` CPUs (and torch threads) and
-    ``gpus`` GPUs (0 on the CPU, 1 or a share of one on a GPU)."""
-
-    workers: int
-    device: str
-    threads: int
-    gpus: float = 0.0
-
-    def describe(self) -> str:
-        each = f"{self.gpus:g} GPU" if self.device == "cuda" else f"{self.threads} thread{'s' * (self.threads > 1)}"
-        return f"Ray: {self.workers} worker{'s' * (self.workers > 1)} on {self.device}, {each} each"
-
-
-def plan_pool(resources: dict, node_cpus: list[float], workers: int | None = None, device: str = "auto") -> Pool:
-    """The pool for a cluster of ``resources`` (``ray.cluster_resources()``: ``CPU``, ``GPU``) whose nodes have
-    ``node_cpus`` CPUs each. ``device``: ``auto`` (GPUs when the cluster has them), ``cpu`` or ``cuda``.
-    Raises InputError for ``workers`` below 1, ``cuda`` on a cluster without GPUs, or more workers than it holds."""
-    cpus, gpus = int(resources.get("CPU", 0)), int(resources.get("GPU", 0))
-    if workers is not None and workers < 1:
-        raise InputError(f"--workers {workers}: give a number of workers of at least 1")
-    if device == "cuda" and gpus < 1:
-        raise InputError("--device cuda: the Ray cluster has no GPU; leave --device at auto or use cpu")
-    if device != "cpu" and gpus >= 1:
-        n = workers or gpus
-        share = 1.0 if n <= gpus else 1.0 / math.ceil(n / gpus)
-        if n > cpus:
-            raise InputError(f"--workers {n}: the Ray cluster has {cpus} CPUs, and each worker needs one")
-        return Pool(n, "cuda", 1, share)
-    n = workers or max(1, cpus // 2)
-    if n > cpus:
-        raise InputError(f"--workers {n}: the Ray cluster has {cpus} CPUs, and each worker needs at least one")
-    threads = max(1, min(cpus // n, int(max(node_cpus, default=1))))
-    return Pool(n, "cpu", threads)
 
 
 @contextmanager
@@ -265,42 +229,6 @@ def _check(checker: PairFuser, jobs: list[PairJob]) -> Iterator[PairRecord | Non
     """``checker.skip`` of each job, in order, on a few threads (file reads and PNG decoding release the GIL)."""
     with ThreadPoolExecutor(max_workers=min(8, 2 * _cpu_count())) as threads:
         yield from threads.map(checker.skip, jobs)
-
-
-def results_text(records: Iterable[PairRecord], sha256: str | None, metrics: bool) -> str:
-    """``results.jsonl``: a JSON line per pair, in the jobs' order as given: ``stem``, ``a``, ``b``, ``output``
-    (the image; null when failed), ``status``, ``model_sha256``, ``seconds``, then ``metrics`` when asked for and
-    ``error`` when failed."""
-    lines = []
-    for r in records:
-        line = {"stem": r.job.name, "a": str(r.job.a), "b": str(r.job.b),
-                "output": None if r.status == "failed" else str(r.job.out), "status": r.status,
-                "model_sha256": sha256, "seconds": round(r.seconds, 4)}
-        if metrics and r.status != "failed":
-            line["metrics"] = r.metrics
-        if r.status == "failed":
-            line["error"] = r.error
-        lines.append(json.dumps(line) + "\n")
-    return "".join(lines)
-
-
-def write_results(out_dir: str | os.PathLike, jobs: list[PairJob], records: Iterable[PairRecord],
-                  sha256: str | None, metrics: bool = False) -> Path:
-    """Write ``out_dir/results.jsonl`` at once, atomically (readers see the last run's whole file, never half of
-    one): a line per record, in the order of ``jobs``. A run stopped before the end writes none; the next run
-    rewrites it, listing the pairs done before as ``skipped``."""
-    from refusion_core.io.images import atomic_write_bytes
-
-    order = {job.name: i for i, job in enumerate(jobs)}
-    ordered = sorted(records, key=lambda r: order.get(r.job.name, len(order)))
-    path = Path(out_dir) / RESULTS_NAME
-    atomic_write_bytes(path, results_text(ordered, sha256, metrics).encode("utf-8"))
-    return path
-
-
-def read_results(path: str | os.PathLike) -> list[dict]:
-    """The lines of a ``results.jsonl`` as dicts."""
-    return [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
 def _error_to_dict(err: BaseException) -> dict:

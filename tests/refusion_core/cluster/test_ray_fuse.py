@@ -18,7 +18,8 @@ import pytest
 
 from refusion_core.cli.main import main
 from refusion_core.cluster import ray_fuse
-from refusion_core.cluster.ray_fuse import Pool, plan_pool, read_results, results_text
+from refusion_core.cluster.pool import Pool, plan_pool
+from refusion_core.cluster.results import read_results, results_text, write_results
 from refusion_core.errors import InputError, WeightsError
 from refusion_core.fusing.batch import BatchOptions, PairJob, PairRecord, plan_outputs
 from refusion_core.io.images import from_float, write_image
@@ -27,8 +28,8 @@ from tests.conftest import REPO, textured, write_pairs
 from tests.refusion_core.cli.conftest import error_line
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:ray")  # Ray Data's own, on its settings
-needs_ray = pytest.mark.skipif(importlib.util.find_spec("ray") is None,
-                               reason="ray is not installed (the cluster extra): pip install 'refusion-studio[cluster]'")
+needs_ray = pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="ray is not installed (the cluster "
+                               "extra): pip install 'refusion-studio[cluster]'")
 
 
 @pytest.fixture(scope="module")
@@ -58,13 +59,18 @@ def small_pairs(root: Path, n: int, sizes=(32, 36, 40, 44, 48)) -> tuple[Path, P
     for i in range(n):
         s = sizes[i % len(sizes)]
         write_image(da / f"p{i:02d}.png", from_float(textured(s, s, seed=i)))
-        b = textured(s, s, seed=100 + i) if i % 5 == 4 else np.dstack([textured(s, s, seed=100 + i + k) for k in range(3)])
-        write_image(db / f"p{i:02d}.png", from_float(b))
+        rgb = np.dstack([textured(s, s, seed=100 + i + k) for k in range(3)])
+        write_image(db / f"p{i:02d}.png", from_float(textured(s, s, seed=100 + i) if i % 5 == 4 else rgb))
     return da, db
 
 
 def fuse(da, db, out, weights, *extra):
     return main(["fuse", "--pairs", str(da), str(db), "--out-dir", str(out), "--weights", str(weights), *extra])
+
+
+def file_stamps(folder: Path, stem: str) -> list[tuple[int, int]]:
+    """(mtime in ns, inode) of a pair's image and sidecar: both change when a file is written again."""
+    return [(f.stat().st_mtime_ns, f.stat().st_ino) for f in (folder / f"{stem}.png", folder / f"{stem}.refusion.json")]
 
 
 def sidecar_without_run(path: Path) -> dict:
@@ -118,7 +124,7 @@ def test_the_results_file_has_a_line_per_pair_in_the_jobs_order(tmp_path):
     records = [PairRecord(jobs[2], "failed", "p2.png is corrupt", seconds=0.5),
                PairRecord(jobs[0], "written", metrics={"EN": 6.5}, seconds=1.25),
                PairRecord(jobs[1], "skipped", metrics={"EN": 7.0})]
-    path = ray_fuse.write_results(tmp_path, jobs, records, "abc", metrics=True)
+    path = write_results(tmp_path, jobs, records, "abc", metrics=True)
     lines = read_results(path)
     assert [ln["stem"] for ln in lines] == ["p0", "p1", "p2"]
     assert lines[0] == {"stem": "p0", "a": str(jobs[0].a), "b": str(jobs[0].b), "output": str(jobs[0].out),
@@ -157,11 +163,12 @@ def test_forty_pairs_on_two_workers_are_the_single_process_commands_bytes(ray_lo
     assert len(images) == 40 and sorted(p.name for p in there.glob("*.png")) == images
     for name in images:
         assert (there / name).read_bytes() == (here / name).read_bytes(), name
-        stem = name.removesuffix(".png")
-        assert sidecar_without_run(there / f"{stem}.refusion.json") == sidecar_without_run(here / f"{stem}.refusion.json")
+        sidecar = name.replace(".png", ".refusion.json")
+        assert sidecar_without_run(there / sidecar) == sidecar_without_run(here / sidecar)
     lines = read_results(there / "results.jsonl")
     assert [ln["stem"] for ln in lines] == [f"p{i:02d}" for i in range(40)]
-    assert {ln["status"] for ln in lines} == {"written"} and {ln["model_sha256"] for ln in lines} == {file_sha256(weights)}
+    assert {ln["status"] for ln in lines} == {"written"}
+    assert {ln["model_sha256"] for ln in lines} == {file_sha256(weights)}
     assert all(ln["output"] == str(there / f"{ln['stem']}.png") and ln["seconds"] > 0 for ln in lines)
 
 
@@ -201,14 +208,12 @@ def test_a_run_killed_half_way_resumes_without_redoing_finished_pairs(ray_local,
     assert proc.returncode == -signal.SIGKILL, err  # killed, not finished
     done = {p.name.removesuffix(".refusion.json") for p in out.glob("*.refusion.json")}  # the sidecar comes last
     assert 10 <= len(done) < 40, err
-    stamps = {stem: [(f.stat().st_mtime_ns, f.stat().st_ino) for f in (out / f"{stem}.png", out / f"{stem}.refusion.json")]
-              for stem in done}
+    stamps = {stem: file_stamps(out, stem) for stem in done}
     assert not (out / "results.jsonl").exists()  # written at the end of a run only
     capsys.readouterr()
     assert fuse(da, db, out, weights, "--cluster", "auto", "--workers", "2") == 0
     assert "fused 40 of 40 pairs" in capsys.readouterr().out
-    assert {stem: [(f.stat().st_mtime_ns, f.stat().st_ino) for f in (out / f"{stem}.png", out / f"{stem}.refusion.json")]
-            for stem in done} == stamps
+    assert {stem: file_stamps(out, stem) for stem in done} == stamps
     status = {ln["stem"]: ln["status"] for ln in read_results(out / "results.jsonl")}
     assert len(status) == 40 and all(status[stem] == "skipped" for stem in done)
     assert "written" in status.values()  # what the killed run had not finished
