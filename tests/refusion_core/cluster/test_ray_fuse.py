@@ -145,6 +145,12 @@ def test_pairs_already_done_are_skipped_before_any_cluster_starts(tmp_path, weig
     assert fuse(da, db, out, weights, "--cluster", "local") == 0
     assert "0 written, 3 already done" in capsys.readouterr().out
     assert [ln["status"] for ln in read_results(out / "results.jsonl")] == ["skipped"] * 3
+    manifest = tmp_path / "manifest.json"  # the --manifest form: the same pairs, the same outputs
+    pairs = [{"a": f"A/p{i}.png", "b": f"B/p{i}.png", "split": "test"} for i in range(3)]
+    manifest.write_text(json.dumps({"sets": {"ivif/demo": {"pairs": pairs}}}))
+    assert main(["fuse", "--manifest", str(manifest), "--set", "demo", "--out-dir", str(out), "--weights",
+                 str(weights), "--cluster", "auto"]) == 0
+    assert "0 written, 3 already done" in capsys.readouterr().out
 
 
 # --- on a local Ray cluster -----------------------------------------------------------------------------------------
