@@ -99,11 +99,13 @@ def ray_cluster(cluster: str = "auto", log_level: int = logging.ERROR):
 @dataclass(frozen=True)
 class WorkerSpec:
     """What a worker needs to build its :class:`PairFuser` (plain values, sent to every actor): the model
-    (``weights`` None = the task's default, ``kind`` as the sidecar names it, ``sha256`` the driver's hash of the
-    file), the batch's options, the device and the torch threads."""
+    (``weights`` the file's absolute path, None = the task's default; ``weights_given`` the path as the user gave it,
+    which the sidecars record as the single-process command's do; ``kind`` as the sidecar names it; ``sha256`` the
+    driver's hash of the file), the batch's options, the device and the torch threads."""
 
     task: str
     weights: str | None
+    weights_given: str | None
     kind: str | None
     sha256: str | None
     options: BatchOptions
@@ -113,11 +115,11 @@ class WorkerSpec:
 
 class PairWorker:
     """A Ray Data actor: loads the model once (``__init__``), then fuses each batch's pairs with
-    :meth:`PairFuser.run`. A batch is ``{"index": [...], "name": [...], "a": [...], ...}`` (the jobs' dicts as
-    columns); the answer is ``{"index": [...], "record": [JSON of PairRecord.to_dict() and the model sha256]}``.
+    :meth:`PairFuser.run`. A batch is ``{"name": [...], "a": [...], ...}`` (:meth:`PairJob.to_dict` as columns);
+    the answer is ``{"record": [JSON of PairRecord.to_dict() with the model's sha256, ...]}``.
 
     An error of the whole run (the model not loadable on this node, or another file than the driver's; the disk
-    full) is not raised to Ray but sent back as a row ``{"index": -1, "record": {"fatal": ...}}`` that the driver
+    full) is not raised to Ray but sent back as a record ``{"fatal": {"type": ..., "message": ...}}`` that the driver
     raises as the same error: Ray passes a worker's exception on only as the text of a traceback."""
 
     def __init__(self, spec: WorkerSpec, redo: bool = False):
@@ -137,10 +139,9 @@ class PairWorker:
                 raise self.error
             records = [self.pair_fuser.run(PairJob.from_dict(row), self.redo) for row in rows]
         except (RefusionError, OSError, MemoryError) as err:
-            return {"index": [-1], "record": [json.dumps({"fatal": _error_to_dict(err)})]}
+            return {"record": [json.dumps({"fatal": _error_to_dict(err)})]}
         sha = self.pair_fuser.sha256
-        return {"index": [int(row["index"]) for row in rows],
-                "record": [json.dumps({**r.to_dict(), "model_sha256": sha}) for r in records]}
+        return {"record": [json.dumps({**r.to_dict(), "model_sha256": sha}) for r in records]}
 
 
 def _pair_fuser(spec: WorkerSpec) -> PairFuser:
@@ -157,6 +158,8 @@ def _pair_fuser(spec: WorkerSpec) -> PairFuser:
     if bundle.sha256 != spec.sha256:
         raise WeightsError(f"{bundle.path} on {socket.gethostname()} is not the model the run was started with "
                            "(its SHA-256 differs); give every node the same weights file")
+    if spec.weights_given is not None:
+        bundle.path = Path(spec.weights_given)
     return PairFuser(Fuser(bundle, spec.device), spec.options, kind=spec.kind)
 
 
@@ -199,12 +202,13 @@ class RayBatch:
 
     def _stream(self, ray, todo: list[PairJob], redo: bool) -> Iterator[PairRecord]:
         pool = self.pool
-        spec = WorkerSpec(self.task, None if self.weights is None else str(self.weights), self.kind,
-                          self.model["sha256"], self.options, pool.device, pool.threads)
+        given = None if self.weights is None else str(self.weights)
+        spec = WorkerSpec(self.task, given and str(_absolute(Path(given))), given, self.kind, self.model["sha256"],
+                          self.options, pool.device, pool.threads)
         _quiet_ray_data(self.log_level)
         per_block = max(1, min(PAIRS_PER_BLOCK, len(todo) // (32 * pool.workers)))
-        items = [{"index": i, **job.to_dict()} for i, job in enumerate(todo)]
-        ds = ray.data.from_items(items, override_num_blocks=math.ceil(len(items) / per_block))
+        blocks = math.ceil(len(todo) / per_block)
+        ds = ray.data.from_items([job.to_dict() for job in todo], override_num_blocks=blocks)
         ds = ds.map_batches(PairWorker, fn_constructor_kwargs={"spec": spec, "redo": redo}, batch_size=1,
                             compute=ray.data.ActorPoolStrategy(size=pool.workers), num_cpus=pool.threads,
                             num_gpus=pool.gpus or None)

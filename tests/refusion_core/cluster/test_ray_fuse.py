@@ -157,12 +157,15 @@ def test_pairs_already_done_are_skipped_before_any_cluster_starts(tmp_path, weig
 
 @needs_ray
 @pytest.mark.slow
-def test_forty_pairs_on_two_workers_are_the_single_process_commands_bytes(ray_local, tmp_path, weights, capsys):
+def test_forty_pairs_on_two_workers_are_the_single_process_commands_bytes(ray_local, tmp_path, weights, capsys,
+                                                                           monkeypatch):
     da, db = small_pairs(tmp_path, 40)
     here, there = tmp_path / "here", tmp_path / "ray"
-    assert fuse(da, db, here, weights, "--device", "cpu") == 0
+    monkeypatch.chdir(tmp_path)  # relative paths, as typed: the workers get them absolute, the sidecars as given
+    model = os.path.relpath(weights, tmp_path)
+    assert fuse("A", "B", "here", model, "--device", "cpu") == 0
     capsys.readouterr()
-    assert fuse(da, db, there, weights, "--cluster", "auto", "--workers", "2") == 0
+    assert fuse("A", "B", "ray", model, "--cluster", "auto", "--workers", "2") == 0
     out = capsys.readouterr().out
     assert "40 written, 0 already done, 0 failed" in out and "Ray: 2 workers on cpu, 1 thread each" in out
     images = sorted(p.name for p in here.glob("*.png"))
