@@ -1,7 +1,6 @@
 """``refusion fuse --pairs`` / ``--manifest``: many pairs, the model loaded once, resumable, a sidecar per result,
 metrics as CSV; and ``--task``, which no command defaults any more."""
 
-import ast
 import csv
 import json
 from pathlib import Path
@@ -23,19 +22,13 @@ def fuse_dirs(da, db, out, *extra):
 
 
 def app_sidecar_keys() -> list[str]:
-    """The keys of the app's export sidecar for a saved model, read from app/core/writing.py's sidecar_record (no
-    app import): its dict's keys, and for a ``**helper(...)`` in it the keys of the helper's last return."""
-    tree = ast.parse((REPO / "app" / "core" / "writing.py").read_text())
-    funcs = {n.name: n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)}
+    """The keys, in order, of a sidecar the app writes for a saved model: the app fills the engine's
+    :func:`refusion_core.io.sidecar.sidecar_record` (app/core/writing.py calls it; no app import here), with a
+    redo command."""
+    from refusion_core.io.sidecar import sidecar_record
 
-    def returned(name):
-        found = [n for n in ast.walk(funcs[name]) if isinstance(n, ast.Return) and isinstance(n.value, ast.Dict)]
-        return max(found, key=lambda n: n.lineno)
-
-    keys = []
-    for key, value in zip(returned("sidecar_record").value.keys, returned("sidecar_record").value.values):
-        keys += [key.value] if key is not None else [k.value for k in returned(value.func.id).value.keys]
-    return keys
+    assert "engine.sidecar_record(" in (REPO / "app" / "core" / "writing.py").read_text()
+    return list(sidecar_record({"a": "a.png", "b": "b.png"}, "ivif", {}, ["x.png"], redo="refusion fuse a b"))
 
 
 def test_folders_give_an_image_and_a_sidecar_per_pair(tmp_path, weights, capsys):
