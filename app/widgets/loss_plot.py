@@ -69,6 +69,9 @@ class Series:
         return self.x[self.n - 1] if self.n else None
 
 
+EMPTY_RANGE = (0.0, 1.0)
+
+
 class LossPlot(QWidget):
     def __init__(self, activity: Activity, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -150,6 +153,9 @@ class LossPlot(QWidget):
         for key, s in self.series.items():
             self.raw_curves[key].setData(s.x[: s.n], s.y[: s.n])
             self.smooth_curves[key].setData(s.x[: s.n], s.s[: s.n])
+        if not any(s.n for s in self.series.values()):  # empty: the axes of an empty plot, not the last run's
+            self.plot.setRange(xRange=EMPTY_RANGE, yRange=EMPTY_RANGE, padding=0)
+            self.plot.enableAutoRange()  # the next run's curves set the range again
 
     def points(self, key: str) -> int:
         """How many losses of ``key`` the plot holds (the breaks between its segments not counted)."""

@@ -60,3 +60,20 @@ def test_a_second_training_starts_an_empty_plot(qtbot):
     run(activity, "mff")  # steps that start again at 1 without a reset: a new run all the same
     plot.redraw()
     assert segments(plot.raw_curves["lf"]) == [[1, 2, 3]] and plot.points("lf") == 3
+
+
+def test_an_emptied_plot_forgets_the_last_runs_axes(qtbot):
+    activity = Activity()
+    plot = LossPlot(activity)
+    qtbot.addWidget(plot)
+    run(activity, "mmfff" * 8)  # 40 steps
+    plot.redraw()
+    plot.plot.getPlotItem().getViewBox().updateAutoRange()
+    assert plot.plot.getPlotItem().getViewBox().viewRange()[0][1] > 30
+    plot.show_steps([])  # an item whose model no run here made
+    (x0, x1), (y0, y1) = plot.plot.getPlotItem().getViewBox().viewRange()
+    assert x1 < 2 and y1 < 2
+    run(activity, "mff" * 10)  # the next run's curves set the range again
+    plot.redraw()
+    plot.plot.getPlotItem().getViewBox().updateAutoRange()
+    assert plot.plot.getPlotItem().getViewBox().viewRange()[0][1] > 25
