@@ -220,7 +220,7 @@ class PairFuser:
         from refusion_core.io.images import check_pair, read_image_exif
         from refusion_core.io.scaling import prepare_input
 
-        loaded = [read_image_exif(job.a), read_image_exif(job.b)]
+        loaded = [_read(read_image_exif, path, side) for path, side in ((job.a, "A"), (job.b, "B"))]
         stored = [img for img, _ in loaded]
         check_pair(stored[0], stored[1], (job.a.name, job.b.name))
         o = self.options
@@ -306,6 +306,14 @@ def metrics_csv(records: Iterable[PairRecord], names: list[str], model: dict) ->
             writer.writerow([r.job.name, str(r.job.a), str(r.job.b), model["label"], model["sha256"] or "",
                              *(f"{r.metrics[n]:.6g}" for n in names)])
     return buf.getvalue()
+
+
+def _read(read, path: Path, side: str):
+    """``read(path)``, its error saying which source failed (the two folders often hold the same file names)."""
+    try:
+        return read(path)
+    except RefusionError as err:
+        raise type(err)(f"source {side}: {err}") from err
 
 
 def _at_depth(img: np.ndarray, depth: int) -> np.ndarray:

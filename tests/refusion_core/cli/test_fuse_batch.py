@@ -67,7 +67,7 @@ def test_a_corrupt_pair_is_listed_at_the_end_and_the_others_are_written(tmp_path
     assert fuse_dirs(da, db, out, "--weights", str(weights)) == 1
     captured = capsys.readouterr()
     err = captured.err.strip().splitlines()
-    assert err[-1].startswith("refusion: failed: p1 (A/p1.png + B/p1.png): ") and "p1.png" in err[-1]
+    assert err[-1].startswith("refusion: failed: p1 (A/p1.png + B/p1.png): source B: ") and "p1.png" in err[-1]
     assert sum("refusion: failed" in ln for ln in err) == 1
     assert "fused 3 of 4 pairs" in captured.out and "3 written" in captured.out and "1 failed" in captured.out
     assert sorted(p.name for p in out.glob("*.png")) == ["p0.png", "p2.png", "p3.png"]
