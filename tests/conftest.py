@@ -78,3 +78,13 @@ def write_pairs(root: Path, n: int = 4) -> tuple[Path, Path]:
 def pair_dirs(tmp_path) -> tuple[Path, Path]:
     """Two folders with 4 registered pairs (grey A, RGB B), matched by stem."""
     return write_pairs(tmp_path)
+
+
+def run_all(trainer, stop_after=None) -> list:
+    """Every event of ``trainer.run()``; with ``stop_after``, a stop is asked once that step has been reported."""
+    events = []
+    for ev in trainer.run():
+        events.append(ev)
+        if stop_after is not None and ev.kind == "step" and ev.step == stop_after:
+            trainer.request_stop()
+    return events

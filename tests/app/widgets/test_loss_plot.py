@@ -2,6 +2,7 @@
 none from the end of one training to the start of the next."""
 
 import numpy as np
+import pytest
 
 from app.core.view_models import TrainingStep
 from app.qt.activity import Activity
@@ -31,10 +32,19 @@ def segments(curve):
     return parts + ([current] if current else [])
 
 
-def test_the_meta_test_curve_has_gaps_over_the_plain_steps(qtbot):
-    activity = Activity()
-    plot = LossPlot(activity)
-    qtbot.addWidget(plot)
+@pytest.fixture
+def activity():
+    return Activity()
+
+
+@pytest.fixture
+def plot(qtbot, activity):
+    widget = LossPlot(activity)
+    qtbot.addWidget(widget)
+    return widget
+
+
+def test_the_meta_test_curve_has_gaps_over_the_plain_steps(activity, plot):
     run(activity, "mmfffmm")
     plot.redraw()
     for curves in (plot.raw_curves, plot.smooth_curves):
@@ -48,10 +58,7 @@ def test_the_meta_test_curve_has_gaps_over_the_plain_steps(qtbot):
     assert np.isclose(y[-1], 0.5 * (0.5 * (0.5 * 3.0 + 0.5 * 1.5) + 0.5 * 0.5) + 0.5 * 3.0 / 7)
 
 
-def test_a_second_training_starts_an_empty_plot(qtbot):
-    activity = Activity()
-    plot = LossPlot(activity)
-    qtbot.addWidget(plot)
+def test_a_second_training_starts_an_empty_plot(activity, plot):
     run(activity, "mmfff")
     activity.reset_training()
     run(activity, "mf")
@@ -62,10 +69,7 @@ def test_a_second_training_starts_an_empty_plot(qtbot):
     assert segments(plot.raw_curves["lf"]) == [[1, 2, 3]] and plot.points("lf") == 3
 
 
-def test_an_emptied_plot_forgets_the_last_runs_axes(qtbot):
-    activity = Activity()
-    plot = LossPlot(activity)
-    qtbot.addWidget(plot)
+def test_an_emptied_plot_forgets_the_last_runs_axes(activity, plot):
     run(activity, "mmfff" * 8)  # 40 steps
     plot.redraw()
     plot.plot.getPlotItem().getViewBox().updateAutoRange()

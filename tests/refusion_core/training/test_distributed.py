@@ -18,6 +18,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from tests.conftest import REPO, run_all
+
 WORLD = 2
 LAUNCH_TIMEOUT_S = 300
 INNER_LR = 0.5  # large, so that the second-order term stands far above float64 round-off (as in test_meta)
@@ -36,7 +38,8 @@ def launch(worker: str, *args, world: int = WORLD, timeout: float = LAUNCH_TIMEO
     procs = []
     for r in range(world):
         env = {**os.environ, "RANK": str(r), "WORLD_SIZE": str(world), "LOCAL_RANK": str(r),
-               "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "OMP_NUM_THREADS": "1"}
+               "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "OMP_NUM_THREADS": "1",
+               "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}  # tests.*
         procs.append(subprocess.Popen([sys.executable, __file__, worker, *map(str, args)], env=env,
                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
     deadline = time.monotonic() + timeout
@@ -147,15 +150,6 @@ def tiny_settings(**kw):
     base = dict(epochs=2, meta_steps=2, fuse_steps=3, crop=16, batch=1, preview_every=2, checkpoint_every=100,
                 preview_size=24, lr_f=1e-3, lr_r=1e-3, lr_p=1e-3, inner_lr=0.1, seed=3)
     return TrainSettings(**{**base, **kw})
-
-
-def run_all(trainer, stop_after=None) -> list:
-    events = []
-    for ev in trainer.run():
-        events.append(ev)
-        if stop_after is not None and ev.kind == "step" and ev.step == stop_after:
-            trainer.request_stop()
-    return events
 
 
 def state_of(trainer) -> dict[str, torch.Tensor]:

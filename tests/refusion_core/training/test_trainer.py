@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from refusion_core.training.data import pairs_from_dirs
 from refusion_core.errors import RunError
+from refusion_core.training.data import pairs_from_dirs
 from refusion_core.training.settings import TrainSettings
 from refusion_core.training.trainer import CKPT_FILE, MODEL_FILE, RUN_FILE, Trainer
+from tests.conftest import run_all
 
 
 def tiny_settings(**kw):
@@ -21,15 +22,6 @@ def tiny_settings(**kw):
 @pytest.fixture
 def pairs(pair_dirs):
     return pairs_from_dirs(*pair_dirs)
-
-
-def run_all(trainer, stop_after=None):
-    events = []
-    for ev in trainer.run():
-        events.append(ev)
-        if stop_after is not None and ev.kind == "step" and ev.step == stop_after:
-            trainer.request_stop()
-    return events
 
 
 def test_events_cover_a_whole_run(pairs, tmp_path):
@@ -177,8 +169,8 @@ def test_resume_rejects_a_folder_that_is_not_a_run(tmp_path):
 
 
 def test_large_training_images_are_downscaled(tmp_path):
-    from refusion_core.training.data import load_luminance_pair
     from refusion_core.io.images import write_image
+    from refusion_core.training.data import load_luminance_pair
 
     big = (np.random.default_rng(0).random((300, 500)) * 255).astype(np.uint8)
     pa, pb = write_image(tmp_path / "a.png", big), write_image(tmp_path / "b.png", 255 - big)
