@@ -84,6 +84,8 @@ PLANS["mfif"] = {**PLANS["mfif"], "init": None, "init_modules": [], "proposal": 
 # infrared-visible that start (campaign.py compare's fresh-p3 candidate) beat the shipped default on 6 of 6 paper
 # metrics on the hold-out after 50 minutes, where two hours more of the old P (refusion-p-2) lost 4 of 6. P-3's
 # features (local gradient energy, local mean, distance from mid-grey) are the ones an exposure map needs.
+# Stage 1 (85 min, ~620 steps each) lost on the hold-out (meif 3/6 with a worse shadow map, mif 0/6) and was not
+# shipped (docs/BENCHMARKS.md); its states are committed, to continue or to reset.
 for _task in ("meif", "mif"):
     PLANS[_task] = {**PLANS[_task], "proposal": "refusion-p-3"}
 
