@@ -49,6 +49,14 @@ Findings (docs/BENCHMARKS.md, "Is P's signal right?"; 96² crops, batch 4, η = 
   half of it, so the push toward the sharp source is strong while F gives less than that (fresh) and fades once
   F gives the average. So P must learn its map while F is young, which is how the multi-focus campaign was
   restarted (scripts/campaign.py, PLANS["mfif"]).
+- The reading is confirmed by scripts/probe_reconstruction.py (R trained alone on fixed fusion rules of the
+  multi-focus train pairs, Lr on unseen pairs): R ``refusion-r-1`` gets average 0.00567 < 0.7·Laplacian + 0.3·average
+  0.00674 < Laplacian pyramid 0.00741 < A 0.00883, and an R of six times its parameters the same order (0.00425 <
+  0.00561 < 0.00662 < 0.00799). Under the per-pixel max, an R that cannot tell which source was in focus does best
+  with the midpoint of the sources, which is their average; the sharp composite is as far from the blurred source
+  as A is from B. So the outer loss of the paper does not ask for the all-sharp multi-focus fusion, and the map
+  recedes toward ½ once F gives the average (docs/BENCHMARKS.md: the authors' released model keeps 0.82 / 0.78 of the
+  sharp energy on check_maps' pair; the issue's target is 0.90).
 """
 
 from __future__ import annotations
