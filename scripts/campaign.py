@@ -320,6 +320,9 @@ CANDIDATES = {
     "lr-p-3e-4": dict(lr_p=3e-4),
     "meta-batch-8": dict(meta_batch=8),
     "fresh-p3": {},  # the plan's schedule with P replaced by a fresh refusion-p-3 (PLAN_CANDIDATES)
+    # P frozen where it is (no meta steps): F and R go on learning the maps P has, which the outer loss would
+    # otherwise pull back toward ½ (docs/BENCHMARKS.md, the reconstruction probe on every task)
+    "p-frozen": dict(meta_steps=0, fuse_steps=100),
 }
 # Candidates that change the plan itself, not only its settings.
 PLAN_CANDIDATES = {"fresh-p3": {"fresh_proposal": "refusion-p-3"}}
