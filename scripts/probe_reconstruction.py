@@ -42,6 +42,7 @@ from refusion_core.models import ReconstructionNet  # noqa: E402
 from refusion_core.paths import shared_dir  # noqa: E402
 from refusion_core.training.data import BENCHMARK_SETS, load_luminance_pair, pairs_from_manifest  # noqa: E402
 from refusion_core.training.losses import reconstruction_loss  # noqa: E402
+from refusion_core.training.settings import TrainSettings  # noqa: E402
 
 
 def rules_for(a: np.ndarray, b: np.ndarray, sharp: np.ndarray | None, task: str = "mfif") -> dict[str, np.ndarray]:
@@ -91,8 +92,7 @@ class SyntheticCrops:
         self.source.rng = rng
         out = []
         for _ in range(size):
-            img = self.source._crop()
-            a, b, _, _ = self.source._mfif(img)
+            img, a, b = self.source.focus_sample()
             out.append((a, b, rules_for(a.astype(np.float32), b.astype(np.float32), img)))
         return out
 
@@ -138,7 +138,7 @@ def main(argv=None) -> int:
             return 2
         name = BENCHMARK_SETS[args.data]
         pairs = pairs_from_manifest(shared / "datasets" / "manifest.json", name, "train")
-        images = [load_luminance_pair(pa, pb, max_side=1024) for pa, pb in pairs]
+        images = [load_luminance_pair(pa, pb, max_side=TrainSettings().max_side) for pa, pb in pairs]  # as training
         cut = (2 * len(images)) // 3
         train, held = RealCrops(images[:cut], args.crop, args.data), RealCrops(images[cut:], args.crop, args.data)
         what = f"{name} train split: R trained on {len(train.items)} pairs, measured on {len(held.items)} others"

@@ -134,6 +134,12 @@ class SyntheticSource:
         blown, crushed = exposure_regions(under, over)
         return under, over, blown, crushed
 
+    def focus_sample(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """One mfif crop as (sharp, A, B): the unblurred crop (the ideal fusion) and its two sources."""
+        img = self._crop()
+        a, b, _, _ = self._mfif(img)
+        return img, a, b
+
     def batch(self, n: int) -> SyntheticBatch:
         """n crops -> a SyntheticBatch of (n, 1, crop, crop) tensors."""
         make = self._mfif if self.task == "mfif" else self._meif
