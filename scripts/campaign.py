@@ -18,7 +18,9 @@ default (``ship``: better than the default on at least 4 of the task's 6 paper m
     python scripts/campaign.py eval  --tasks mfif ivif              # hold-out table, recorded in stages.json
     python scripts/campaign.py ship  --tasks mfif                   # replace the default if the hold-out says so
     python scripts/campaign.py compare --tasks mfif --candidates plan paper-ratio crop-64 --minutes 40 --slices 4
-                                       # quality per CPU hour of candidate schedules, on the hold-out
+                                       # quality per CPU hour of candidate schedules, on the hold-out; each
+                                       # candidate's best slice is kept (runs/compare/<task>/<name>/best/)
+    python scripts/campaign.py adopt --tasks mfif --candidate plan  # that best slice becomes the campaign's state
 
 ``stage`` runs each task in its own process with ``--threads`` torch threads (default 1: on a 2-core machine
 two tasks at once use the cores better than one task on two threads) and stops each at ``--minutes``,
@@ -333,7 +335,10 @@ PLAN_CANDIDATES = {"fresh-p3": {"fresh_proposal": "refusion-p-3"}}
 def compare(task: str, names: list[str], minutes: float, slices: int, threads: int) -> int:
     """Quality per CPU hour: each candidate trains from the task's committed state for ``minutes`` in ``slices``
     slices (candidates in parallel, ``threads`` each), and is measured on the hold-out after every slice.
-    Nothing is written under campaign/: the candidates live in runs/compare/<task>/<name>/."""
+    Nothing is written under campaign/: the candidates live in runs/compare/<task>/<name>/, and each one's best
+    slice (most paper metrics at least as good as the default's, ties broken by the mean relative gain, the earlier
+    slice kept on equal terms) is copied to runs/compare/<task>/<name>/best/ for ``adopt``: the good models sit early
+    in P's training (docs/BENCHMARKS.md, the reconstruction probe), so a later slice must not overwrite them."""
     from refusion_core.metrics.evaluation import baseline_method, evaluate, markdown_table, model_method, wins
     base_plan = read_json(CAMPAIGN / task / "plan.json")
     if base_plan is None:
@@ -341,7 +346,7 @@ def compare(task: str, names: list[str], minutes: float, slices: int, threads: i
     home = CAMPAIGN.parent
     roots = {}
     for name in names:
-        root = REPO / "runs" / "compare" / task / name
+        root = home / "runs" / "compare" / task / name
         shutil.rmtree(root, ignore_errors=True)
         plan = {**base_plan, **PLAN_CANDIDATES.get(name, {}), "settings": {**base_plan["settings"], **CANDIDATES[name]},
                 "candidate": name}
@@ -353,7 +358,7 @@ def compare(task: str, names: list[str], minutes: float, slices: int, threads: i
     refs = evaluate([model_method(None, task, "cpu", name="default (shipped)"), baseline_method("laplacian")], val, task)
     names_m, hib = refs["paper_metrics"], refs["higher_is_better"]
     default = refs["methods"]["default (shipped)"]["mean"]
-    rows = []
+    rows, best = [], {}
     parallel = max(1, (os.cpu_count() or 1) // threads)
     for k in range(1, slices + 1):
         for i in range(0, len(names), parallel):
@@ -369,7 +374,13 @@ def compare(task: str, names: list[str], minutes: float, slices: int, threads: i
             stages = read_json(CAMPAIGN / task / "stages.json", [])
             cpu_min = sum(st["cpu_s"] for st in stages) / 60
             mean = res["methods"]["campaign"]["mean"]
-            rows.append((name, k, cpu_min, stages[-1]["steps"][1], mean, wins(mean, default, names_m, hib)))
+            won = wins(mean, default, names_m, hib)
+            rows.append((name, k, cpu_min, stages[-1]["steps"][1], mean, won))
+            score = (won, margin(mean, default, names_m, hib))
+            if name not in best or score > best[name]["score"]:  # keep this slice: the later ones may lose it
+                keep_slice(roots[name], task, {"slice": k, "step": stages[-1]["steps"][1], "won": won,
+                                               "score": list(score), "holdout": mean})
+                best[name] = {"score": score, "slice": k, "won": won}
     set_root(home)
     print(f"\n{task}: hold-out ({len(val)} pairs), paper metrics; reference rows:\n")
     print(markdown_table(refs, names_m))
@@ -377,12 +388,61 @@ def compare(task: str, names: list[str], minutes: float, slices: int, threads: i
     for name, k, cpu_min, step, mean, won in rows:
         print(f"| {name} | {k} | {cpu_min:.0f} | {step} | " + " | ".join(f"{mean[n]:.4g}" for n in names_m)
               + f" | {won}/{len(names_m)} |")
+    print()
+    for name, b in best.items():
+        print(f"{name}: best slice {b['slice']} ({b['won']}/{len(names_m)} vs the default), kept in "
+              f"{roots[name] / 'best'}; make it the campaign's state with "
+              f"'campaign.py adopt --tasks {task} --candidate {name}'")
+    return 0
+
+
+def margin(mean: dict, ref: dict, names: list[str], hib: dict) -> float:
+    """Mean relative gain over ``ref`` across ``names`` (signed so that better is positive): breaks ties in wins."""
+    return sum((mean[n] - ref[n]) / max(abs(ref[n]), 1e-12) * (1 if hib[n] else -1) for n in names) / len(names)
+
+
+def keep_slice(root: Path, task: str, record: dict) -> None:
+    """Copy a compare candidate's current state, plan and stages to ``root``/best/ with ``record`` (best.json)."""
+    best = root / "best"
+    shutil.rmtree(best, ignore_errors=True)
+    best.mkdir(parents=True)
+    for name in ("state.pt", "stages.json", "plan.json"):
+        shutil.copyfile(root / "campaign" / task / name, best / name)
+    write_json(best / "best.json", record)
+
+
+def adopt(task: str, name: str) -> int:
+    """Make compare candidate ``name``'s best slice the campaign's state: its state.pt replaces
+    campaign/<task>/state.pt, its slices are appended to stages.json, and plan.json takes the candidate's settings
+    (so that the next stage continues it faithfully) with a history entry saying so."""
+    best = CAMPAIGN.parent / "runs" / "compare" / task / name / "best"
+    if not (best / "best.json").exists():
+        raise SystemExit(f"campaign: no best slice of {name} for {task}; run 'campaign.py compare' first")
+    record = read_json(best / "best.json")
+    shutil.copyfile(best / "state.pt", CAMPAIGN / task / "state.pt")
+    slices = read_json(best / "stages.json", [])
+    stages = read_json(CAMPAIGN / task / "stages.json", [])
+    for st in slices:
+        stages.append({**st, "stage": len(stages) + 1,
+                       "note": f"compare candidate '{name}', slice {st['stage']} of its run"})
+    write_json(CAMPAIGN / task / "stages.json", stages)
+    plan = read_json(CAMPAIGN / task / "plan.json")
+    cand = read_json(best / "plan.json")
+    plan["settings"] = cand["settings"]
+    plan.setdefault("history", []).append({
+        "date": time.strftime("%Y-%m-%d"),
+        "change": f"state = compare candidate '{name}' after slice {record['slice']} (step {record['step']}); "
+                  f"settings = the candidate's",
+        "why": f"its best slice on the hold-out: {record['won']} of 6 paper metrics at least as good as the default"})
+    write_json(CAMPAIGN / task / "plan.json", plan)
+    print(f"campaign {task}: state = {name}'s slice {record['slice']} (step {record['step']}); "
+          f"{len(slices)} stage record(s) appended")
     return 0
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("command", choices=("init", "stage", "eval", "ship", "compare", "_worker"))
+    ap.add_argument("command", choices=("init", "stage", "eval", "ship", "compare", "adopt", "_worker"))
     ap.add_argument("--tasks", nargs="+", default=list(SETS), choices=list(SETS))
     ap.add_argument("--task", choices=list(SETS), help=argparse.SUPPRESS)
     ap.add_argument("--minutes", type=float, default=90.0, help="length of the stage (each task)")
@@ -393,6 +453,7 @@ def main(argv=None) -> int:
     ap.add_argument("--candidates", nargs="+", choices=list(CANDIDATES), default=["plan", "paper-ratio"],
                     help="compare: the schedules to compare (CANDIDATES)")
     ap.add_argument("--slices", type=int, default=3, help="compare: hold-out measurements per candidate")
+    ap.add_argument("--candidate", choices=list(CANDIDATES), help="adopt: the compare candidate whose best slice to keep")
     ap.add_argument("--root", type=Path, default=REPO, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     set_root(args.root)
@@ -410,6 +471,10 @@ def main(argv=None) -> int:
         return max(ship(t) for t in args.tasks)
     elif args.command == "compare":
         return max(compare(t, args.candidates, args.minutes, args.slices, args.threads) for t in args.tasks)
+    elif args.command == "adopt":
+        if args.candidate is None:
+            ap.error("adopt needs --candidate")
+        return max(adopt(t, args.candidate) for t in args.tasks)
     return 0
 
 
