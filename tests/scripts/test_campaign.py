@@ -100,3 +100,40 @@ def test_the_fresh_p3_candidate_replaces_p_once_and_keeps_f_and_r(shared_dir, tm
             assert torch.equal(a, b)
     finally:
         cp.set_root(cp.REPO)
+
+
+def test_compare_keeps_the_best_slice_and_adopt_makes_it_the_state(tmp_path, repo_module):
+    """A later, worse slice must not overwrite a candidate's best one, and ``adopt`` continues from that best slice:
+    its state, its stage records appended, the candidate's settings in plan.json with a history entry."""
+    cp = repo_module("scripts", "campaign")
+    names, hib = ["EN", "SD"], {"EN": True, "SD": True}
+    default = {"EN": 7.0, "SD": 50.0}
+    assert cp.margin({"EN": 7.7, "SD": 50.0}, default, names, hib) == pytest.approx(0.05)
+    assert cp.margin({"EN": 7.0, "SD": 45.0}, default, names, hib) == pytest.approx(-0.05)
+    cp.set_root(tmp_path)
+    try:
+        home = tmp_path / "campaign" / "meif"
+        home.mkdir(parents=True)
+        (home / "plan.json").write_text(json.dumps({"settings": {"meta_steps": 40, "fuse_steps": 60}}))
+        (home / "stages.json").write_text(json.dumps([{"stage": 1, "steps": [0, 5], "discarded": True}]))
+        (home / "state.pt").write_bytes(b"old state")
+        cand = tmp_path / "runs" / "compare" / "meif" / "meta-60"
+        work = cand / "campaign" / "meif"
+        work.mkdir(parents=True)
+        (work / "plan.json").write_text(json.dumps({"settings": {"meta_steps": 60, "fuse_steps": 40}}))
+        (work / "stages.json").write_text(json.dumps([{"stage": 1, "steps": [0, 100]}]))
+        (work / "state.pt").write_bytes(b"slice 1")
+        cp.keep_slice(cand, "meif", {"slice": 1, "step": 100, "won": 5, "score": [5, 0.1], "holdout": default})
+        (work / "stages.json").write_text(json.dumps([{"stage": 1, "steps": [0, 100]}, {"stage": 2, "steps": [100, 200]}]))
+        (work / "state.pt").write_bytes(b"slice 2")  # a later slice, not kept
+        assert cp.adopt("meif", "meta-60") == 0
+        assert (home / "state.pt").read_bytes() == b"slice 1"
+        stages = json.loads((home / "stages.json").read_text())
+        assert [st["steps"] for st in stages] == [[0, 5], [0, 100]] and stages[1]["stage"] == 2
+        assert "meta-60" in stages[1]["note"]
+        plan = json.loads((home / "plan.json").read_text())
+        assert plan["settings"]["meta_steps"] == 60 and "slice 1" in plan["history"][-1]["change"]
+        with pytest.raises(SystemExit):
+            cp.adopt("meif", "plan")  # no best slice kept for it
+    finally:
+        cp.set_root(cp.REPO)
