@@ -158,6 +158,17 @@ def make_trainer(task: str, device: str, schedule: str = "plan"):
     state = CAMPAIGN / task / "state.pt"
     if state.exists():
         trainer.load_checkpoint(state)
+    elif plan.get("proposal_from"):  # the start's P replaced by a trained one (once: the state holds it after)
+        import torch
+
+        from refusion_core.models.loss_proposal import proposal_for_state
+        source = Path(plan["proposal_from"]) if Path(plan["proposal_from"]).is_absolute() else REPO / plan["proposal_from"]
+        p_state = torch.load(source, map_location="cpu", weights_only=True)
+        p_state = p_state["modules"]["proposal"] if "modules" in p_state else p_state
+        trainer.proposal = proposal_for_state(p_state).to(trainer.device, memory_format=torch.channels_last).train()
+        trainer.proposal.load_state_dict(p_state)
+        trainer.opt_p = torch.optim.Adam(trainer.proposal.parameters(), lr=settings.lr_p, eps=settings.adam_eps_p)
+        trainer.init_source = f"{trainer.init_source}; P from {plan['proposal_from']}"
     fresh = plan.get("fresh_proposal")  # a candidate: P replaced by a fresh one of this version, F and R kept
     if fresh and set(trainer.proposal.state_dict()) != set(LossProposalNet(prior=fresh == "refusion-p-3").state_dict()):
         import torch

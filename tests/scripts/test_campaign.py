@@ -137,3 +137,40 @@ def test_compare_keeps_the_best_slice_and_adopt_makes_it_the_state(tmp_path, rep
             cp.adopt("meif", "plan")  # no best slice kept for it
     finally:
         cp.set_root(cp.REPO)
+
+
+def test_proposal_from_puts_a_trained_p_on_the_start_once(shared_dir, tmp_path, repo_module):
+    """plan.json's ``proposal_from``: the start's F and R with P taken from another state (a P caught where its map
+    peaked), only when no state exists yet; afterwards the state's own P goes on."""
+    import torch
+    cp = repo_module("scripts", "campaign")
+    cp.set_root(tmp_path)
+    try:
+        cp.init("meif")  # shipped F and R, a fresh refusion-p-3
+        plan_file = tmp_path / "campaign" / "meif" / "plan.json"
+        donor = cp.make_trainer("meif", "cpu")
+        with torch.no_grad():
+            for p in donor.proposal.parameters():
+                p.add_(0.25)  # as if trained
+        donor_state = tmp_path / "donor.pt"
+        donor_state.write_bytes(donor.save_checkpoint().read_bytes())
+        plan = json.loads(plan_file.read_text())
+        plan["proposal_from"] = str(donor_state)
+        plan_file.write_text(json.dumps(plan))
+        start = cp.make_trainer("meif", "cpu")
+        for a, b in zip(donor.proposal.parameters(), start.proposal.parameters()):
+            assert torch.equal(a, b)
+        shipped = json.loads(plan_file.read_text())["init"]
+        from refusion_core.models.checkpoint import load_model
+        for a, b in zip(load_model(cp.REPO / shipped, "meif").fusion.parameters(), start.fusion.parameters()):
+            assert torch.equal(a, b)
+        assert "P from" in start.init_source
+        with torch.no_grad():
+            for p in start.proposal.parameters():
+                p.sub_(1.0)  # trained on in the stage
+        (tmp_path / "campaign" / "meif" / "state.pt").write_bytes(start.save_checkpoint().read_bytes())
+        later = cp.make_trainer("meif", "cpu")  # the next slice: the state's P, not the donor's again
+        for a, b in zip(start.proposal.parameters(), later.proposal.parameters()):
+            assert torch.equal(a, b)
+    finally:
+        cp.set_root(cp.REPO)
