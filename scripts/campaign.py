@@ -133,9 +133,11 @@ def set_root(root: Path) -> None:
     CAMPAIGN, RUNS = root / "campaign", root / "runs" / "campaign"
 
 
-def make_trainer(task: str, device: str, schedule: str = "plan"):
+def make_trainer(task: str, device: str, schedule: str = "plan", fresh_now: bool = False):
     """The task's trainer, from the committed state when there is one, else from the plan's init.
-    ``schedule`` "paper" replaces the plan's settings by the paper's (PAPER)."""
+    ``schedule`` "paper" replaces the plan's settings by the paper's (PAPER). A plan's ``fresh_proposal`` replaces
+    the state's P by a fresh one when the state's P is of another version, or always with ``fresh_now`` (compare
+    does that once, at a candidate's start, so that a P of the same version can be restarted too)."""
     from refusion_core.models import LossProposalNet
     from refusion_core.models.checkpoint import load_model
     from refusion_core.training.settings import TrainSettings
@@ -170,7 +172,8 @@ def make_trainer(task: str, device: str, schedule: str = "plan"):
         trainer.opt_p = torch.optim.Adam(trainer.proposal.parameters(), lr=settings.lr_p, eps=settings.adam_eps_p)
         trainer.init_source = f"{trainer.init_source}; P from {plan['proposal_from']}"
     fresh = plan.get("fresh_proposal")  # a candidate: P replaced by a fresh one of this version, F and R kept
-    if fresh and set(trainer.proposal.state_dict()) != set(LossProposalNet(prior=fresh == "refusion-p-3").state_dict()):
+    if fresh and (fresh_now or set(trainer.proposal.state_dict())
+                  != set(LossProposalNet(prior=fresh == "refusion-p-3").state_dict())):
         import torch
         with torch.random.fork_rng():  # once: the next slice's state already holds the new P
             torch.manual_seed(settings.seed)
@@ -335,12 +338,13 @@ CANDIDATES = {
     "lr-p-3e-4": dict(lr_p=3e-4),
     "meta-batch-8": dict(meta_batch=8),
     "fresh-p3": {},  # the plan's schedule with P replaced by a fresh refusion-p-3 (PLAN_CANDIDATES)
+    "fresh-p3-meta-60": dict(meta_steps=60, fuse_steps=40),  # the same with meta-60's share
     # P frozen where it is (no meta steps): F and R go on learning the maps P has, which the outer loss would
     # otherwise pull back toward ½ (docs/BENCHMARKS.md, the reconstruction probe on every task)
     "p-frozen": dict(meta_steps=0, fuse_steps=100),
 }
 # Candidates that change the plan itself, not only its settings.
-PLAN_CANDIDATES = {"fresh-p3": {"fresh_proposal": "refusion-p-3"}}
+PLAN_CANDIDATES = {"fresh-p3": {"fresh_proposal": "refusion-p-3"}, "fresh-p3-meta-60": {"fresh_proposal": "refusion-p-3"}}
 
 
 def compare(task: str, names: list[str], minutes: float, slices: int, threads: int) -> int:
@@ -364,6 +368,13 @@ def compare(task: str, names: list[str], minutes: float, slices: int, threads: i
         write_json(root / "campaign" / task / "plan.json", plan)
         if (CAMPAIGN / task / "state.pt").exists():
             shutil.copyfile(CAMPAIGN / task / "state.pt", root / "campaign" / task / "state.pt")
+            if plan.get("fresh_proposal"):  # P restarted here, once, whatever its version; the slices go on from it
+                set_root(root)
+                trainer = make_trainer(task, "cpu", fresh_now=True)
+                shutil.copyfile(trainer.save_checkpoint(), root / "campaign" / task / "state.pt")
+                set_root(home)
+                restarted = {k: v for k, v in plan.items() if k != "fresh_proposal"}
+                write_json(root / "campaign" / task / "plan.json", {**restarted, "proposal_restarted": plan["fresh_proposal"]})
         roots[name] = root
     _, val = split_pairs(task, base_plan["holdout"])
     refs = evaluate([model_method(None, task, "cpu", name="default (shipped)"), baseline_method("laplacian")], val, task)

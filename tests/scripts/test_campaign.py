@@ -98,6 +98,11 @@ def test_the_fresh_p3_candidate_replaces_p_once_and_keeps_f_and_r(shared_dir, tm
         third = cp.make_trainer("ivif", "cpu")  # the next slice: P kept, not replaced again
         for a, b in zip(second.proposal.parameters(), third.proposal.parameters()):
             assert torch.equal(a, b)
+        again = cp.make_trainer("ivif", "cpu", fresh_now=True)  # compare's start: a p-3 restarted as well
+        assert float(again.proposal.prior.detach().abs().sum()) == 0.0
+        assert not torch.equal(next(again.proposal.parameters()), next(third.proposal.parameters()))
+        for a, b in zip(third.fusion.parameters(), again.fusion.parameters()):
+            assert torch.equal(a, b)
     finally:
         cp.set_root(cp.REPO)
 
