@@ -284,9 +284,12 @@ def script(name: str):
     return module
 
 
+MAP_TASKS = ("mfif", "meif")  # the tasks scripts/check_maps.py has criteria for
+
+
 def maps_check(task: str, path: Path) -> tuple[bool, str]:
     """scripts/check_maps.py's criteria where the task has them (mfif, meif), as (passes, the figures)."""
-    if task not in ("mfif", "meif"):
+    if task not in MAP_TASKS:
         return True, "no map criterion for this task"
     return script("check_maps").passes(task, path)
 
@@ -351,8 +354,8 @@ def compare(task: str, names: list[str], minutes: float, slices: int, threads: i
     """Quality per CPU hour: each candidate trains from the task's committed state for ``minutes`` in ``slices``
     slices (candidates in parallel, ``threads`` each), and is measured on the hold-out after every slice.
     Nothing is written under campaign/: the candidates live in runs/compare/<task>/<name>/, and each one's best
-    slice (most paper metrics at least as good as the default's, ties broken by the mean relative gain, the earlier
-    slice kept on equal terms) is copied to runs/compare/<task>/<name>/best/ for ``adopt``: the good models sit early
+    slice (shippable first: at least 4 of 6 paper metrics as good as the default's and check_maps passing, as ``ship``
+    asks; then most such metrics; then the mean relative gain; the earlier slice kept on equal terms) is copied to runs/compare/<task>/<name>/best/ for ``adopt``: the good models sit early
     in P's training (docs/BENCHMARKS.md, the reconstruction probe), so a later slice must not overwrite them."""
     from refusion_core.metrics.evaluation import baseline_method, evaluate, markdown_table, model_method, wins
     base_plan = read_json(CAMPAIGN / task / "plan.json")
@@ -397,19 +400,23 @@ def compare(task: str, names: list[str], minutes: float, slices: int, threads: i
             cpu_min = sum(st["cpu_s"] for st in stages) / 60
             mean = res["methods"]["campaign"]["mean"]
             won = wins(mean, default, names_m, hib)
-            rows.append((name, k, cpu_min, stages[-1]["steps"][1], mean, won))
-            score = (won, margin(mean, default, names_m, hib))
+            ok_maps, figures = maps_check(task, RUNS / f"{task}.safetensors")  # the model evaluate_holdout wrote
+            rows.append((name, k, cpu_min, stages[-1]["steps"][1], mean, won, figures if task in MAP_TASKS else ""))
+            # shippable first (ship's rule: 4 of 6 and the maps), then wins, then the mean relative gain
+            score = (won >= 4 and ok_maps, won, margin(mean, default, names_m, hib))
             if name not in best or score > best[name]["score"]:  # keep this slice: the later ones may lose it
                 keep_slice(roots[name], task, {"slice": k, "step": stages[-1]["steps"][1], "won": won,
-                                               "score": list(score), "holdout": mean})
+                                               "maps": figures, "shippable": score[0], "score": list(score),
+                                               "holdout": mean})
                 best[name] = {"score": score, "slice": k, "won": won}
     set_root(home)
     print(f"\n{task}: hold-out ({len(val)} pairs), paper metrics; reference rows:\n")
     print(markdown_table(refs, names_m))
-    print(f"\n| candidate | slice | CPU min | step | {' | '.join(names_m)} | wins vs default |\n|" + "---|" * (len(names_m) + 5))
-    for name, k, cpu_min, step, mean, won in rows:
+    print(f"\n| candidate | slice | CPU min | step | {' | '.join(names_m)} | wins vs default | maps |\n|"
+          + "---|" * (len(names_m) + 6))
+    for name, k, cpu_min, step, mean, won, figures in rows:
         print(f"| {name} | {k} | {cpu_min:.0f} | {step} | " + " | ".join(f"{mean[n]:.4g}" for n in names_m)
-              + f" | {won}/{len(names_m)} |")
+              + f" | {won}/{len(names_m)} | {figures} |")
     print()
     for name, b in best.items():
         print(f"{name}: best slice {b['slice']} ({b['won']}/{len(names_m)} vs the default), kept in "
