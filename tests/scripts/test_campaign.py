@@ -179,3 +179,14 @@ def test_proposal_from_puts_a_trained_p_on_the_start_once(shared_dir, tmp_path, 
             assert torch.equal(a, b)
     finally:
         cp.set_root(cp.REPO)
+
+
+def test_a_new_exposure_default_must_keep_mef_ssim(repo_module):
+    """ship's structural guard: the meif candidate that won 4 of 6 paper metrics with MEF-SSIM 0.779 against the
+    default's 0.933 is refused; a loss within the slack passes; tasks without a structural metric are not held."""
+    cp = repo_module("scripts", "campaign")
+    default = {"SD": 50.19, "MEF-SSIM": 0.933}
+    ok, text = cp.structure_kept("meif", {"SD": 69.2, "MEF-SSIM": 0.779}, default)
+    assert not ok and "0.779" in text
+    assert cp.structure_kept("meif", {"SD": 49.0, "MEF-SSIM": 0.933 - cp.STRUCTURAL_SLACK / 2}, default)[0]
+    assert cp.structure_kept("ivif", {"SD": 30.0}, {"SD": 40.0}) == (True, "")
