@@ -164,12 +164,12 @@ def make_trainer(task: str, device: str, schedule: str = "plan", fresh_now: bool
         import torch
 
         from refusion_core.models.loss_proposal import proposal_for_state
-        source = Path(plan["proposal_from"]) if Path(plan["proposal_from"]).is_absolute() else REPO / plan["proposal_from"]
+        source = REPO / plan["proposal_from"]  # an absolute path stays itself
         p_state = torch.load(source, map_location="cpu", weights_only=True)
         p_state = p_state["modules"]["proposal"] if "modules" in p_state else p_state
-        trainer.proposal = proposal_for_state(p_state).to(trainer.device, memory_format=torch.channels_last).train()
-        trainer.proposal.load_state_dict(p_state)
-        trainer.opt_p = torch.optim.Adam(trainer.proposal.parameters(), lr=settings.lr_p, eps=settings.adam_eps_p)
+        proposal = proposal_for_state(p_state)
+        proposal.load_state_dict(p_state)
+        replace_proposal(trainer, proposal)
         trainer.init_source = f"{trainer.init_source}; P from {plan['proposal_from']}"
     fresh = plan.get("fresh_proposal")  # a candidate: P replaced by a fresh one of this version, F and R kept
     if fresh and (fresh_now or set(trainer.proposal.state_dict())
@@ -177,11 +177,17 @@ def make_trainer(task: str, device: str, schedule: str = "plan", fresh_now: bool
         import torch
         with torch.random.fork_rng():  # once: the next slice's state already holds the new P
             torch.manual_seed(settings.seed)
-            trainer.proposal = LossProposalNet(prior=fresh == "refusion-p-3").to(
-                trainer.device, memory_format=torch.channels_last).train()
-        trainer.opt_p = torch.optim.Adam(trainer.proposal.parameters(), lr=settings.lr_p, eps=settings.adam_eps_p)
+            replace_proposal(trainer, LossProposalNet(prior=fresh == "refusion-p-3"))
         print(f"[{task}] P replaced by a fresh {fresh} (F and R from the state)", flush=True)
     return trainer
+
+
+def replace_proposal(trainer, proposal) -> None:
+    """Put ``proposal`` in the trainer's place of P (on its device, channels-last, training mode) with a new Adam."""
+    import torch
+    trainer.proposal = proposal.to(trainer.device, memory_format=torch.channels_last).train()
+    trainer.opt_p = torch.optim.Adam(trainer.proposal.parameters(), lr=trainer.settings.lr_p,
+                                     eps=trainer.settings.adam_eps_p)
 
 
 def resolve_device_type(device: str) -> str:
@@ -365,15 +371,16 @@ CANDIDATES = {
     "p-frozen": dict(meta_steps=0, fuse_steps=100),
 }
 # Candidates that change the plan itself, not only its settings.
-PLAN_CANDIDATES = {"fresh-p3": {"fresh_proposal": "refusion-p-3"}, "fresh-p3-meta-60": {"fresh_proposal": "refusion-p-3"}}
+PLAN_CANDIDATES = {name: {"fresh_proposal": "refusion-p-3"} for name in ("fresh-p3", "fresh-p3-meta-60")}
 
 
 def compare(task: str, names: list[str], minutes: float, slices: int, threads: int) -> int:
     """Quality per CPU hour: each candidate trains from the task's committed state for ``minutes`` in ``slices``
     slices (candidates in parallel, ``threads`` each), and is measured on the hold-out after every slice.
     Nothing is written under campaign/: the candidates live in runs/compare/<task>/<name>/, and each one's best
-    slice (shippable first: at least 4 of 6 paper metrics as good as the default's and check_maps passing, as ``ship``
-    asks; then most such metrics; then the mean relative gain; the earlier slice kept on equal terms) is copied to runs/compare/<task>/<name>/best/ for ``adopt``: the good models sit early
+    slice (shippable first: at least 4 of 6 paper metrics as good as the default's, check_maps passing and the
+    structural metric kept, as ``ship`` asks; then most such metrics; then the mean relative gain; the earlier slice
+    kept on equal terms) is copied to runs/compare/<task>/<name>/best/ for ``adopt``: the good models sit early
     in P's training (docs/BENCHMARKS.md, the reconstruction probe), so a later slice must not overwrite them."""
     from refusion_core.metrics.evaluation import baseline_method, evaluate, markdown_table, model_method, wins
     base_plan = read_json(CAMPAIGN / task / "plan.json")
@@ -391,11 +398,14 @@ def compare(task: str, names: list[str], minutes: float, slices: int, threads: i
             shutil.copyfile(CAMPAIGN / task / "state.pt", root / "campaign" / task / "state.pt")
             if plan.get("fresh_proposal"):  # P restarted here, once, whatever its version; the slices go on from it
                 set_root(root)
-                trainer = make_trainer(task, "cpu", fresh_now=True)
-                shutil.copyfile(trainer.save_checkpoint(), root / "campaign" / task / "state.pt")
-                set_root(home)
+                try:
+                    trainer = make_trainer(task, "cpu", fresh_now=True)
+                    shutil.copyfile(trainer.save_checkpoint(), root / "campaign" / task / "state.pt")
+                finally:
+                    set_root(home)
                 restarted = {k: v for k, v in plan.items() if k != "fresh_proposal"}
-                write_json(root / "campaign" / task / "plan.json", {**restarted, "proposal_restarted": plan["fresh_proposal"]})
+                write_json(root / "campaign" / task / "plan.json",
+                           {**restarted, "proposal_restarted": plan["fresh_proposal"]})
         roots[name] = root
     _, val = split_pairs(task, base_plan["holdout"])
     refs = evaluate([model_method(None, task, "cpu", name="default (shipped)"), baseline_method("laplacian")], val, task)
@@ -419,7 +429,7 @@ def compare(task: str, names: list[str], minutes: float, slices: int, threads: i
             mean = res["methods"]["campaign"]["mean"]
             won = wins(mean, default, names_m, hib)
             ok_maps, figures = maps_check(task, RUNS / f"{task}.safetensors")  # the model evaluate_holdout wrote
-            # shippable first (ship's rule: 4 of 6 and the maps), then wins, then the mean relative gain
+            # shippable first (ship's rule: 4 of 6, the maps, the structural metric), then wins, then the mean gain
             ok_structure, structure = structure_kept(task, mean, default)
             figures = "; ".join(f for f in (figures if task in MAP_TASKS else "", structure) if f)
             rows.append((name, k, cpu_min, stages[-1]["steps"][1], mean, won, figures))
@@ -502,7 +512,8 @@ def main(argv=None) -> int:
     ap.add_argument("--candidates", nargs="+", choices=list(CANDIDATES), default=["plan", "paper-ratio"],
                     help="compare: the schedules to compare (CANDIDATES)")
     ap.add_argument("--slices", type=int, default=3, help="compare: hold-out measurements per candidate")
-    ap.add_argument("--candidate", choices=list(CANDIDATES), help="adopt: the compare candidate whose best slice to keep")
+    ap.add_argument("--candidate", choices=list(CANDIDATES),
+                    help="adopt: the compare candidate whose best slice to keep")
     ap.add_argument("--root", type=Path, default=REPO, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     set_root(args.root)
