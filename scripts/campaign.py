@@ -369,9 +369,16 @@ CANDIDATES = {
     # P frozen where it is (no meta steps): F and R go on learning the maps P has, which the outer loss would
     # otherwise pull back toward ½ (docs/BENCHMARKS.md, the reconstruction probe on every task)
     "p-frozen": dict(meta_steps=0, fuse_steps=100),
+    # w held at ½, only v learnt (TrainSettings.fixed_w: the paper's multi-focus maps), the paper's meta share, from
+    # a fresh P on the state's F and R, or on the shipped default's
+    "fresh-p3-fixed-w": dict(fixed_w=True, meta_steps=30, fuse_steps=80),
+    "shipped-fixed-w": dict(fixed_w=True, meta_steps=30, fuse_steps=80),
 }
-# Candidates that change the plan itself, not only its settings.
-PLAN_CANDIDATES = {name: {"fresh_proposal": "refusion-p-3"} for name in ("fresh-p3", "fresh-p3-meta-60")}
+# Candidates that change the plan itself, not only its settings. ``from_shipped``: the start is the shipped
+# default's F and R with a fresh P of the plan's version, not the campaign's state.
+PLAN_CANDIDATES = {name: {"fresh_proposal": "refusion-p-3"}
+                   for name in ("fresh-p3", "fresh-p3-meta-60", "fresh-p3-fixed-w")}
+PLAN_CANDIDATES["shipped-fixed-w"] = {"from_shipped": True}
 
 
 def compare(task: str, names: list[str], minutes: float, slices: int, threads: int) -> int:
@@ -387,26 +394,7 @@ def compare(task: str, names: list[str], minutes: float, slices: int, threads: i
     if base_plan is None:
         raise SystemExit(f"campaign: no plan for {task}")
     home = CAMPAIGN.parent
-    roots = {}
-    for name in names:
-        root = home / "runs" / "compare" / task / name
-        shutil.rmtree(root, ignore_errors=True)
-        plan = {**base_plan, **PLAN_CANDIDATES.get(name, {}), "settings": {**base_plan["settings"], **CANDIDATES[name]},
-                "candidate": name}
-        write_json(root / "campaign" / task / "plan.json", plan)
-        if (CAMPAIGN / task / "state.pt").exists():
-            shutil.copyfile(CAMPAIGN / task / "state.pt", root / "campaign" / task / "state.pt")
-            if plan.get("fresh_proposal"):  # P restarted here, once, whatever its version; the slices go on from it
-                set_root(root)
-                try:
-                    trainer = make_trainer(task, "cpu", fresh_now=True)
-                    shutil.copyfile(trainer.save_checkpoint(), root / "campaign" / task / "state.pt")
-                finally:
-                    set_root(home)
-                restarted = {k: v for k, v in plan.items() if k != "fresh_proposal"}
-                write_json(root / "campaign" / task / "plan.json",
-                           {**restarted, "proposal_restarted": plan["fresh_proposal"]})
-        roots[name] = root
+    roots = {name: prepare_candidate(task, name, base_plan) for name in names}
     _, val = split_pairs(task, base_plan["holdout"])
     refs = evaluate([model_method(None, task, "cpu", name="default (shipped)"), baseline_method("laplacian")], val, task)
     names_m, hib = refs["paper_metrics"], refs["higher_is_better"]
@@ -453,6 +441,34 @@ def compare(task: str, names: list[str], minutes: float, slices: int, threads: i
               f"{roots[name] / 'best'}; make it the campaign's state with "
               f"'campaign.py adopt --tasks {task} --candidate {name}'")
     return 0
+
+
+def prepare_candidate(task: str, name: str, base_plan: dict) -> Path:
+    """A compare candidate's own campaign root, runs/compare/<task>/<name>/, made afresh: the task's plan with the
+    candidate's settings and plan changes, and its start: the task's state (P restarted there, once, for a
+    ``fresh_proposal``), or nothing for ``from_shipped`` (make_trainer then starts from the shipped F and R)."""
+    home = CAMPAIGN.parent
+    root = home / "runs" / "compare" / task / name
+    shutil.rmtree(root, ignore_errors=True)
+    plan = {**base_plan, **PLAN_CANDIDATES.get(name, {}), "settings": {**base_plan["settings"], **CANDIDATES[name]},
+            "candidate": name}
+    from_shipped = plan.pop("from_shipped", False)
+    if from_shipped:
+        plan.update(init=f"resources/weights/{task}.safetensors", init_modules=["fusion", "reconstruction"])
+    write_json(root / "campaign" / task / "plan.json", plan)
+    if (CAMPAIGN / task / "state.pt").exists() and not from_shipped:
+        shutil.copyfile(CAMPAIGN / task / "state.pt", root / "campaign" / task / "state.pt")
+        if plan.get("fresh_proposal"):  # P restarted here, once, whatever its version; the slices go on from it
+            set_root(root)
+            try:
+                trainer = make_trainer(task, "cpu", fresh_now=True)
+                shutil.copyfile(trainer.save_checkpoint(), root / "campaign" / task / "state.pt")
+            finally:
+                set_root(home)
+            restarted = {k: v for k, v in plan.items() if k != "fresh_proposal"}
+            write_json(root / "campaign" / task / "plan.json",
+                       {**restarted, "proposal_restarted": plan["fresh_proposal"]})
+    return root
 
 
 def margin(mean: dict, ref: dict, names: list[str], hib: dict) -> float:

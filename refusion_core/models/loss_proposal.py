@@ -98,6 +98,20 @@ class LossProposalNet(nn.Module):
     def arch_version(self) -> str:
         return ARCH_VERSIONS[(self.symmetric, self.has_prior)]
 
+    @torch.no_grad()
+    def hold_w_half(self) -> None:
+        """Zero every parameter that reaches a w-logit (the head's w rows, their bias, Γ's w row), so that
+        wa = wb = ½ exactly at every pixel while v stays learnt (TrainSettings.fixed_w). A projection: the
+        trainer calls it around every step, so whatever Adam does to these entries never reaches a map; the
+        state dict stays an ordinary one of this version (the app, the fast fuser and the maps export read it
+        unchanged)."""
+        w_rows = [0] if self.symmetric else [0, 1]  # symmetric: [w, v] per source; p-1: [wa, wb, va, vb]
+        self.project_out.weight[w_rows] = 0
+        if self.project_out.bias is not None:
+            self.project_out.bias[w_rows] = 0
+        if self.has_prior:
+            self.prior[0] = 0
+
     def prior_logits(self, x: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
         """The prior's share of one source's [w-logit, v-logit]: (N, 1, H, W) and its ∇ -> (N, 2, H, W)."""
         return torch.einsum("oc,nchw->nohw", PRIOR_SCALE * self.prior, prior_features(x, grad))

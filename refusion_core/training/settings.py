@@ -29,6 +29,15 @@ Choices the paper leaves open, made here:
   scripts/diagnose_meta.py), at or below 1e-8, so the default ε damped P's deeper layers instead of letting
   Adam normalise their steps. F's and R's first-order gradients are far above ε and keep the default.
 
+- ``fixed_w``: w held at ½ at every pixel (P's w logits zeroed around every step,
+  :meth:`~refusion_core.models.loss_proposal.LossProposalNet.hold_w_half`); only v is learnt by the meta step.
+  Not in the paper's Algorithm 1 (which learns both; ablation I fixes both): the paper's multi-focus figure shows
+  w ≈ 0.5 everywhere with v favouring the sharper source, and on our CPU budget the meta step moved w toward the
+  blurred source (Γ_w on sharpness −1.3, issue 13), so that the intensity term pulled F toward the blurred
+  source that v pulled it away from. With w = ½ the intensity target is the average, which keeps both sources'
+  low frequencies (the same in a focus pair), and the gradient term alone says which source's detail to keep.
+  Off by default; the quality campaign measures it on multi-focus (scripts/campaign.py, candidate ``fixed-w``).
+
 Ablations (Table 5): ``"I"`` fixed w = v = 1/2 (P unused); ``"II"`` no meta-learning: P is trained jointly
 and directly by Adam on Lf in the N phase (no M phase); ``"III"`` no fusion-and-reconstruction update:
 the N phase is skipped and the inner updates are kept (F ← F', R ← R') so F still learns; ``"IV"`` sum
@@ -75,6 +84,7 @@ class TrainSettings:
     first_order: bool = False  # diagnostic only: P then gets no gradient at all
     meta_gradient: str = "hvp"  # "hvp" (one Hessian-vector product, faster) or "reference"; same value
     ablation: str | None = None
+    fixed_w: bool = False  # w = ½ everywhere, only v learnt (see the module docstring)
     seed: int = 0
     checkpoint_every: int = 200  # K: steps between run checkpoints
     preview_every: int = 20  # steps between preview maps

@@ -181,7 +181,11 @@ class Trainer:
         stage = "meta" if self.step_in_epoch < m_steps else "fuse"
         self._apply_lr()
         t0 = time.perf_counter()
+        if self.settings.fixed_w:  # before the step (P may have been loaded or replaced) and after the meta step
+            self.proposal.hold_w_half()
         losses = dist.mean_floats(self._meta_update() if stage == "meta" else self._fuse_update())
+        if self.settings.fixed_w:
+            self.proposal.hold_w_half()
         dt = time.perf_counter() - t0
         self.wall_s += dt
         prev = self._rate[stage]

@@ -190,3 +190,31 @@ def test_a_new_exposure_default_must_keep_mef_ssim(repo_module):
     assert not ok and "0.779" in text
     assert cp.structure_kept("meif", {"SD": 49.0, "MEF-SSIM": 0.933 - cp.STRUCTURAL_SLACK / 2}, default)[0]
     assert cp.structure_kept("ivif", {"SD": 30.0}, {"SD": 40.0}) == (True, "")
+
+
+def test_the_shipped_fixed_w_candidate_starts_from_the_shipped_model_not_the_state(shared_dir, tmp_path, repo_module):
+    """compare's ``shipped-fixed-w``: the shipped default's F and R, a fresh P, w held at ½; the campaign's state is
+    not copied (another candidate of the same compare does start from it)."""
+    import torch
+
+    from refusion_core.models.checkpoint import load_model
+    cp = repo_module("scripts", "campaign")
+    cp.set_root(tmp_path)
+    try:
+        cp.init("mfif")  # from random F, R and P
+        plan = json.loads((tmp_path / "campaign" / "mfif" / "plan.json").read_text())
+        state = tmp_path / "campaign" / "mfif" / "state.pt"
+        state.write_bytes(cp.make_trainer("mfif", "cpu").save_checkpoint().read_bytes())
+        root = cp.prepare_candidate("mfif", "shipped-fixed-w", plan)
+        assert not (root / "campaign" / "mfif" / "state.pt").exists()
+        assert (cp.prepare_candidate("mfif", "plan", plan) / "campaign" / "mfif" / "state.pt").is_file()
+        cp.set_root(root)
+        trainer = cp.make_trainer("mfif", "cpu")
+        assert trainer.settings.fixed_w and trainer.settings.meta_steps == 30
+        shipped = load_model(cp.REPO / "resources" / "weights" / "mfif.safetensors", "mfif")
+        for a, b in zip(shipped.fusion.parameters(), trainer.fusion.parameters()):
+            assert torch.equal(a, b)
+        assert "prior" in trainer.proposal.state_dict()
+        assert float(trainer.proposal.prior.detach().abs().sum()) == 0.0  # P fresh
+    finally:
+        cp.set_root(cp.REPO)

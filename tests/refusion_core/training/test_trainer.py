@@ -290,3 +290,29 @@ def test_a_run_folder_trains_one_trainer_at_a_time_and_loses_its_stale_parts(pai
     for _ in first:  # the first finishes and lets go of the folder
         pass
     assert [ev.kind for ev in second.run()][-1] == "done"
+
+
+@pytest.mark.parametrize("fixed_w", [False, True])
+def test_fixed_w_holds_w_at_a_half_and_still_learns_v(pairs, tmp_path, fixed_w):
+    """TrainSettings.fixed_w: whatever P starts from, its w maps are ½ at every pixel through the run (previews
+    and the model saved), while the meta step goes on moving v; without it the same start keeps its w."""
+    from refusion_core.models.checkpoint import load_model, new_bundle
+
+    torch.manual_seed(1)
+    init = new_bundle("mfif", seed=0)
+    with torch.no_grad():  # a P with content-dependent w and v maps from the start
+        for prm in init.proposal.parameters():
+            prm.add_(0.3 * torch.randn_like(prm))
+    tr = Trainer(tiny_settings(epochs=1, fixed_w=fixed_w), pairs, tmp_path / "run", init=init, device="cpu")
+    v0 = tr.proposal.project_out.weight[1].clone()
+    events = run_all(tr)
+    previews = [e for e in events if e.kind == "preview"]
+    assert previews
+    ia, ib = tr.preview
+    saved = load_model(tmp_path / "run" / MODEL_FILE, "mfif").proposal
+    with torch.no_grad():
+        maps = saved(ia, ib)
+    held = all(np.all(e.maps["wa"] == 0.5) for e in previews) and torch.all(maps[:, 0] == 0.5)
+    assert held == fixed_w
+    assert float(maps[:, 2].std()) > 1e-3  # v is content-dependent in both cases
+    assert not torch.equal(v0, tr.proposal.project_out.weight[1])  # and the meta step moved it
