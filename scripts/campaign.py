@@ -373,12 +373,15 @@ CANDIDATES = {
     # a fresh P on the state's F and R, or on the shipped default's
     "fresh-p3-fixed-w": dict(fixed_w=True, meta_steps=30, fuse_steps=80),
     "shipped-fixed-w": dict(fixed_w=True, meta_steps=30, fuse_steps=80),
+    # the plan's schedule, and meta-60's, from the shipped default's F and R with a fresh P (not the state)
+    "shipped": {},
+    "shipped-meta-60": dict(meta_steps=60, fuse_steps=40),
 }
 # Candidates that change the plan itself, not only its settings. ``from_shipped``: the start is the shipped
 # default's F and R with a fresh P of the plan's version, not the campaign's state.
 PLAN_CANDIDATES = {name: {"fresh_proposal": "refusion-p-3"}
                    for name in ("fresh-p3", "fresh-p3-meta-60", "fresh-p3-fixed-w")}
-PLAN_CANDIDATES["shipped-fixed-w"] = {"from_shipped": True}
+PLAN_CANDIDATES.update({name: {"from_shipped": True} for name in ("shipped-fixed-w", "shipped", "shipped-meta-60")})
 
 
 def compare(task: str, names: list[str], minutes: float, slices: int, threads: int) -> int:
