@@ -373,6 +373,7 @@ CANDIDATES = {
     # a fresh P on the state's F and R, or on the shipped default's
     "fresh-p3-fixed-w": dict(fixed_w=True, meta_steps=30, fuse_steps=80),
     "shipped-fixed-w": dict(fixed_w=True, meta_steps=30, fuse_steps=80),
+    "fixed-w-p-frozen": dict(fixed_w=True, meta_steps=0, fuse_steps=100),  # the state's v kept, w ½, F and R train
     # the plan's schedule, and meta-60's, from the shipped default's F and R with a fresh P (not the state)
     "shipped": {},
     "shipped-meta-60": dict(meta_steps=60, fuse_steps=40),
