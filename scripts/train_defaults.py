@@ -61,13 +61,15 @@ def stage_record(meta: dict) -> dict:
             "lr_schedule": st.get("lr_schedule", "constant"), "crop": st.get("crop"), "lr_f": st.get("lr_f"),
             "lr_r": st.get("lr_r"), "lr_p": st.get("lr_p"), "steps": meta.get("steps"),
             "wall_time_s": prov.get("wall_time_s"), "hardware": prov.get("hardware") or hardware(),
-            "date": prov.get("date")}
+            "date": prov.get("date"), "fixed_w": bool(st.get("fixed_w"))}
 
 
 def stage_settings(g: dict) -> str:
-    """", crop 96², Adam lr F 0.0005, R 0.0005, P 0.001" where the stage record has them (older ones do not)."""
+    """", crop 96², Adam lr F 0.0005, R 0.0005, P 0.001[, w held at ½]" where the stage record has them (older ones
+    do not)."""
     parts = ([f"crop {g['crop']}²"] if g.get("crop") else []) + (
-        [f"Adam lr F {g['lr_f']}, R {g['lr_r']}, P {g['lr_p']}"] if g.get("lr_f") is not None else [])
+        [f"Adam lr F {g['lr_f']}, R {g['lr_r']}, P {g['lr_p']}"] if g.get("lr_f") is not None else []) + (
+        ["w held at ½ (TrainSettings.fixed_w)"] if g.get("fixed_w") else [])
     return "".join(f", {x}" for x in parts)
 
 
@@ -137,7 +139,8 @@ def card(task: str, weights: Path, manifest: Path, released: Path | None, reuse_
     stages = prov.get("lineage") or [stage_record(meta)]
     base = stages[0]
     schedule = "\n".join(
-        f"  {i}. `{g['preset']}` from {'random initialisation' if i == 1 else f'stage {i - 1}'}: {g['epochs']} epochs × "
+        f"  {i}. `{g['preset']}` from {'random initialisation' if i == 1 else f'stage {i - 1}'}: "
+        f"{'its last stage: ' if str(g['preset']).startswith('campaign') else ''}{g['epochs']} epochs × "
         f"({g['meta_steps']} meta + {g['fuse_steps']} plain steps), {g['lr_schedule']} learning rate"
         f"{stage_settings(g)}; {g['steps']:,} "
         f"steps, {g['wall_time_s']:,} s ({g['hardware']}), finished {g['date']}"
