@@ -7,8 +7,8 @@ well-exposed source where the other is clipped. These need the default weights i
 import numpy as np
 import pytest
 
-from refusion_core.models.checkpoint import load_model
 from refusion_core.fusing.fuser import Fuser
+from refusion_core.models.checkpoint import load_model
 from refusion_core.paths import default_weights_path
 from refusion_core.training.synthetic import exposure_pair, exposure_regions, multifocus_pair
 
@@ -49,13 +49,6 @@ def test_exposure_gradient_weight_avoids_blown_highlights():
     assert maps["va"][blown].mean() > maps["va"][rest].mean()  # because of the clipping, not a global bias
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "the shipped MEIF model (4,600 cpu-hour steps + 1,100 cpu-refine steps) favours B over A's crushed "
-    "shadows more than elsewhere (mean vb 0.499 there, 0.469 over the unclipped rest) but not yet over A: "
-    "0.499 < 0.5 (0.15 at 690 steps, 0.44 at 4,600). Four further refine candidates were not shipped: at this "
-    "length P's global balance drifts more between runs than its content-dependent part is large (0.45 to 0.55 "
-    "here; the two that passed lost either the contrast to the rest or F's quality); see docs/BENCHMARKS.md "
-    "(issue 4)"))
 def test_exposure_gradient_weight_avoids_crushed_shadows():
     maps, _, crushed, rest = exposure_case()
     assert maps["vb"][crushed].mean() > 0.5  # gradients from the over-exposed source B
