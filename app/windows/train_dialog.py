@@ -76,6 +76,9 @@ def _measure_job(estimate: Estimate, settings):  # noqa: ANN001, ANN202 - a gene
     return result
 
 
+HOLD_W_TASKS = ("mfif", "meif")  # tasks whose dialog holds w at ½ by default
+
+
 class TrainDialog(QDialog):
     """``item_names``: the pairs and stacks of the model's task it trains on; ``pair_count``: the training
     pairs they make (a stack of N frames is N - 1; default one per item); ``estimate``: see :data:`Estimate`
@@ -97,6 +100,11 @@ class TrainDialog(QDialog):
         self.preset.addItems(list(engine.preset_names()))
         self.spins: dict[str, QSpinBox] = {}
         self.scratch = QCheckBox("Start from a new, untrained model")
+        # how the shipped multi-focus and exposure defaults were trained (TrainSettings.fixed_w, the paper's figures)
+        self.hold_w = QCheckBox("Hold the intensity weights w at ½ (learn only the gradient weights v)")
+        self.hold_w.setToolTip("The paper's multi-focus and exposure maps have w near ½ everywhere; the shipped "
+                               "models of these tasks were trained so. Off: P learns w too (Algorithm 1 as written).")
+        self.hold_w.setChecked(task in HOLD_W_TASKS)
         self.steps, self.time, self.refusal = QLabel(), QLabel(), QLabel()
         for label in (self.time, self.refusal):
             label.setWordWrap(True)
@@ -135,7 +143,7 @@ class TrainDialog(QDialog):
         for w in (heading, self.items, self.refusal):
             layout.addWidget(w)
         layout.addLayout(form)
-        for w in (self.scratch, self.steps, self.time, self.buttons):
+        for w in (self.scratch, self.hold_w, self.steps, self.time, self.buttons):
             layout.addWidget(w)
 
     def _refuse_if_too_few(self) -> None:
@@ -150,7 +158,7 @@ class TrainDialog(QDialog):
     def settings(self):  # noqa: ANN201 - TrainSettings
         """The preset's settings with the numbers in the boxes."""
         return dataclasses.replace(engine.train_settings(self.preset.currentText()),
-                                   **{k: s.value() for k, s in self.spins.items()})
+                                   **{k: s.value() for k, s in self.spins.items()}, fixed_w=self.hold_w.isChecked())
 
     def _load_preset(self, name: str) -> None:
         settings = engine.train_settings(name)
@@ -168,6 +176,8 @@ class TrainDialog(QDialog):
     def request(self) -> TrainRequest:
         base = engine.train_settings(self.preset.currentText())
         overrides = {k: s.value() for k, s in self.spins.items() if s.value() != getattr(base, k)}
+        if self.hold_w.isChecked() != base.fixed_w:
+            overrides["fixed_w"] = self.hold_w.isChecked()
         return TrainRequest(self.preset.currentText(), overrides, self.scratch.isChecked())
 
     # ------------------------------------------------------------------ the time estimate

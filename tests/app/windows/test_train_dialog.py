@@ -126,3 +126,19 @@ def test_a_real_measurement_of_tiny_steps(qtbot, images):
     qtbot.waitUntil(lambda: "about" in dialog.time.text(), timeout=60000)
     assert dialog.time.text().endswith("per meta step on CPU).")
     dialog.accept()
+
+
+def test_holding_w_at_a_half_is_the_default_for_focus_and_exposure(qtbot):
+    """The shipped multi-focus and exposure models were trained with w held at ½; fine-tuning them does the same
+    unless unticked, and the request carries the choice to the trainer's settings."""
+    ivif = make(qtbot)
+    assert not ivif.hold_w.isChecked() and "fixed_w" not in ivif.request().overrides
+    assert not ivif.settings().fixed_w
+    mfif = TrainDialog("quick", "tiny", "mfif", ITEMS, None, None, pair_count=4)
+    qtbot.addWidget(mfif)
+    assert mfif.hold_w.isChecked() and mfif.settings().fixed_w
+    req = mfif.request()
+    assert req.overrides == {"fixed_w": True}
+    assert engine.train_settings(req.preset, **req.overrides).fixed_w
+    mfif.hold_w.setChecked(False)
+    assert "fixed_w" not in mfif.request().overrides and not mfif.settings().fixed_w
