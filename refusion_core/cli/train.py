@@ -44,7 +44,7 @@ def register(sub) -> None:
                         "(refusion eval --split holdout --holdout N)")
     t.add_argument("--ablation", choices=[a for a in ABLATIONS if a], help="Table 5 ablation switch")
     t.add_argument("--fixed-w", action="store_true", default=None,
-                   help="hold w at 1/2 everywhere and learn only v (the paper's multi-focus maps)")
+                   help="hold w at 1/2 everywhere and learn only v (the paper's multi-focus and exposure maps)")
     add_distributed(t)
     t.set_defaults(func=run)
 

@@ -36,7 +36,9 @@ Choices the paper leaves open, made here:
   blurred source (Γ_w on sharpness −1.3, issue 13), so that the intensity term pulled F toward the blurred
   source that v pulled it away from. With w = ½ the intensity target is the average, which keeps both sources'
   low frequencies (the same in a focus pair), and the gradient term alone says which source's detail to keep.
-  Off by default; the quality campaign measures it on multi-focus (scripts/campaign.py, candidate ``fixed-w``).
+  The paper's exposure figure is the same (w near-equal, v from the well-exposed source). Off by default; the
+  shipped multi-focus and multi-exposure models were trained with it (scripts/campaign.py, candidate
+  ``fixed-w-p-frozen``; docs/BENCHMARKS.md, "w held at ½"); medical fusion lost with it (its w must follow content).
 
 Ablations (Table 5): ``"I"`` fixed w = v = 1/2 (P unused); ``"II"`` no meta-learning: P is trained jointly
 and directly by Adam on Lf in the N phase (no M phase); ``"III"`` no fusion-and-reconstruction update:
