@@ -377,12 +377,20 @@ CANDIDATES = {
     # the plan's schedule, and meta-60's, from the shipped default's F and R with a fresh P (not the state)
     "shipped": {},
     "shipped-meta-60": dict(meta_steps=60, fuse_steps=40),
+    # the losses' ∇ as the plain Sobel kernel (TrainSettings.gradient_scale 8: Lf_grad and Lr_grad × 64), P frozen
+    # so that F and R first learn the loss the maps they have now ask for; the second with P's v logits × 3 once
+    # at the start (LossProposalNet.sharpen; docs/BENCHMARKS.md, "The gradient term's scale")
+    "sobel-8-p-frozen": dict(gradient_scale=8.0, meta_steps=0, fuse_steps=100),
+    "sobel-8-sharpen-v3": dict(gradient_scale=8.0, meta_steps=0, fuse_steps=100),
+    "sobel-8-sharpen-v2": dict(gradient_scale=8.0, meta_steps=0, fuse_steps=100),
 }
 # Candidates that change the plan itself, not only its settings. ``from_shipped``: the start is the shipped
 # default's F and R with a fresh P of the plan's version, not the campaign's state.
 PLAN_CANDIDATES = {name: {"fresh_proposal": "refusion-p-3"}
                    for name in ("fresh-p3", "fresh-p3-meta-60", "fresh-p3-fixed-w")}
 PLAN_CANDIDATES.update({name: {"from_shipped": True} for name in ("shipped-fixed-w", "shipped", "shipped-meta-60")})
+PLAN_CANDIDATES.update({"sobel-8-sharpen-v3": {"sharpen": {"maps": "v", "factor": 3.0}},
+                        "sobel-8-sharpen-v2": {"sharpen": {"maps": "v", "factor": 2.0}}})
 
 
 def compare(task: str, names: list[str], minutes: float, slices: int, threads: int) -> int:
@@ -472,6 +480,16 @@ def prepare_candidate(task: str, name: str, base_plan: dict) -> Path:
             restarted = {k: v for k, v in plan.items() if k != "fresh_proposal"}
             write_json(root / "campaign" / task / "plan.json",
                        {**restarted, "proposal_restarted": plan["fresh_proposal"]})
+        if plan.get("sharpen"):  # P's logits scaled once, here; the slices go on from the sharpened P
+            set_root(root)
+            try:
+                trainer = make_trainer(task, "cpu")
+                trainer.proposal.sharpen(plan["sharpen"]["factor"], plan["sharpen"]["maps"])
+                shutil.copyfile(trainer.save_checkpoint(), root / "campaign" / task / "state.pt")
+            finally:
+                set_root(home)
+            sharpened = {k: v for k, v in plan.items() if k != "sharpen"}
+            write_json(root / "campaign" / task / "plan.json", {**sharpened, "proposal_sharpened": plan["sharpen"]})
     return root
 
 

@@ -112,6 +112,30 @@ class LossProposalNet(nn.Module):
         if self.has_prior:
             self.prior[0] = 0
 
+    @torch.no_grad()
+    def sharpen(self, factor: float, maps: str = "v") -> None:
+        """Multiply the logits of ``maps`` ("w", "v" or "wv") by ``factor``: the same P at temperature 1/factor.
+        Where P prefers a source (a logit difference d) it now prefers it with softmax(factor · d); where it has
+        no preference (d = 0: flat regions, ½) nothing changes, and the ranking of the sources never does. Exact:
+        every logit is linear in the head's rows, their bias and Γ's row, which are scaled. Why: Algorithm 1 gives
+        P 30,000 meta steps; ours get hundreds, in which P learns the direction of the paper's maps (the sharper
+        source, the well-exposed one) but not their decisiveness (the shipped multi-focus v_a 0.71 over A's sharp
+        half, where the paper's figure is near 1; with L2 gradient terms F then keeps about v_a² ≈ half of the
+        sharp source's gradient energy). ``scripts/campaign.py`` uses it once, at a candidate's start, with the
+        factor chosen on the hold-out (docs/BENCHMARKS.md); it is not part of the paper's method."""
+        if not maps or set(maps) - {"w", "v"}:
+            raise ValueError(f"maps must be 'w', 'v' or 'wv', not {maps!r}")
+        if not factor > 0:
+            raise ValueError("the sharpening factor must be positive")
+        per_source = {"w": 0, "v": 1}  # symmetric: [w, v] per source; p-1: [wa, wb, va, vb]
+        rows = ([per_source[m] for m in maps] if self.symmetric
+                else [r for m in maps for r in ((0, 1) if m == "w" else (2, 3))])
+        self.project_out.weight[rows] *= factor
+        if self.project_out.bias is not None:
+            self.project_out.bias[rows] *= factor
+        if self.has_prior:
+            self.prior[[per_source[m] for m in maps]] *= factor
+
     def prior_logits(self, x: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
         """The prior's share of one source's [w-logit, v-logit]: (N, 1, H, W) and its ∇ -> (N, 2, H, W)."""
         return torch.einsum("oc,nchw->nohw", PRIOR_SCALE * self.prior, prior_features(x, grad))

@@ -40,6 +40,16 @@ Choices the paper leaves open, made here:
   shipped multi-focus and multi-exposure models were trained with it (scripts/campaign.py, candidate
   ``fixed-w-p-frozen``; docs/BENCHMARKS.md, "w held at ½"); medical fusion lost with it (its w must follow content).
 
+- ``gradient_scale``: the scale of ∇ in the losses, relative to kornia's normalised Sobel magnitude (kernels
+  divided by 8), which P's inputs and the metrics' helpers use. The paper says only "the Sobel gradient magnitude";
+  the field's codebases use the plain kernel [[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]], that is a scale of 8, so that
+  Lf_grad and Lr_grad are 64 times larger than with the normalised kernel at the same α. The scale decides what F
+  can learn: on a synthetic multi-focus pair (the camera image, one half blurred in each source, the shipped
+  model's maps, w = ½), the image that minimises Lf itself keeps only 0.51 / 0.48 of the sharp source's gradient
+  energy per half at scale 1, 0.74 / 0.81 at scale 8, and 0.94 / 0.96 at scale 8 with v twice as decisive
+  (docs/BENCHMARKS.md, "The gradient term's scale"). Models trained before 2026-12-05 used 1, the default
+  here, so that their settings resume unchanged.
+
 Ablations (Table 5): ``"I"`` fixed w = v = 1/2 (P unused); ``"II"`` no meta-learning: P is trained jointly
 and directly by Adam on Lf in the N phase (no M phase); ``"III"`` no fusion-and-reconstruction update:
 the N phase is skipped and the inner updates are kept (F ← F', R ← R') so F still learns; ``"IV"`` sum
@@ -87,6 +97,7 @@ class TrainSettings:
     meta_gradient: str = "hvp"  # "hvp" (one Hessian-vector product, faster) or "reference"; same value
     ablation: str | None = None
     fixed_w: bool = False  # w = ½ everywhere, only v learnt (see the module docstring)
+    gradient_scale: float = 1.0  # ∇ in the losses = this × kornia's normalised Sobel (see the module docstring)
     seed: int = 0
     checkpoint_every: int = 200  # K: steps between run checkpoints
     preview_every: int = 20  # steps between preview maps
@@ -124,6 +135,17 @@ class TrainSettings:
         span = max(self.total_steps - self.warmup_steps, 1)
         t = min(max((step - self.warmup_steps) / span, 0.0), 1.0)
         return 0.5 * (1.0 + math.cos(math.pi * t))
+
+    @property
+    def loss_alpha1(self) -> float:
+        """α1 as the losses take it: ∇ in Lf_grad is ``gradient_scale`` × the normalised Sobel magnitude, and
+        Lf_grad is quadratic in ∇, so the scale enters as its square (up to the 1e-6 under the magnitude's root)."""
+        return self.alpha1 * self.gradient_scale ** 2
+
+    @property
+    def loss_alpha2(self) -> float:
+        """α2 as the losses take it (see :attr:`loss_alpha1`)."""
+        return self.alpha2 * self.gradient_scale ** 2
 
     @property
     def phase_steps(self) -> tuple[int, int]:

@@ -226,19 +226,19 @@ class Trainer:
         reduce = "sum" if s.ablation == "IV" else "max"
         grad_fn = meta_gradient_hvp if s.meta_gradient == "hvp" and forward_ad_works() else meta_gradient
         losses = meta_step(self.fusion, self.recon, self.proposal, self.opt_p, train, test, s.inner_lr,
-                           s.alpha1, s.alpha2, reduce, s.first_order, gradient=grad_fn)
+                           s.loss_alpha1, s.loss_alpha2, reduce, s.first_order, gradient=grad_fn)
         if s.ablation == "III":  # keep the inner step: F <- F', R <- R'
             fuse_recon_step(self.fusion, self.recon, self.proposal, self.sgd_f, self.sgd_r, train,
-                            s.alpha1, s.alpha2, reduce)
+                            s.loss_alpha1, s.loss_alpha2, reduce)
         return losses
 
     def _fuse_update(self) -> dict:
         s, batch = self.settings, self._batch()
         reduce = "sum" if s.ablation == "IV" else "max"
         if s.ablation == "V":
-            return decision_step(self.recon, self.proposal, self.opt_p, self.opt_r, batch, s.alpha2, reduce)
+            return decision_step(self.recon, self.proposal, self.opt_p, self.opt_r, batch, s.loss_alpha2, reduce)
         return fuse_recon_step(self.fusion, self.recon, self.proposal, self.opt_f, self.opt_r, batch,
-                               s.alpha1, s.alpha2, reduce, fixed_maps=s.ablation == "I",
+                               s.loss_alpha1, s.loss_alpha2, reduce, fixed_maps=s.ablation == "I",
                                opt_p=self.opt_p if s.ablation == "II" else None)
 
     def _eta(self) -> float:
