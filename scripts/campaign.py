@@ -59,7 +59,7 @@ RUNS = REPO / "runs" / "campaign"
 HOLDOUT = 16
 
 PAPER = dict(epochs=50, meta_steps=600, fuse_steps=1600, crop=128, batch=4, lr_f=1e-4, lr_r=1e-4, lr_p=1e-4,
-             checkpoint_every=500)  # PAPER.md, Algorithm 1's settings; GPU only
+             checkpoint_every=500, gradient_scale=8.0)  # PAPER.md, Algorithm 1's settings (∇: the plain Sobel); GPU only
 
 # Stage-1 schedule, chosen from the diagnostic (refusion_core/training/meta_signal.py), not yet from quality-per-CPU-hour
 # curves: F and R continue from the shipped default (hundreds to thousands of steps of training), P starts fresh
@@ -69,7 +69,8 @@ PAPER = dict(epochs=50, meta_steps=600, fuse_steps=1600, crop=128, batch=4, lr_f
 # that stages can be chained without a schedule length. Epochs are many: a stage stops on time, not on epochs.
 PLANS = {
     task: {"settings": dict(epochs=10_000, meta_steps=40, fuse_steps=60, crop=96, batch=4, lr_f=2e-4, lr_r=2e-4,
-                            lr_p=1e-3, checkpoint_every=100, preview_every=10_000, seed=0),
+                            lr_p=1e-3, checkpoint_every=100, preview_every=10_000, seed=0,
+                            gradient_scale=8.0),  # the plain Sobel in the losses (TrainSettings; new plans only)
            "init": f"resources/weights/{task}.safetensors", "init_modules": ["fusion", "reconstruction"],
            "holdout": HOLDOUT}
     for task in SETS
@@ -147,7 +148,8 @@ def make_trainer(task: str, device: str, schedule: str = "plan", fresh_now: bool
     if plan is None:
         raise SystemExit(f"campaign: no plan for {task}; run 'campaign.py init --tasks {task}' first")
     overrides = PAPER if schedule == "paper" else {}
-    settings = TrainSettings(**{**plan["settings"], **overrides}, preset_name=f"campaign-{task}-{schedule}")
+    stored = {"gradient_scale": 1.0, **plan["settings"]}  # plans from before the field: the loss they trained on
+    settings = TrainSettings(**{**stored, **overrides}, preset_name=f"campaign-{task}-{schedule}")
     pairs, _ = split_pairs(task, plan["holdout"])
     if plan["init"] is None:  # random F, R and P (the trainer seeds them from the settings)
         trainer = Trainer(settings, pairs, RUNS / task, task, init=None, device=device)

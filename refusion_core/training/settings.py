@@ -47,8 +47,9 @@ Choices the paper leaves open, made here:
   can learn: on a synthetic multi-focus pair (the camera image, one half blurred in each source, the shipped
   model's maps, w = ½), the image that minimises Lf itself keeps only 0.51 / 0.48 of the sharp source's gradient
   energy per half at scale 1, 0.74 / 0.81 at scale 8, and 0.94 / 0.96 at scale 8 with v twice as decisive
-  (docs/BENCHMARKS.md, "The gradient term's scale"). Models trained before 2026-12-05 used 1, the default
-  here, so that their settings resume unchanged.
+  (docs/BENCHMARKS.md, "The gradient term's scale"). The default is 8 since 2026-12-05; before, the losses used
+  the normalised kernel, so settings stored without the field (runs, campaign plans) read as 1 and resume on the
+  loss they were trained with (:meth:`TrainSettings.from_dict`).
 
 Ablations (Table 5): ``"I"`` fixed w = v = 1/2 (P unused); ``"II"`` no meta-learning: P is trained jointly
 and directly by Adam on Lf in the N phase (no M phase); ``"III"`` no fusion-and-reconstruction update:
@@ -97,7 +98,7 @@ class TrainSettings:
     meta_gradient: str = "hvp"  # "hvp" (one Hessian-vector product, faster) or "reference"; same value
     ablation: str | None = None
     fixed_w: bool = False  # w = ½ everywhere, only v learnt (see the module docstring)
-    gradient_scale: float = 1.0  # ∇ in the losses = this × kornia's normalised Sobel (see the module docstring)
+    gradient_scale: float = 8.0  # ∇ in the losses = this × kornia's normalised Sobel: the plain kernel (docstring)
     seed: int = 0
     checkpoint_every: int = 200  # K: steps between run checkpoints
     preview_every: int = 20  # steps between preview maps
@@ -125,6 +126,8 @@ class TrainSettings:
             raise ValueError("lr_schedule must be 'constant' or 'cosine'")
         if self.warmup_steps < 0:
             raise ValueError("warmup_steps must not be negative")
+        if not self.gradient_scale > 0:
+            raise ValueError("gradient_scale must be positive (8: the plain Sobel kernel, 1: kornia's normalised one)")
 
     def lr_factor(self, step: int) -> float:
         """The factor on lr_f, lr_r and lr_p at (0-based) ``step``; see the module docstring."""
@@ -172,8 +175,10 @@ class TrainSettings:
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainSettings":
+        """Settings as ``to_dict`` stored them; those stored before ``gradient_scale`` existed were trained with
+        the normalised Sobel in the losses, so they read as gradient_scale 1 (the module docstring)."""
         known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in known})
+        return cls(**{"gradient_scale": 1.0, **{k: v for k, v in d.items() if k in known}})
 
     @classmethod
     def preset(cls, name: str, **overrides) -> "TrainSettings":
@@ -187,7 +192,7 @@ class TrainSettings:
 OVERRIDABLE: dict[str, type] = {
     "epochs": int, "meta_steps": int, "fuse_steps": int, "crop": int, "batch": int, "meta_batch": int,
     "seed": int, "inner_lr": float, "adam_eps_p": float, "checkpoint_every": int, "warmup_steps": int,
-    "lr_f": float, "lr_r": float, "lr_p": float,
+    "lr_f": float, "lr_r": float, "lr_p": float, "gradient_scale": float,
 }
 
 PRESETS: dict[str, dict] = {

@@ -218,3 +218,32 @@ def test_the_shipped_fixed_w_candidate_starts_from_the_shipped_model_not_the_sta
         assert float(trainer.proposal.prior.detach().abs().sum()) == 0.0  # P fresh
     finally:
         cp.set_root(cp.REPO)
+
+
+def test_a_sharpen_candidate_starts_from_the_state_with_a_sharper_p(shared_dir, tmp_path, repo_module):
+    """compare's ``sobel-8-sharpen-v3``: the state's F and R, its P with the v logits × 3 (written once into the
+    candidate's state), the losses' ∇ at the plain Sobel scale; the campaign's own state is left as it was."""
+    import torch
+    cp = repo_module("scripts", "campaign")
+    cp.set_root(tmp_path)
+    try:
+        cp.init("mfif")
+        plan = json.loads((tmp_path / "campaign" / "mfif" / "plan.json").read_text())
+        state = tmp_path / "campaign" / "mfif" / "state.pt"
+        start = cp.make_trainer("mfif", "cpu")
+        with torch.no_grad():
+            start.proposal.prior[1] = torch.tensor([0.05, 0.0, 0.0])  # v prefers the sharper source
+        state.write_bytes(start.save_checkpoint().read_bytes())
+        before = state.read_bytes()
+        root = cp.prepare_candidate("mfif", "sobel-8-sharpen-v3", plan)
+        assert state.read_bytes() == before
+        written = json.loads((root / "campaign" / "mfif" / "plan.json").read_text())
+        assert written["proposal_sharpened"] == {"maps": "v", "factor": 3.0} and "sharpen" not in written
+        cp.set_root(root)
+        trainer = cp.make_trainer("mfif", "cpu")
+        assert trainer.settings.gradient_scale == 8.0 and trainer.settings.meta_steps == 0
+        torch.testing.assert_close(trainer.proposal.prior.detach()[1], torch.tensor([0.15, 0.0, 0.0]))
+        for a, b in zip(start.fusion.parameters(), trainer.fusion.parameters()):
+            assert torch.equal(a, b)
+    finally:
+        cp.set_root(cp.REPO)

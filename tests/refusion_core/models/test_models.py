@@ -170,3 +170,29 @@ def test_files_without_a_checksum_still_load(tmp_path):
     del meta["tensors_sha256"]
     save_file(load_file(str(path)), str(tmp_path / "old.safetensors"), metadata={"refusion": json.dumps(meta)})
     assert load_model(tmp_path / "old.safetensors", "mfif").meta["task"] == "mfif"
+
+
+@pytest.mark.parametrize("version", ["refusion-p-1", "refusion-p-2", "refusion-p-3"])
+def test_sharpen_scales_the_chosen_logits_and_keeps_the_rest(version):
+    """LossProposalNet.sharpen(k, "v"): v becomes softmax(k · d) of P's v-logit difference d (so ½ stays ½ and the
+    preferred source stays preferred), w is untouched; "wv" sharpens both; bad arguments are refused."""
+    torch.manual_seed(0)
+    symmetric, prior = version != "refusion-p-1", version == "refusion-p-3"
+    p = LossProposalNet(symmetric=symmetric, prior=prior)
+    with torch.no_grad():
+        for t in p.parameters():
+            t.add_(0.3 * torch.randn_like(t))
+    ia, ib = torch.rand(1, 1, 24, 20), torch.rand(1, 1, 24, 20)
+    before = p(ia, ib).detach()
+    d = torch.log(before[:, 2]) - torch.log(before[:, 3])  # v-logit difference
+    p.sharpen(3.0, "v")
+    after = p(ia, ib).detach()
+    torch.testing.assert_close(after[:, :2], before[:, :2])
+    torch.testing.assert_close(after[:, 2], torch.sigmoid(3.0 * d), atol=1e-5, rtol=1e-4)
+    assert torch.equal(after[:, 2] > 0.5, before[:, 2] > 0.5)
+    dw = torch.log(before[:, 0]) - torch.log(before[:, 1])
+    p.sharpen(2.0, "wv")
+    torch.testing.assert_close(p(ia, ib).detach()[:, 0], torch.sigmoid(2.0 * dw), atol=1e-5, rtol=1e-4)
+    for bad in (dict(factor=0.0, maps="v"), dict(factor=2.0, maps="x"), dict(factor=2.0, maps="")):
+        with pytest.raises(ValueError):
+            p.sharpen(**bad)

@@ -71,3 +71,32 @@ def test_reconstruction_loss_is_zero_for_perfect_reconstruction():
     a, b = torch.rand(2, 1, 8, 8), torch.rand(2, 1, 8, 8)
     lr, _ = reconstruction_loss(a.clone(), b.clone(), a, b)
     assert float(lr) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_gradient_scale_8_is_the_plain_sobel_kernel():
+    """TrainSettings.gradient_scale 8 with α1, α2 = 1 (loss_alpha1, loss_alpha2) gives the losses whose ∇ is the plain
+    Sobel kernel [[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]] (replicate border), computed here by hand with conv2d."""
+    import torch.nn.functional as fn
+
+    from refusion_core.training.settings import TrainSettings
+    s = TrainSettings()  # the default since 2026-12-05
+    assert s.gradient_scale == 8.0 and s.loss_alpha1 == 64.0 and s.loss_alpha2 == 64.0
+    old = TrainSettings.from_dict({"alpha1": 2.0})  # stored before the field: the normalised kernel it trained on
+    assert old.gradient_scale == 1.0 and old.loss_alpha1 == 2.0
+    g = torch.Generator().manual_seed(0)
+    fused, ia, ib = (torch.rand(2, 1, 12, 10, generator=g, dtype=torch.float64) for _ in range(3))
+    m = torch.rand(2, 4, 12, 10, generator=g, dtype=torch.float64)
+    m = torch.cat([m[:, :1], 1 - m[:, :1], m[:, 2:3], 1 - m[:, 2:3]], dim=1)
+    kx = torch.tensor([[-1.0, 0, 1], [-2, 0, 2], [-1, 0, 1]], dtype=torch.float64)
+
+    def plain(x):
+        p = fn.pad(x, (1, 1, 1, 1), mode="replicate")
+        gx, gy = fn.conv2d(p, kx[None, None]), fn.conv2d(p, kx.T[None, None])
+        return torch.sqrt(gx ** 2 + gy ** 2)
+
+    gf, ga, gb = plain(fused), plain(ia), plain(ib)
+    l_int = (m[:, :1] * (ia - fused) ** 2 + m[:, 1:2] * (ib - fused) ** 2).mean()
+    l_grad = (m[:, 2:3] * (ga - gf) ** 2 + m[:, 3:4] * (gb - gf) ** 2).mean()
+    lf, _ = fusion_loss(fused, ia, ib, m, s.loss_alpha1)
+    assert float(lf) == pytest.approx(float(l_int + l_grad), rel=1e-4)  # the 1e-6 under the root, seen 64× larger
+    assert float(fusion_loss(fused, ia, ib, m, old.loss_alpha1 / 2)[0]) < 0.2 * float(lf)
