@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from refusion_core.models.checkpoint import load_model, new_bundle  # noqa: E402
 from refusion_core.training.meta_signal import SyntheticSource, signal_report, train_p_only  # noqa: E402
 from refusion_core.models import LossProposalNet, ReconstructionNet  # noqa: E402
+from refusion_core.training.settings import TrainSettings  # noqa: E402
 
 SKIMAGE_IMAGES = ("camera", "astronaut", "coffee", "chelsea", "rocket", "brick", "grass", "gravel", "moon",
                   "page", "text", "coins", "horse", "immunohistochemistry", "cat", "hubble_deep_field")
@@ -66,6 +67,9 @@ def main(argv=None) -> int:
     ap.add_argument("--eps", type=float, default=1e-12, help="Adam's epsilon for P")
     ap.add_argument("--fresh", choices=("F", "R"), help="with --weights: replace that module by a fresh one (which "
                     "of the two turns the signal)")
+    ap.add_argument("--gradient-scale", type=float, default=TrainSettings().gradient_scale,
+                    help="the losses' ∇ as a multiple of the normalised Sobel (TrainSettings.gradient_scale; 8, the "
+                         "trainer's default since 2026-12-05; the figures in docs/BENCHMARKS.md before then: 1)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     args = ap.parse_args(argv)
@@ -83,7 +87,7 @@ def main(argv=None) -> int:
     if args.draws:
         t0 = time.perf_counter()
         stats = signal_report(fusion, recon, bundle.proposal if args.weights else None, source, args.draws,
-                              args.batch, args.inner_lr)
+                              args.batch, args.inner_lr, args.gradient_scale)
         print(f"{args.task}: per-pixel meta-gradient s = g_a - g_b, {args.draws} draws of {args.batch} crops "
               f"{args.crop}², {origin}, {time.perf_counter() - t0:.0f} s")
         print("  right way: s_v < 0 where A is the right source, > 0 where B is")
@@ -96,7 +100,7 @@ def main(argv=None) -> int:
               f"lr {args.lr_p}, eps {args.eps}")
         t0 = time.perf_counter()
         train_p_only(fusion, recon, proposal, source, args.train_p, args.average, args.batch, args.lr_p,
-                     args.inner_lr, args.eps, every=max(1, args.train_p // 10),
+                     args.inner_lr, args.eps, every=max(1, args.train_p // 10), gradient_scale=args.gradient_scale,
                      log=lambda r: print(f"  step {r['step']:4d}  va over A-right {r['va_good_a']:.3f}  "
                                          f"vb over B-right {r['vb_good_b']:.3f}  wa {r['wa']:.3f}  "
                                          f"({time.perf_counter() - t0:.0f} s)", flush=True))

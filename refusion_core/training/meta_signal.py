@@ -198,12 +198,14 @@ class RegionStat:
 
 
 def signal_report(fusion: nn.Module, recon: nn.Module, proposal: nn.Module | None, source: SyntheticSource,
-                  draws: int, batch: int = 4, inner_lr: float = 1e-2) -> dict[str, RegionStat]:
+                  draws: int, batch: int = 4, inner_lr: float = 1e-2, gradient_scale: float = 1.0
+                  ) -> dict[str, RegionStat]:
     """Regional means of the per-pixel meta-gradient over ``draws`` meta-train / meta-test draws.
 
     Keys: ``v_good_a``, ``v_good_b``, ``w_good_a``, ``w_good_b``: s_v = g_va − g_vb (or s_w = g_wa − g_wb)
     averaged over the region where A (or B) is the right source. The right direction is s_v < 0 over
-    ``good_a`` and s_v > 0 over ``good_b``. ``proposal`` None means maps of 1/2 (a fresh P).
+    ``good_a`` and s_v > 0 over ``good_b``. ``proposal`` None means maps of 1/2 (a fresh P). ``gradient_scale``:
+    the losses' ∇ (TrainSettings.gradient_scale; α1 = α2 = its square).
     """
     stats = {k: RegionStat() for k in ("v_good_a", "v_good_b", "w_good_a", "w_good_b")}
     for _ in range(draws):
@@ -214,7 +216,8 @@ def signal_report(fusion: nn.Module, recon: nn.Module, proposal: nn.Module | Non
         else:
             with torch.no_grad():
                 maps = proposal(ia, ib)
-        g = map_gradient(fusion, recon, maps, train.batch, test.batch, inner_lr)
+        g = map_gradient(fusion, recon, maps, train.batch, test.batch, inner_lr, gradient_scale ** 2,
+                         gradient_scale ** 2)
         s_w, s_v = (g[:, 0:1] - g[:, 1:2]), (g[:, 2:3] - g[:, 3:4])  # (B, 1, h, w)
         for name, s in (("v", s_v), ("w", s_w)):
             for region, mask in (("good_a", train.good_a), ("good_b", train.good_b)):
@@ -240,7 +243,7 @@ def region_means(proposal: nn.Module, batches: list[SyntheticBatch]) -> dict[str
 def train_p_only(fusion: nn.Module, recon: nn.Module, proposal: nn.Module, source: SyntheticSource,
                  steps: int, average: int = 1, batch: int = 4, lr: float = 1e-3, inner_lr: float = 1e-2,
                  eps: float = 1e-12, eval_batches: list[SyntheticBatch] | None = None, every: int = 0,
-                 log=None) -> list[dict]:
+                 log=None, gradient_scale: float = 1.0) -> list[dict]:
     """Adam on P alone (F, R frozen), each step on the meta-gradient averaged over ``average`` draws.
 
     Returns the :func:`region_means` of ``eval_batches`` at the start, every ``every`` steps and at the end,
@@ -260,7 +263,8 @@ def train_p_only(fusion: nn.Module, recon: nn.Module, proposal: nn.Module, sourc
         total = {k: torch.zeros_like(p) for k, p in proposal.named_parameters()}
         for _ in range(average):
             train, test = source.batch(batch), source.batch(batch)
-            grads, _ = meta_gradient_hvp(fusion, recon, proposal, train.batch, test.batch, inner_lr)
+            grads, _ = meta_gradient_hvp(fusion, recon, proposal, train.batch, test.batch, inner_lr,
+                                         gradient_scale ** 2, gradient_scale ** 2)
             for k in total:
                 total[k] += grads[k] / average
         opt.zero_grad(set_to_none=True)
