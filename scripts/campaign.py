@@ -385,6 +385,7 @@ CANDIDATES = {
     "sobel-8-p-frozen": dict(gradient_scale=8.0, meta_steps=0, fuse_steps=100),
     "sobel-8-sharpen-v3": dict(gradient_scale=8.0, meta_steps=0, fuse_steps=100),
     "sobel-8-sharpen-v2": dict(gradient_scale=8.0, meta_steps=0, fuse_steps=100),
+    "sobel-8-sharpen-wv2": dict(gradient_scale=8.0, meta_steps=0, fuse_steps=100),  # w too: content-dependent w
 }
 # Candidates that change the plan itself, not only its settings. ``from_shipped``: the start is the shipped
 # default's F and R with a fresh P of the plan's version, not the campaign's state.
@@ -392,7 +393,8 @@ PLAN_CANDIDATES = {name: {"fresh_proposal": "refusion-p-3"}
                    for name in ("fresh-p3", "fresh-p3-meta-60", "fresh-p3-fixed-w")}
 PLAN_CANDIDATES.update({name: {"from_shipped": True} for name in ("shipped-fixed-w", "shipped", "shipped-meta-60")})
 PLAN_CANDIDATES.update({"sobel-8-sharpen-v3": {"sharpen": {"maps": "v", "factor": 3.0}},
-                        "sobel-8-sharpen-v2": {"sharpen": {"maps": "v", "factor": 2.0}}})
+                        "sobel-8-sharpen-v2": {"sharpen": {"maps": "v", "factor": 2.0}},
+                        "sobel-8-sharpen-wv2": {"sharpen": {"maps": "wv", "factor": 2.0}}})
 
 
 def compare(task: str, names: list[str], minutes: float, slices: int, threads: int) -> int:
