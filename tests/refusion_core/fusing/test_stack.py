@@ -64,7 +64,7 @@ def test_focus_stack_with_default_mfif_weights():
     ratios = sharpness_ratios(fuser, 128)
     pair = pair_ratios(fuser, 128)
     if np.any(ratios < SHARP_FRACTION) and np.any(pair < SHARP_FRACTION):
-        pytest.xfail(f"the default MFIF model keeps only {pair.min():.0%} of the sharp frame's gradient energy "
+        pytest.xfail(f"the default MFIF model keeps only {pair.min():.1%} of the sharp frame's gradient energy "
                      f"on a single pair, so no stacking of it reaches {SHARP_FRACTION:.0%} on four frames "
                      f"(quarters: {', '.join(f'{r:.2f}' for r in ratios)}); a model limit, not a stacking one")
     assert np.all(ratios >= SHARP_FRACTION), ratios
