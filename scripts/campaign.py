@@ -141,14 +141,14 @@ def make_trainer(task: str, device: str, schedule: str = "plan", fresh_now: bool
     does that once, at a candidate's start, so that a P of the same version can be restarted too)."""
     from refusion_core.models import LossProposalNet
     from refusion_core.models.checkpoint import load_model
-    from refusion_core.training.settings import TrainSettings
+    from refusion_core.training.settings import LEGACY_GRADIENT_SCALE, TrainSettings
     from refusion_core.training.trainer import Trainer
 
     plan = read_json(CAMPAIGN / task / "plan.json")
     if plan is None:
         raise SystemExit(f"campaign: no plan for {task}; run 'campaign.py init --tasks {task}' first")
     overrides = PAPER if schedule == "paper" else {}
-    stored = {"gradient_scale": 1.0, **plan["settings"]}  # plans from before the field: the loss they trained on
+    stored = {"gradient_scale": LEGACY_GRADIENT_SCALE, **plan["settings"]}  # plans from before the field
     settings = TrainSettings(**{**stored, **overrides}, preset_name=f"campaign-{task}-{schedule}")
     pairs, _ = split_pairs(task, plan["holdout"])
     if plan["init"] is None:  # random F, R and P (the trainer seeds them from the settings)
@@ -475,26 +475,29 @@ def prepare_candidate(task: str, name: str, base_plan: dict) -> Path:
     if (CAMPAIGN / task / "state.pt").exists() and not from_shipped:
         shutil.copyfile(CAMPAIGN / task / "state.pt", root / "campaign" / task / "state.pt")
         if plan.get("fresh_proposal"):  # P restarted here, once, whatever its version; the slices go on from it
-            set_root(root)
-            try:
-                trainer = make_trainer(task, "cpu", fresh_now=True)
-                shutil.copyfile(trainer.save_checkpoint(), root / "campaign" / task / "state.pt")
-            finally:
-                set_root(home)
+            rewrite_state(root, task, fresh_now=True)
             restarted = {k: v for k, v in plan.items() if k != "fresh_proposal"}
             write_json(root / "campaign" / task / "plan.json",
                        {**restarted, "proposal_restarted": plan["fresh_proposal"]})
         if plan.get("sharpen"):  # P's logits scaled once, here; the slices go on from the sharpened P
-            set_root(root)
-            try:
-                trainer = make_trainer(task, "cpu")
-                trainer.proposal.sharpen(plan["sharpen"]["factor"], plan["sharpen"]["maps"])
-                shutil.copyfile(trainer.save_checkpoint(), root / "campaign" / task / "state.pt")
-            finally:
-                set_root(home)
+            rewrite_state(root, task, lambda t: t.proposal.sharpen(plan["sharpen"]["factor"], plan["sharpen"]["maps"]))
             sharpened = {k: v for k, v in plan.items() if k != "sharpen"}
             write_json(root / "campaign" / task / "plan.json", {**sharpened, "proposal_sharpened": plan["sharpen"]})
     return root
+
+
+def rewrite_state(root: Path, task: str, change=None, **kw) -> None:
+    """Rewrite a compare candidate's state.pt under ``root`` once: its trainer (``make_trainer(**kw)``, e.g. a fresh
+    P with ``fresh_now``) with ``change(trainer)`` applied, saved in its place."""
+    home = CAMPAIGN.parent
+    set_root(root)
+    try:
+        trainer = make_trainer(task, "cpu", **kw)
+        if change is not None:
+            change(trainer)
+        shutil.copyfile(trainer.save_checkpoint(), root / "campaign" / task / "state.pt")
+    finally:
+        set_root(home)
 
 
 def margin(mean: dict, ref: dict, names: list[str], hib: dict) -> float:

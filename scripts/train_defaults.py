@@ -34,6 +34,7 @@ from refusion_core.models.checkpoint import load_model, save_model, tensors_chec
 from refusion_core.training.data import BENCHMARK_SETS as SETS, pairs_from_manifest  # noqa: E402
 from refusion_core.metrics.evaluation import baseline_method, evaluate, markdown_table, model_method  # noqa: E402
 from refusion_core.paths import shared_dir  # noqa: E402
+from refusion_core.training.settings import LEGACY_GRADIENT_SCALE  # noqa: E402
 
 
 
@@ -62,7 +63,7 @@ def stage_record(meta: dict) -> dict:
             "lr_r": st.get("lr_r"), "lr_p": st.get("lr_p"), "steps": meta.get("steps"),
             "wall_time_s": prov.get("wall_time_s"), "hardware": prov.get("hardware") or hardware(),
             "date": prov.get("date"), "fixed_w": bool(st.get("fixed_w")),
-            "gradient_scale": st.get("gradient_scale", 1.0)}
+            "gradient_scale": st.get("gradient_scale", LEGACY_GRADIENT_SCALE)}
 
 
 def stage_settings(g: dict) -> str:
@@ -72,7 +73,7 @@ def stage_settings(g: dict) -> str:
         [f"Adam lr F {g['lr_f']}, R {g['lr_r']}, P {g['lr_p']}"] if g.get("lr_f") is not None else []) + (
         ["w held at ½ (TrainSettings.fixed_w)"] if g.get("fixed_w") else []) + (
         [f"the losses' ∇ {g['gradient_scale']:g} × the normalised Sobel (TrainSettings.gradient_scale)"]
-        if g.get("gradient_scale", 1.0) != 1.0 else [])
+        if g.get("gradient_scale", LEGACY_GRADIENT_SCALE) != LEGACY_GRADIENT_SCALE else [])
     return "".join(f", {x}" for x in parts)
 
 
@@ -172,7 +173,7 @@ ReFusion F + R + P for **{task}**, trained from random initialisation by this pr
 {schedule}
 - In all: {total_steps:,} steps, {total_wall:,.0f} s. Last stage: crop {s['crop']}², batch {s['batch']},
   Adam lr F {s['lr_f']}, R {s['lr_r']}, P {s['lr_p']} (peak), α1 = {s['alpha1']}, α2 = {s['alpha2']},
-  ∇ in the losses {s.get('gradient_scale', 1.0):g} × kornia's normalised Sobel (8: the plain kernel), inner step η = {s['inner_lr']}, seed {s['seed']}.
+  ∇ in the losses {s.get('gradient_scale', LEGACY_GRADIENT_SCALE):g} × kornia's normalised Sobel (8: the plain kernel), inner step η = {s['inner_lr']}, seed {s['seed']}.
 - Parameters: {', '.join(f'{k} {v:,}' for k, v in bundle.parameter_counts().items())}; P is
   `{bundle.proposal.arch_version if bundle.proposal is not None else 'absent'}` (refusion_core/models/loss_proposal.py).
 - SHA-256: `{bundle.sha256}`. Reproduce: {reproduce}.

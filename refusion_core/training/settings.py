@@ -73,6 +73,9 @@ ABLATIONS = {
 }
 
 
+LEGACY_GRADIENT_SCALE = 1.0
+"""``gradient_scale`` of settings stored before the field existed: their losses used the normalised Sobel."""
+
 MAX_CROP = 1024
 """The largest training crop: 64 times the paper's 128² pixels; larger ones exhaust memory before they help."""
 
@@ -178,7 +181,7 @@ class TrainSettings:
         """Settings as ``to_dict`` stored them; those stored before ``gradient_scale`` existed were trained with
         the normalised Sobel in the losses, so they read as gradient_scale 1 (the module docstring)."""
         known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{"gradient_scale": 1.0, **{k: v for k, v in d.items() if k in known}})
+        return cls(**{"gradient_scale": LEGACY_GRADIENT_SCALE, **{k: v for k, v in d.items() if k in known}})
 
     @classmethod
     def preset(cls, name: str, **overrides) -> "TrainSettings":
@@ -229,4 +232,4 @@ def with_start_gradient_scale(settings: TrainSettings, init, task: str) -> Train
     stored = meta.get("settings")
     if not isinstance(stored, dict):
         return settings
-    return dataclasses.replace(settings, gradient_scale=float(stored.get("gradient_scale", 1.0)))
+    return dataclasses.replace(settings, gradient_scale=float(stored.get("gradient_scale", LEGACY_GRADIENT_SCALE)))

@@ -105,7 +105,7 @@ def test_gradient_scale_8_is_the_plain_sobel_kernel():
 def test_a_fine_tune_keeps_the_gradient_scale_its_start_was_trained_on(tmp_path):
     """with_start_gradient_scale: a start whose stored settings lack the field (trained before it) gives 1, one
     that records 8 gives 8, a file without training settings (a released checkpoint) and training from scratch keep
-    the settings' own; the default weights of every task load through it."""
+    the settings' own; a weights path is read like a bundle."""
     from refusion_core.models.checkpoint import new_bundle, save_model
     from refusion_core.training.settings import TrainSettings, with_start_gradient_scale
     s = TrainSettings(gradient_scale=4.0)
