@@ -386,6 +386,14 @@ CANDIDATES = {
     "sobel-8-sharpen-v3": dict(gradient_scale=8.0, meta_steps=0, fuse_steps=100),
     "sobel-8-sharpen-v2": dict(gradient_scale=8.0, meta_steps=0, fuse_steps=100),
     "sobel-8-sharpen-wv2": dict(gradient_scale=8.0, meta_steps=0, fuse_steps=100),  # w too: content-dependent w
+    # a further ×1.5 of the state's (already sharpened) logits, for a state trained on the plain-Sobel losses
+    "sharpen-v1.5": dict(gradient_scale=8.0, meta_steps=0, fuse_steps=100),
+    "sharpen-wv1.5": dict(gradient_scale=8.0, meta_steps=0, fuse_steps=100),
+    # for a state trained on the normalised Sobel (mif): the step to 8 at once broke it down within a slice, so a
+    # smaller step, or 8 with F and R at a quarter of the rate
+    "sobel-2-p-frozen": dict(gradient_scale=2.0, meta_steps=0, fuse_steps=100),
+    "sobel-4-p-frozen": dict(gradient_scale=4.0, meta_steps=0, fuse_steps=100),
+    "sobel-8-slow": dict(gradient_scale=8.0, meta_steps=0, fuse_steps=100, lr_f=5e-5, lr_r=5e-5),
 }
 # Candidates that change the plan itself, not only its settings. ``from_shipped``: the start is the shipped
 # default's F and R with a fresh P of the plan's version, not the campaign's state.
@@ -394,7 +402,9 @@ PLAN_CANDIDATES = {name: {"fresh_proposal": "refusion-p-3"}
 PLAN_CANDIDATES.update({name: {"from_shipped": True} for name in ("shipped-fixed-w", "shipped", "shipped-meta-60")})
 PLAN_CANDIDATES.update({"sobel-8-sharpen-v3": {"sharpen": {"maps": "v", "factor": 3.0}},
                         "sobel-8-sharpen-v2": {"sharpen": {"maps": "v", "factor": 2.0}},
-                        "sobel-8-sharpen-wv2": {"sharpen": {"maps": "wv", "factor": 2.0}}})
+                        "sobel-8-sharpen-wv2": {"sharpen": {"maps": "wv", "factor": 2.0}},
+                        "sharpen-v1.5": {"sharpen": {"maps": "v", "factor": 1.5}},
+                        "sharpen-wv1.5": {"sharpen": {"maps": "wv", "factor": 1.5}}})
 
 
 def compare(task: str, names: list[str], minutes: float, slices: int, threads: int) -> int:
