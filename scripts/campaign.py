@@ -351,11 +351,19 @@ def ship(task: str) -> int:
             **script("train_defaults").stage_record(bundle.meta), "preset": f"campaign ({len(stages)} stage(s))",
             "lr_schedule": "constant",
             "wall_time_s": sum(st["wall_s"] for st in stages), "cpu_time_s": sum(st["cpu_s"] for st in stages),
-            "hardware": stages[-1]["hardware"] if stages else None, "date": time.strftime("%Y-%m-%d %H:%M:%S")}]}
+            "hardware": stages[-1]["hardware"] if stages else None, "date": time.strftime("%Y-%m-%d %H:%M:%S")}],
+        "changes": plan_changes(plan)}
     save_model(REPO / "resources" / "weights" / f"{task}.safetensors", bundle)
     print(f"campaign {task}: shipped to resources/weights/{task}.safetensors; write its card with "
           f"'python scripts/train_defaults.py --tasks {task} --cards-only'")
     return 0
+
+
+def plan_changes(plan: dict) -> list[str]:
+    """The changes made along the campaign (plan.json's history: restarts, adopted candidates, P sharpened), one
+    line each, for the model card: a campaign's model is more than its last stage's settings."""
+    return [f"{h.get('date', '?')}" + (f" (from step {h['from_step']:,})" if h.get("from_step") else "")
+            + f": {h['change']}" for h in plan.get("history", []) if h.get("change")]
 
 
 # Candidate schedules for ``compare``: overrides of the task's plan, each trained from the same committed state.

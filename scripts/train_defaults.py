@@ -162,6 +162,9 @@ def card(task: str, weights: Path, manifest: Path, released: Path | None, reuse_
         reproduce += (" then " if reproduce else "") + (
             f"`python scripts/campaign.py stage --tasks {task}` until {campaign[-1]['steps']:,} steps "
             f"(the state and the plan are committed in campaign/{task}/; docs/BENCHMARKS.md)")
+    changes = "".join(f"\n  - {c}" for c in prov.get("changes", []))
+    if changes:
+        changes = f"\n- Changes along the campaign (campaign/{task}/plan.json's history):" + changes
     text = f"""# Model card: `{task}.safetensors`
 
 ReFusion F + R + P for **{task}**, trained from random initialisation by this project's own trainer
@@ -170,7 +173,7 @@ ReFusion F + R + P for **{task}**, trained from random initialisation by this pr
 - Data: {prov.get('data')}. The test split was used only for the table below.
 - Schedule, in {len(stages)} stage(s) (wall time of the training steps, on {prov.get('device')}; the machine
   was sometimes shared with other jobs):
-{schedule}
+{schedule}{changes}
 - In all: {total_steps:,} steps, {total_wall:,.0f} s. Last stage: crop {s['crop']}², batch {s['batch']},
   Adam lr F {s['lr_f']}, R {s['lr_r']}, P {s['lr_p']} (peak), α1 = {s['alpha1']}, α2 = {s['alpha2']},
   ∇ in the losses {s.get('gradient_scale', LEGACY_GRADIENT_SCALE):g} × kornia's normalised Sobel (8: the plain kernel), inner step η = {s['inner_lr']}, seed {s['seed']}.

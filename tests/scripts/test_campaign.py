@@ -247,3 +247,15 @@ def test_a_sharpen_candidate_starts_from_the_state_with_a_sharper_p(shared_dir, 
             assert torch.equal(a, b)
     finally:
         cp.set_root(cp.REPO)
+
+
+def test_the_campaign_changes_reach_the_model_card_lines(repo_module):
+    """ship records plan.json's history (restarts, adopted candidates, a sharpened P) for the card: one line per
+    change, with its date and, where known, the step it began at; entries without a change are left out."""
+    cp = repo_module("scripts", "campaign")
+    plan = {"history": [{"date": "2026-12-04", "from_step": 1340, "change": "P replaced by a fresh refusion-p-3"},
+                        {"date": "2026-12-05", "change": "state = compare candidate 'sobel-8-sharpen-v3'"},
+                        {"date": "2026-12-05", "why": "a note without a change"}]}
+    assert cp.plan_changes(plan) == ["2026-12-04 (from step 1,340): P replaced by a fresh refusion-p-3",
+                                     "2026-12-05: state = compare candidate 'sobel-8-sharpen-v3'"]
+    assert cp.plan_changes({}) == []
