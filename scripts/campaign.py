@@ -402,6 +402,11 @@ CANDIDATES = {
     "sobel-2-p-frozen": dict(gradient_scale=2.0, meta_steps=0, fuse_steps=100),
     "sobel-4-p-frozen": dict(gradient_scale=4.0, meta_steps=0, fuse_steps=100),
     "sobel-8-slow": dict(gradient_scale=8.0, meta_steps=0, fuse_steps=100, lr_f=5e-5, lr_r=5e-5),
+    # the same switch with F's and R's Adam moments cleared once at the start: carried over, they were fitted to
+    # the old scale's gradients (at the mif state, the ∇×8 losses' F gradient is 16× (median per tensor) the
+    # root of Adam's second moment, so the first hundreds of steps are several times the learning rate)
+    "sobel-8-fresh-adam": dict(gradient_scale=8.0, meta_steps=0, fuse_steps=100),
+    "sobel-4-fresh-adam": dict(gradient_scale=4.0, meta_steps=0, fuse_steps=100),
 }
 # Candidates that change the plan itself, not only its settings. ``from_shipped``: the start is the shipped
 # default's F and R with a fresh P of the plan's version, not the campaign's state.
@@ -413,6 +418,8 @@ PLAN_CANDIDATES.update({"sobel-8-sharpen-v3": {"sharpen": {"maps": "v", "factor"
                         "sobel-8-sharpen-wv2": {"sharpen": {"maps": "wv", "factor": 2.0}},
                         "sharpen-v1.5": {"sharpen": {"maps": "v", "factor": 1.5}},
                         "sharpen-wv1.5": {"sharpen": {"maps": "wv", "factor": 1.5}}})
+PLAN_CANDIDATES.update({name: {"reset_optimizers": ["fusion", "reconstruction"]}
+                        for name in ("sobel-8-fresh-adam", "sobel-4-fresh-adam")})
 
 
 def compare(task: str, names: list[str], minutes: float, slices: int, threads: int) -> int:
@@ -501,7 +508,20 @@ def prepare_candidate(task: str, name: str, base_plan: dict) -> Path:
             rewrite_state(root, task, lambda t: t.proposal.sharpen(plan["sharpen"]["factor"], plan["sharpen"]["maps"]))
             sharpened = {k: v for k, v in plan.items() if k != "sharpen"}
             write_json(root / "campaign" / task / "plan.json", {**sharpened, "proposal_sharpened": plan["sharpen"]})
+        if plan.get("reset_optimizers"):  # Adam's moments of these modules cleared once, here
+            rewrite_state(root, task, lambda t: reset_optimizers(t, plan["reset_optimizers"]))
+            done = {k: v for k, v in read_json(root / "campaign" / task / "plan.json").items()
+                    if k != "reset_optimizers"}
+            write_json(root / "campaign" / task / "plan.json", {**done, "optimizers_reset": plan["reset_optimizers"]})
     return root
+
+
+def reset_optimizers(trainer, modules: list[str]) -> None:
+    """Clear the Adam moments (and step counts) of ``modules`` ("fusion", "reconstruction", "proposal"): the next
+    step starts them afresh, with Adam's bias correction, at the current gradients' scale."""
+    opts = {"fusion": trainer.opt_f, "reconstruction": trainer.opt_r, "proposal": trainer.opt_p}
+    for name in modules:
+        opts[name].state.clear()
 
 
 def rewrite_state(root: Path, task: str, change=None, **kw) -> None:

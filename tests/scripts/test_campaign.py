@@ -259,3 +259,41 @@ def test_the_campaign_changes_reach_the_model_card_lines(repo_module):
     assert cp.plan_changes(plan) == ["2026-12-04 (from step 1,340): P replaced by a fresh refusion-p-3",
                                      "2026-12-05: state = compare candidate 'sobel-8-sharpen-v3'"]
     assert cp.plan_changes({}) == []
+
+
+def test_a_fresh_adam_candidate_clears_f_and_r_moments_once_and_keeps_p_and_the_weights(shared_dir, tmp_path,
+                                                                                          repo_module):
+    """compare's ``sobel-8-fresh-adam``: the state's modules unchanged, F's and R's Adam moments cleared (the next
+    step starts them at the new scale's gradients), P's kept; the campaign's own state is left as it was."""
+    import torch
+    cp = repo_module("scripts", "campaign")
+    cp.set_root(tmp_path)
+    try:
+        cp.init("mfif")
+        plan = json.loads((tmp_path / "campaign" / "mfif" / "plan.json").read_text())
+        plan["settings"] = {**plan["settings"], "meta_steps": 1, "fuse_steps": 1, "epochs": 1, "crop": 32}
+        (tmp_path / "campaign" / "mfif" / "plan.json").write_text(json.dumps(plan))
+        start = cp.make_trainer("mfif", "cpu")
+        start.split = start._draw_split()
+        start._meta_update(), start._fuse_update()  # every optimiser has moments now
+        assert start.opt_f.state and start.opt_r.state and start.opt_p.state
+        state = tmp_path / "campaign" / "mfif" / "state.pt"
+        state.write_bytes(start.save_checkpoint().read_bytes())
+        before = state.read_bytes()
+        root = cp.prepare_candidate("mfif", "sobel-8-fresh-adam", plan)
+        assert state.read_bytes() == before
+        written = json.loads((root / "campaign" / "mfif" / "plan.json").read_text())
+        assert written["optimizers_reset"] == ["fusion", "reconstruction"] and "reset_optimizers" not in written
+        cp.set_root(root)
+        trainer = cp.make_trainer("mfif", "cpu")
+        assert not trainer.opt_f.state and not trainer.opt_r.state
+        assert len(trainer.opt_p.state) == len(start.opt_p.state)
+        for a, b in zip(start.opt_p.state.values(), trainer.opt_p.state.values()):
+            torch.testing.assert_close(a["exp_avg_sq"], b["exp_avg_sq"])
+        for mod in ("fusion", "recon", "proposal"):
+            for a, b in zip(getattr(start, mod).parameters(), getattr(trainer, mod).parameters()):
+                assert torch.equal(a, b)
+        trainer._fuse_update()  # and training goes on from there
+        assert trainer.opt_f.state
+    finally:
+        cp.set_root(cp.REPO)
