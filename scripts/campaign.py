@@ -404,7 +404,8 @@ CANDIDATES = {
     "sobel-8-slow": dict(gradient_scale=8.0, meta_steps=0, fuse_steps=100, lr_f=5e-5, lr_r=5e-5),
     # the same switch with F's and R's Adam moments cleared once at the start: carried over, they were fitted to
     # the old scale's gradients (at the mif state, the ∇×8 losses' F gradient is 16× (median per tensor) the
-    # root of Adam's second moment, so the first hundreds of steps are several times the learning rate)
+    # root of Adam's second moment, so the first hundreds of steps are several times the learning rate). Measured
+    # on mif: it broke down all the same (hold-out SF 7.8, SSIM 0.44; docs/BENCHMARKS.md), so that was not the cause
     "sobel-8-fresh-adam": dict(gradient_scale=8.0, meta_steps=0, fuse_steps=100),
     "sobel-4-fresh-adam": dict(gradient_scale=4.0, meta_steps=0, fuse_steps=100),
 }
