@@ -497,23 +497,25 @@ def prepare_candidate(task: str, name: str, base_plan: dict) -> Path:
     from_shipped = plan.pop("from_shipped", False)
     if from_shipped:
         plan.update(init=f"resources/weights/{task}.safetensors", init_modules=["fusion", "reconstruction"])
-    write_json(root / "campaign" / task / "plan.json", plan)
+    plan_file = root / "campaign" / task / "plan.json"
+    write_json(plan_file, plan)
     if (CAMPAIGN / task / "state.pt").exists() and not from_shipped:
         shutil.copyfile(CAMPAIGN / task / "state.pt", root / "campaign" / task / "state.pt")
+
+        def done(key: str, record: str) -> None:  # the one-off change made: the plan keeps it as a record
+            plan[record] = plan.pop(key)
+            write_json(plan_file, plan)
+
         if plan.get("fresh_proposal"):  # P restarted here, once, whatever its version; the slices go on from it
             rewrite_state(root, task, fresh_now=True)
-            restarted = {k: v for k, v in plan.items() if k != "fresh_proposal"}
-            write_json(root / "campaign" / task / "plan.json",
-                       {**restarted, "proposal_restarted": plan["fresh_proposal"]})
+            done("fresh_proposal", "proposal_restarted")
         if plan.get("sharpen"):  # P's logits scaled once, here; the slices go on from the sharpened P
-            rewrite_state(root, task, lambda t: t.proposal.sharpen(plan["sharpen"]["factor"], plan["sharpen"]["maps"]))
-            sharpened = {k: v for k, v in plan.items() if k != "sharpen"}
-            write_json(root / "campaign" / task / "plan.json", {**sharpened, "proposal_sharpened": plan["sharpen"]})
+            k = plan["sharpen"]
+            rewrite_state(root, task, lambda t: t.proposal.sharpen(k["factor"], k["maps"]))
+            done("sharpen", "proposal_sharpened")
         if plan.get("reset_optimizers"):  # Adam's moments of these modules cleared once, here
             rewrite_state(root, task, lambda t: reset_optimizers(t, plan["reset_optimizers"]))
-            done = {k: v for k, v in read_json(root / "campaign" / task / "plan.json").items()
-                    if k != "reset_optimizers"}
-            write_json(root / "campaign" / task / "plan.json", {**done, "optimizers_reset": plan["reset_optimizers"]})
+            done("reset_optimizers", "optimizers_reset")
     return root
 
 
