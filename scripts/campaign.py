@@ -408,6 +408,10 @@ CANDIDATES = {
     # on mif: it broke down all the same (hold-out SF 7.8, SSIM 0.44; docs/BENCHMARKS.md), so that was not the cause
     "sobel-8-fresh-adam": dict(gradient_scale=8.0, meta_steps=0, fuse_steps=100),
     "sobel-4-fresh-adam": dict(gradient_scale=4.0, meta_steps=0, fuse_steps=100),
+    # P frozen, crop pairs darkened at random (TrainSettings.darken): the infrared–visible train split has no dark
+    # regions, and the default fused a pair scaled by 0.1 to a mean of 0.47 (docs/BENCHMARKS.md, "Dark inputs")
+    "darken-0.5": dict(gradient_scale=8.0, meta_steps=0, fuse_steps=100, darken=0.5),
+    "darken-0.25": dict(gradient_scale=8.0, meta_steps=0, fuse_steps=100, darken=0.25),
 }
 # Candidates that change the plan itself, not only its settings. ``from_shipped``: the start is the shipped
 # default's F and R with a fresh P of the plan's version, not the campaign's state.

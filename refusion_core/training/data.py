@@ -90,6 +90,10 @@ def load_luminance_pair(pa: Path, pb: Path, max_side: int | None = None) -> tupl
     return ya, yb
 
 
+DARKEN_MIN = 0.05
+"""The darkest factor of the ``darken`` augmentation: a source's white becomes 13 of 255."""
+
+
 class CropSampler:
     """Random crops of size ``crop`` from pairs held in memory as float32 luminance.
 
@@ -99,16 +103,23 @@ class CropSampler:
     ``rank`` (distributed training, :mod:`refusion_core.training.distributed`): rank 0 is seeded with ``seed``
     itself, as a single process is, and rank r > 0 with the seed sequence ``[seed, r]``, so that every rank draws
     its own crops and rank 0 of a distributed run draws what a single process would.
+
+    ``darken`` (``TrainSettings.darken``): the probability that a crop pair is multiplied by one factor, the same
+    for both sources, drawn log-uniformly from [``DARKEN_MIN``, 1]. At 0 (the default) no extra random numbers
+    are drawn, so runs without it draw exactly the crops they drew before the option existed.
     """
 
-    def __init__(self, pairs: list[tuple[np.ndarray, np.ndarray]], crop: int, seed: int = 0, rank: int = 0):
+    def __init__(self, pairs: list[tuple[np.ndarray, np.ndarray]], crop: int, seed: int = 0, rank: int = 0,
+                 darken: float = 0.0):
         if not pairs:
             raise InputError("No training pairs")
         largest = max(max(a.shape) for a, _ in pairs)
         if crop > 2 * largest:  # reflect padding would make crops of mostly mirrored copies, at a memory cost
             raise InputError(f"--crop {crop} is more than twice the largest training image ({largest} pixels "
                              f"on its longer side); choose a crop of at most {2 * largest}")
-        self.pairs, self.crop = pairs, crop
+        if not 0.0 <= darken <= 1.0:
+            raise ValueError(f"darken is a probability, not {darken}")
+        self.pairs, self.crop, self.darken = pairs, crop, darken
         self.rng = np.random.default_rng(seed if rank == 0 else [seed, rank])
 
     def __len__(self) -> int:
@@ -160,4 +171,7 @@ class CropSampler:
         sa, sb = a[y:y + c, x:x + c], b[y:y + c, x:x + c]
         if self.rng.random() < 0.5:  # horizontal flip, same for both sources
             sa, sb = sa[:, ::-1], sb[:, ::-1]
+        if self.darken > 0.0 and self.rng.random() < self.darken:
+            k = np.float32(DARKEN_MIN ** self.rng.random())  # log-uniform in [DARKEN_MIN, 1]
+            sa, sb = sa * k, sb * k
         return np.ascontiguousarray(sa), np.ascontiguousarray(sb)

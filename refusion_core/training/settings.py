@@ -51,6 +51,17 @@ Choices the paper leaves open, made here:
   the normalised kernel, so settings stored without the field (runs, campaign plans) read as 1 and resume on the
   loss they were trained with (:meth:`TrainSettings.from_dict`).
 
+- ``darken``: the probability that a training crop pair is darkened, both sources by one factor drawn
+  log-uniformly from [0.05, 1] (:class:`~refusion_core.training.data.CropSampler`). Not in the paper, which says
+  nothing of augmentation. The infrared–visible training split (RoadScene) has no dark regions (not one pixel of
+  its 171 train pairs has both sources below 0.1; not one of 1,710 random 96² crops has the sources' maximum
+  below 0.2 on average), so F never learnt what to do with them: the
+  shipped model of 2026-12-05 turned a black pair into 0.32 grey and a RoadScene pair scaled by 0.1 into a fused
+  mean of 0.47 where the sources' maximum was 0.07, brighter than at full brightness, while the authors' checkpoint
+  (trained on night scenes too) scales with its input (docs/BENCHMARKS.md, "Dark inputs"). Darkening whole crops
+  keeps the sources' relation and teaches F that a pair scaled by k fuses to about k times the fused pair. 0 by
+  default (the paper's data as it is).
+
 Ablations (Table 5): ``"I"`` fixed w = v = 1/2 (P unused); ``"II"`` no meta-learning: P is trained jointly
 and directly by Adam on Lf in the N phase (no M phase); ``"III"`` no fusion-and-reconstruction update:
 the N phase is skipped and the inner updates are kept (F ← F', R ← R') so F still learns; ``"IV"`` sum
@@ -101,6 +112,7 @@ class TrainSettings:
     meta_gradient: str = "hvp"  # "hvp" (one Hessian-vector product, faster) or "reference"; same value
     ablation: str | None = None
     fixed_w: bool = False  # w = ½ everywhere, only v learnt (see the module docstring)
+    darken: float = 0.0  # probability of darkening a crop pair by a common factor (see the module docstring)
     gradient_scale: float = 8.0  # ∇ in the losses = this × kornia's normalised Sobel: the plain kernel (docstring)
     seed: int = 0
     checkpoint_every: int = 200  # K: steps between run checkpoints
@@ -129,6 +141,8 @@ class TrainSettings:
             raise ValueError("lr_schedule must be 'constant' or 'cosine'")
         if self.warmup_steps < 0:
             raise ValueError("warmup_steps must not be negative")
+        if not 0.0 <= self.darken <= 1.0:
+            raise ValueError("darken is a probability, between 0 and 1")
         if not self.gradient_scale > 0:
             raise ValueError("gradient_scale must be positive (8: the plain Sobel kernel, 1: kornia's normalised one)")
 
@@ -195,7 +209,7 @@ class TrainSettings:
 OVERRIDABLE: dict[str, type] = {
     "epochs": int, "meta_steps": int, "fuse_steps": int, "crop": int, "batch": int, "meta_batch": int,
     "seed": int, "inner_lr": float, "adam_eps_p": float, "checkpoint_every": int, "warmup_steps": int,
-    "lr_f": float, "lr_r": float, "lr_p": float, "gradient_scale": float,
+    "lr_f": float, "lr_r": float, "lr_p": float, "gradient_scale": float, "darken": float,
 }
 
 PRESETS: dict[str, dict] = {
