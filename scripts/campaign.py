@@ -310,6 +310,27 @@ def structure_kept(task: str, mean: dict, ref: dict) -> tuple[bool, str]:
     return mean[name] >= ref[name] - STRUCTURAL_SLACK, f"{name} {mean[name]:.3f} vs {ref[name]:.3f}"
 
 
+DARK_PAIRS = 4  # hold-out pairs the dark check fuses, twice each, per model
+
+
+def dark_check(task: str, path: Path, holdout_n: int) -> tuple[bool, str]:
+    """The dark lift (refusion_core.metrics.response) of the model at ``path`` on the first DARK_PAIRS hold-out
+    pairs, as (passes, the figures): it passes at DARK_LIMIT levels or less, or at no more than the shipped
+    default's lift (a candidate is not held back for a lift it did not make worse). Why: RoadScene's train split
+    has no dark regions, and the infrared–visible default of 2026-12-05 fused a darkened pair 80 levels too bright
+    while winning the hold-out's paper metrics, which have no dark pairs either."""
+    from refusion_core.fusing.fuser import Fuser
+    from refusion_core.fusing.stack import as_luminance_fuser
+    from refusion_core.metrics.response import DARK_LIMIT, dark_lift_pairs
+    from refusion_core.models.checkpoint import load_model
+    from refusion_core.training.data import load_luminance_pair
+    _, val = split_pairs(task, holdout_n)
+    pairs = [load_luminance_pair(pa, pb) for pa, pb in val[:DARK_PAIRS]]
+    lift = lambda p: dark_lift_pairs(as_luminance_fuser(Fuser(load_model(p, task), "cpu")), pairs)  # noqa: E731
+    mine, default = lift(path), lift(None)
+    return mine <= max(DARK_LIMIT, default), f"dark lift {mine:.1f} levels (default {default:.1f})"
+
+
 def maps_check(task: str, path: Path) -> tuple[bool, str]:
     """scripts/check_maps.py's criteria where the task has them (mfif, meif), as (passes, the figures)."""
     if task not in MAP_TASKS:
@@ -320,7 +341,7 @@ def maps_check(task: str, path: Path) -> tuple[bool, str]:
 def ship(task: str) -> int:
     """Replace resources/weights/<task>.safetensors by the campaign's model when the hold-out says it is better
     (at least 4 of the 6 paper metrics at least as good as the shipped default's, and the task's structural metric
-    not lost: STRUCTURAL) and its maps pass."""
+    not lost: STRUCTURAL), its maps pass and it keeps a darkened pair dark (dark_check)."""
     from refusion_core.metrics.evaluation import wins
     from refusion_core.models.checkpoint import load_model, save_model
     res = evaluate_holdout(task)
@@ -330,9 +351,10 @@ def ship(task: str) -> int:
     ok_maps, figures = maps_check(task, model)
     ok_structure, structure = structure_kept(task, res["methods"]["campaign"]["mean"],
                                              res["methods"]["default (shipped)"]["mean"])
+    ok_dark, dark = dark_check(task, model, read_json(CAMPAIGN / task / "plan.json")["holdout"])
     print(f"campaign {task}: {won}/{len(names)} paper metrics at least as good as the default on the hold-out; "
-          f"maps: {figures}; {structure or 'no structural metric'}")
-    if won < 4 or not ok_maps or not ok_structure:
+          f"maps: {figures}; {structure or 'no structural metric'}; {dark}")
+    if won < 4 or not ok_maps or not ok_structure or not ok_dark:
         print(f"campaign {task}: not shipped")
         return 1
     bundle = load_model(model, task)
@@ -465,9 +487,10 @@ def compare(task: str, names: list[str], minutes: float, slices: int, threads: i
             ok_maps, figures = maps_check(task, RUNS / f"{task}.safetensors")  # the model evaluate_holdout wrote
             # shippable first (ship's rule: 4 of 6, the maps, the structural metric), then wins, then the mean gain
             ok_structure, structure = structure_kept(task, mean, default)
-            figures = "; ".join(f for f in (figures if task in MAP_TASKS else "", structure) if f)
+            ok_dark, dark = dark_check(task, RUNS / f"{task}.safetensors", base_plan["holdout"])
+            figures = "; ".join(f for f in (figures if task in MAP_TASKS else "", structure, dark) if f)
             rows.append((name, k, cpu_min, stages[-1]["steps"][1], mean, won, figures))
-            score = (won >= 4 and ok_maps and ok_structure, won, margin(mean, default, names_m, hib))
+            score = (won >= 4 and ok_maps and ok_structure and ok_dark, won, margin(mean, default, names_m, hib))
             if name not in best or score > best[name]["score"]:  # keep this slice: the later ones may lose it
                 keep_slice(roots[name], task, {"slice": k, "step": stages[-1]["steps"][1], "won": won,
                                                "maps": figures, "shippable": score[0], "score": list(score),

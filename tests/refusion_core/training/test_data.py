@@ -1,0 +1,43 @@
+"""CropSampler's darkening augmentation (TrainSettings.darken)."""
+
+import numpy as np
+import pytest
+
+from refusion_core.training.data import DARKEN_MIN, CropSampler
+from refusion_core.training.settings import TrainSettings
+
+
+def flat_pairs():
+    return [(np.full((48, 48), 0.8, np.float32), np.full((48, 48), 0.4, np.float32))]
+
+
+def test_darkening_scales_both_sources_by_one_factor():
+    a, b = CropSampler(flat_pairs(), 32, seed=3, darken=1.0).batch(64)
+    k = a.amax(dim=(1, 2, 3)) / 0.8
+    assert torch_allclose(b.amax(dim=(1, 2, 3)), 0.4 * k)  # the same factor for A and B
+    assert float(k.min()) >= DARKEN_MIN - 1e-6 and float(k.max()) <= 1.0
+    assert float(k.min()) < 0.2 and float(k.max()) > 0.5  # spread over the range, not one value
+
+
+def test_darken_half_leaves_about_half_the_crops_as_they_are():
+    a, _ = CropSampler(flat_pairs(), 32, seed=4, darken=0.5).batch(200)
+    untouched = float((a.amax(dim=(1, 2, 3)) == 0.8).float().mean())
+    assert 0.35 < untouched < 0.65
+
+
+def test_no_darkening_by_default():
+    a, b = CropSampler(flat_pairs(), 32, seed=5).batch(32)
+    assert (a == 0.8).all() and (b == 0.4).all()
+
+
+def test_darken_must_be_a_probability():
+    with pytest.raises(ValueError, match="probability"):
+        TrainSettings(darken=1.5)
+    with pytest.raises(ValueError, match="probability"):
+        CropSampler(flat_pairs(), 32, darken=-0.1)
+    assert TrainSettings.from_dict(TrainSettings(darken=0.25).to_dict()).darken == 0.25
+
+
+def torch_allclose(x, y):
+    import torch
+    return torch.allclose(x, y, atol=1e-6)
