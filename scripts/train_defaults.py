@@ -63,7 +63,7 @@ def stage_record(meta: dict) -> dict:
             "lr_r": st.get("lr_r"), "lr_p": st.get("lr_p"), "steps": meta.get("steps"),
             "wall_time_s": prov.get("wall_time_s"), "hardware": prov.get("hardware") or hardware(),
             "date": prov.get("date"), "fixed_w": bool(st.get("fixed_w")),
-            "gradient_scale": st.get("gradient_scale", LEGACY_GRADIENT_SCALE)}
+            "gradient_scale": st.get("gradient_scale", LEGACY_GRADIENT_SCALE), "darken": st.get("darken", 0.0)}
 
 
 def stage_settings(g: dict) -> str:
@@ -73,7 +73,8 @@ def stage_settings(g: dict) -> str:
         [f"Adam lr F {g['lr_f']}, R {g['lr_r']}, P {g['lr_p']}"] if g.get("lr_f") is not None else []) + (
         ["w held at ½ (TrainSettings.fixed_w)"] if g.get("fixed_w") else []) + (
         [f"the losses' ∇ {g['gradient_scale']:g} × the normalised Sobel (TrainSettings.gradient_scale)"]
-        if g.get("gradient_scale", LEGACY_GRADIENT_SCALE) != LEGACY_GRADIENT_SCALE else [])
+        if g.get("gradient_scale", LEGACY_GRADIENT_SCALE) != LEGACY_GRADIENT_SCALE else []) + (
+        [f"crop pairs darkened with probability {g['darken']:g} (TrainSettings.darken)"] if g.get("darken") else [])
     return "".join(f", {x}" for x in parts)
 
 
@@ -118,6 +119,26 @@ def tensors_sha256(bundle) -> str:
     """SHA-256 over the model's tensors alone (names and values), unlike the file's: it survives re-shipping."""
     return tensors_checksum({f"{prefix}.{name}": value for prefix, module in bundle.modules().items()
                              for name, value in module.state_dict().items()})
+
+
+def dark_text(task: str, weights: Path, released: Path | None) -> str:
+    """The dark lift (refusion_core.metrics.response) on the task's sample pair, of the model, the released
+    checkpoint (where present) and the Laplacian pyramid, as the card's sentence."""
+    from refusion_core.fusing.baselines import laplacian_pyramid
+    from refusion_core.fusing.fuser import Fuser
+    from refusion_core.fusing.stack import as_luminance_fuser
+    from refusion_core.metrics.response import DARK_FACTOR, DARK_LIMIT, dark_lift
+    from refusion_core.training.data import load_luminance_pair
+    samples = json.loads((REPO / "resources" / "samples" / "manifest.json").read_text())["pairs"]
+    entry = next(p for p in samples if p["task"] == task)
+    a, b = load_luminance_pair(REPO / "resources" / "samples" / entry["a"], REPO / "resources" / "samples" / entry["b"])
+    lift = lambda p: dark_lift(as_luminance_fuser(Fuser(load_model(p, task), "cpu")), a, b)  # noqa: E731
+    figures = [f"this model {lift(weights):.1f}"] + (
+        [f"the released checkpoint {lift(released):.1f}"] if released and released.exists() else []) + [
+        f"the Laplacian pyramid {dark_lift(laplacian_pyramid, a, b):.1f}"]
+    return (f"the sample pair ({entry['a']}, {entry['b']}) darkened ×{DARK_FACTOR:g} fuses brighter than "
+            f"×{DARK_FACTOR:g} the fused pair by {', '.join(figures)} levels of 255 (refusion_core.metrics.response; "
+            f"the ship gate allows {DARK_LIMIT:g}).")
 
 
 def card(task: str, weights: Path, manifest: Path, released: Path | None, reuse_eval: bool = False) -> Path:
@@ -180,6 +201,7 @@ ReFusion F + R + P for **{task}**, trained from random initialisation by this pr
 - Parameters: {', '.join(f'{k} {v:,}' for k, v in bundle.parameter_counts().items())}; P is
   `{bundle.proposal.arch_version if bundle.proposal is not None else 'absent'}` (refusion_core/models/loss_proposal.py).
 - SHA-256: `{bundle.sha256}`. Reproduce: {reproduce}.
+- Dark inputs: {dark_text(task, weights, released)}
 
 ## Test split ({len(pairs)} pairs), means; paper metrics
 
