@@ -434,6 +434,10 @@ CANDIDATES = {
     # regions, and the default fused a pair scaled by 0.1 to a mean of 0.47 (docs/BENCHMARKS.md, "Dark inputs")
     "darken-0.5": dict(gradient_scale=8.0, meta_steps=0, fuse_steps=100, darken=0.5),
     "darken-0.25": dict(gradient_scale=8.0, meta_steps=0, fuse_steps=100, darken=0.25),
+    # darkened crops that also lose a black level (TrainSettings.crush): darken-0.5 alone still fused regions black
+    # in both sources to grey (a black pair to 0.23)
+    "darken-crush-0.5": dict(gradient_scale=8.0, meta_steps=0, fuse_steps=100, darken=0.5, crush=0.5),
+    "darken-crush-1": dict(gradient_scale=8.0, meta_steps=0, fuse_steps=100, darken=0.5, crush=1.0),
 }
 # Candidates that change the plan itself, not only its settings. ``from_shipped``: the start is the shipped
 # default's F and R with a fresh P of the plan's version, not the campaign's state.

@@ -63,7 +63,8 @@ def stage_record(meta: dict) -> dict:
             "lr_r": st.get("lr_r"), "lr_p": st.get("lr_p"), "steps": meta.get("steps"),
             "wall_time_s": prov.get("wall_time_s"), "hardware": prov.get("hardware") or hardware(),
             "date": prov.get("date"), "fixed_w": bool(st.get("fixed_w")),
-            "gradient_scale": st.get("gradient_scale", LEGACY_GRADIENT_SCALE), "darken": st.get("darken", 0.0)}
+            "gradient_scale": st.get("gradient_scale", LEGACY_GRADIENT_SCALE), "darken": st.get("darken", 0.0),
+            "crush": st.get("crush", 0.0)}
 
 
 def stage_settings(g: dict) -> str:
@@ -74,7 +75,8 @@ def stage_settings(g: dict) -> str:
         ["w held at ½ (TrainSettings.fixed_w)"] if g.get("fixed_w") else []) + (
         [f"the losses' ∇ {g['gradient_scale']:g} × the normalised Sobel (TrainSettings.gradient_scale)"]
         if g.get("gradient_scale", LEGACY_GRADIENT_SCALE) != LEGACY_GRADIENT_SCALE else []) + (
-        [f"crop pairs darkened with probability {g['darken']:g} (TrainSettings.darken)"] if g.get("darken") else [])
+        [f"crop pairs darkened with probability {g['darken']:g} (TrainSettings.darken)"] if g.get("darken") else []) + (
+        [f"darkened crops crushed with probability {g['crush']:g} (TrainSettings.crush)"] if g.get("crush") else [])
     return "".join(f", {x}" for x in parts)
 
 

@@ -93,6 +93,9 @@ def load_luminance_pair(pa: Path, pb: Path, max_side: int | None = None) -> tupl
 DARKEN_MIN = 0.05
 """The darkest factor of the ``darken`` augmentation: a source's white becomes 13 of 255."""
 
+CRUSH_MAX = 0.25
+"""The largest black level of the ``crush`` augmentation, as a share of the darkened crop's white."""
+
 
 class CropSampler:
     """Random crops of size ``crop`` from pairs held in memory as float32 luminance.
@@ -106,20 +109,24 @@ class CropSampler:
 
     ``darken`` (``TrainSettings.darken``): the probability that a crop pair is multiplied by one factor, the same
     for both sources, drawn log-uniformly from [``DARKEN_MIN``, 1]. At 0 (the default) no extra random numbers
-    are drawn, so runs without it draw exactly the crops they drew before the option existed.
+    are drawn, so runs without it draw exactly the crops they drew before the option existed. ``crush``
+    (``TrainSettings.crush``): the probability that a darkened crop pair also loses a black level, the same for
+    both sources, drawn uniformly from [0, ``CRUSH_MAX``] times the darkening factor, its values below it becoming
+    exactly 0, as a camera's dark frames do.
     """
 
     def __init__(self, pairs: list[tuple[np.ndarray, np.ndarray]], crop: int, seed: int = 0, rank: int = 0,
-                 darken: float = 0.0):
+                 darken: float = 0.0, crush: float = 0.0):
         if not pairs:
             raise InputError("No training pairs")
         largest = max(max(a.shape) for a, _ in pairs)
         if crop > 2 * largest:  # reflect padding would make crops of mostly mirrored copies, at a memory cost
             raise InputError(f"--crop {crop} is more than twice the largest training image ({largest} pixels "
                              f"on its longer side); choose a crop of at most {2 * largest}")
-        if not 0.0 <= darken <= 1.0:
-            raise ValueError(f"darken is a probability, not {darken}")
-        self.pairs, self.crop, self.darken = pairs, crop, darken
+        for name, p in (("darken", darken), ("crush", crush)):
+            if not 0.0 <= p <= 1.0:
+                raise ValueError(f"{name} is a probability, not {p}")
+        self.pairs, self.crop, self.darken, self.crush = pairs, crop, darken, crush
         self.rng = np.random.default_rng(seed if rank == 0 else [seed, rank])
 
     def __len__(self) -> int:
@@ -174,4 +181,7 @@ class CropSampler:
         if self.darken > 0.0 and self.rng.random() < self.darken:
             k = np.float32(DARKEN_MIN ** self.rng.random())  # log-uniform in [DARKEN_MIN, 1]
             sa, sb = sa * k, sb * k
+            if self.crush > 0.0 and self.rng.random() < self.crush:
+                black = np.float32(CRUSH_MAX * self.rng.random()) * k
+                sa, sb = np.maximum(sa - black, 0.0), np.maximum(sb - black, 0.0)
         return np.ascontiguousarray(sa), np.ascontiguousarray(sb)

@@ -41,3 +41,15 @@ def test_darken_must_be_a_probability():
 def torch_allclose(x, y):
     import torch
     return torch.allclose(x, y, atol=1e-6)
+
+
+def test_crushing_sets_a_common_black_level_of_darkened_crops():
+    from refusion_core.training.data import CRUSH_MAX
+    ramp = np.tile(np.linspace(0.0, 1.0, 48, dtype=np.float32), (48, 1))
+    a, b = CropSampler([(ramp, ramp * 0.5)], 48, seed=6, darken=1.0, crush=1.0).batch(32)
+    zeros_a, zeros_b = (a == 0).float().mean(dim=(1, 2, 3)), (b == 0).float().mean(dim=(1, 2, 3))
+    assert float(zeros_a.mean()) > 0.05  # the ramp's dark end is crushed to exactly 0 ...
+    assert (zeros_b >= zeros_a).all()  # ... the same black level in B, whose values are half of A's
+    assert float(zeros_a.max()) <= CRUSH_MAX + 0.03  # never more than CRUSH_MAX of the darkened white
+    a0, _ = CropSampler([(ramp, ramp * 0.5)], 48, seed=6, darken=1.0).batch(32)
+    assert float((a0 == 0).float().mean()) < 0.03  # without crush: only the ramp's own first column
