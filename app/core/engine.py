@@ -323,10 +323,10 @@ def train_settings(preset: str, **overrides):  # noqa: ANN201 - TrainSettings
 
 
 def make_trainer(settings, pairs: list[tuple[Path, Path]], run_dir: Path, task: str, init, device: str):  # noqa: ANN001, ANN201
-    from refusion_core.training.settings import with_start_gradient_scale
+    from refusion_core.training.settings import with_start_settings
     from refusion_core.training.trainer import Trainer
 
-    settings = with_start_gradient_scale(settings, init, task)  # a fine-tune keeps its start's loss
+    settings = with_start_settings(settings, init, task)  # a fine-tune keeps its start's loss and augmentation
     return Trainer(settings, [(str(a), str(b)) for a, b in pairs], str(run_dir), task=task, init=init, device=device)
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from refusion_core import TASKS
 from refusion_core.cli.common import TASK_HELP, check_output_folder, resolve_task
 from refusion_core.errors import InputError, RunError
-from refusion_core.training.settings import ABLATIONS, OVERRIDABLE, PRESETS, with_start_gradient_scale
+from refusion_core.training.settings import ABLATIONS, OVERRIDABLE, PRESETS, START_FIELDS, with_start_settings
 
 
 def register(sub) -> None:
@@ -82,8 +82,8 @@ def run(args) -> int:
         settings = TrainSettings.preset(args.preset, **overrides)
     except ValueError as err:
         raise InputError(str(err)) from None
-    if args.gradient_scale is None:  # a fine-tune keeps the loss its start was trained on; --gradient-scale wins
-        settings = with_start_gradient_scale(settings, args.init, args.task)
+    # a fine-tune keeps the loss and the augmentation its start was trained with; --gradient-scale etc. win
+    settings = with_start_settings(settings, args.init, args.task, [f for f in START_FIELDS if getattr(args, f) is None])
     created = not args.out.exists()
     try:
         with process_group(args) as device:

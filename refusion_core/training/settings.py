@@ -239,14 +239,21 @@ PRESETS: dict[str, dict] = {
 }
 
 
-def with_start_gradient_scale(settings: TrainSettings, init, task: str) -> TrainSettings:
-    """``settings`` with the losses' ∇ scale of the model a fine-tune starts from (``init``: a weights path or a
-    ModelBundle; None: from scratch, unchanged). A fine-tune goes on with the loss its start was trained on: the
-    defaults trained before 2026-12-05 (their stored settings lack ``gradient_scale``) with the normalised Sobel (1),
-    later ones with what they record; a file without training settings (the authors' released checkpoints) keeps
-    ``settings``' own. Why: F trained on one scale and switched to a 64 times stronger gradient term can break down
-    (the medical default did within one 12-minute campaign slice: hold-out SF 17.2 -> 7.5). The command line's
-    ``--gradient-scale`` is applied after this, so a user's explicit choice wins."""
+START_FIELDS = {"gradient_scale": LEGACY_GRADIENT_SCALE, "darken": 0.0, "crush": 0.0}
+"""The settings a fine-tune takes from the model it starts from, with the value a stored record without the field
+means: the losses' ∇ scale and the crop augmentation (see :func:`with_start_settings`)."""
+
+
+def with_start_settings(settings: TrainSettings, init, task: str, fields=tuple(START_FIELDS)) -> TrainSettings:
+    """``settings`` with ``fields`` (default all of START_FIELDS) as the model a fine-tune starts from was trained
+    with (``init``: a weights path or a ModelBundle; None: from scratch, unchanged). A fine-tune goes on with the loss
+    its start was trained on: the defaults trained before 2026-12-05 (their stored settings lack ``gradient_scale``)
+    with the normalised Sobel (1), later ones with what they record; and with its start's darkening, so that a
+    fine-tune on pairs without dark regions does not unlearn them (the infrared–visible default). A file without
+    training settings (the authors' released checkpoints) keeps ``settings``' own. Why the scale: F trained on one
+    scale and switched to a 64 times stronger gradient term can break down (the medical default did within one
+    12-minute campaign slice: hold-out SF 17.2 -> 7.5). The command line passes only the fields it was not given,
+    so a user's explicit choice wins."""
     if init is None:
         return settings
     from refusion_core.models.checkpoint import ModelBundle, load_model
@@ -254,4 +261,4 @@ def with_start_gradient_scale(settings: TrainSettings, init, task: str) -> Train
     stored = meta.get("settings")
     if not isinstance(stored, dict):
         return settings
-    return dataclasses.replace(settings, gradient_scale=float(stored.get("gradient_scale", LEGACY_GRADIENT_SCALE)))
+    return dataclasses.replace(settings, **{f: float(stored.get(f, START_FIELDS[f])) for f in fields})

@@ -102,19 +102,24 @@ def test_gradient_scale_8_is_the_plain_sobel_kernel():
     assert float(fusion_loss(fused, ia, ib, m, old.loss_alpha1 / 2)[0]) < 0.2 * float(lf)
 
 
-def test_a_fine_tune_keeps_the_gradient_scale_its_start_was_trained_on(tmp_path):
-    """with_start_gradient_scale: a start whose stored settings lack the field (trained before it) gives 1, one
+def test_a_fine_tune_keeps_the_gradient_scale_and_darkening_its_start_was_trained_with(tmp_path):
+    """with_start_settings: a start whose stored settings lack the ∇ scale (trained before it) gives 1, one
     that records 8 gives 8, a file without training settings (a released checkpoint) and training from scratch keep
     the settings' own; a weights path is read like a bundle."""
     from refusion_core.models.checkpoint import new_bundle, save_model
-    from refusion_core.training.settings import TrainSettings, with_start_gradient_scale
+    from refusion_core.training.settings import TrainSettings, with_start_settings
     s = TrainSettings(gradient_scale=4.0)
     old, new, bare = (new_bundle("mif", seed=0) for _ in range(3))
     old.meta["settings"] = {"alpha1": 1.0}
     new.meta["settings"] = TrainSettings().to_dict()
-    assert with_start_gradient_scale(s, old, "mif").gradient_scale == 1.0
-    assert with_start_gradient_scale(s, new, "mif").gradient_scale == 8.0
-    assert with_start_gradient_scale(s, bare, "mif").gradient_scale == 4.0
-    assert with_start_gradient_scale(s, None, "mif") is s
+    assert with_start_settings(s, old, "mif").gradient_scale == 1.0
+    assert with_start_settings(s, new, "mif").gradient_scale == 8.0
+    assert with_start_settings(s, bare, "mif").gradient_scale == 4.0
+    assert with_start_settings(s, None, "mif") is s
     path = save_model(tmp_path / "old.safetensors", old)
-    assert with_start_gradient_scale(s, path, "mif").gradient_scale == 1.0
+    assert with_start_settings(s, path, "mif").gradient_scale == 1.0
+    new.meta["settings"] = TrainSettings(darken=0.5, crush=0.25).to_dict()  # the augmentation comes along
+    tuned = with_start_settings(TrainSettings(), new, "ivif")
+    assert (tuned.darken, tuned.crush) == (0.5, 0.25)
+    assert with_start_settings(TrainSettings(darken=0.1), old, "ivif").darken == 0.0  # stored without: none
+    assert with_start_settings(TrainSettings(darken=0.1), new, "ivif", ["gradient_scale"]).darken == 0.1
