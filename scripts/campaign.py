@@ -313,21 +313,32 @@ def structure_kept(task: str, mean: dict, ref: dict) -> tuple[bool, str]:
 DARK_PAIRS = 4  # hold-out pairs the dark check fuses, twice each, per model
 
 
-def dark_check(task: str, path: Path, holdout_n: int) -> tuple[bool, str]:
-    """The dark lift (refusion_core.metrics.response) of the model at ``path`` on the first DARK_PAIRS hold-out
-    pairs, as (passes, the figures): it passes at DARK_LIMIT levels or less, or at no more than the shipped
-    default's lift (a candidate is not held back for a lift it did not make worse). Why: RoadScene's train split
-    has no dark regions, and the infrared–visible default of 2026-12-05 fused a darkened pair 80 levels too bright
-    while winning the hold-out's paper metrics, which have no dark pairs either."""
-    from refusion_core.fusing.fuser import Fuser
-    from refusion_core.fusing.stack import as_luminance_fuser
-    from refusion_core.metrics.response import DARK_LIMIT, dark_lift_pairs
-    from refusion_core.models.checkpoint import load_model
+def dark_reference(task: str, holdout_n: int) -> tuple[list, float]:
+    """The pairs the dark check fuses (the first DARK_PAIRS hold-out pairs) and the shipped default's dark lift on
+    them, read and measured once per command."""
     from refusion_core.training.data import load_luminance_pair
     _, val = split_pairs(task, holdout_n)
     pairs = [load_luminance_pair(pa, pb) for pa, pb in val[:DARK_PAIRS]]
-    lift = lambda p: dark_lift_pairs(as_luminance_fuser(Fuser(load_model(p, task), "cpu")), pairs)  # noqa: E731
-    mine, default = lift(path), lift(None)
+    return pairs, _dark_lift(task, None, pairs)
+
+
+def _dark_lift(task: str, path: Path | None, pairs: list) -> float:
+    from refusion_core.fusing.fuser import Fuser
+    from refusion_core.fusing.stack import as_luminance_fuser
+    from refusion_core.metrics.response import dark_lift_pairs
+    from refusion_core.models.checkpoint import load_model
+    return dark_lift_pairs(as_luminance_fuser(Fuser(load_model(path, task), "cpu")), pairs)
+
+
+def dark_check(task: str, path: Path, reference: tuple[list, float]) -> tuple[bool, str]:
+    """The dark lift (refusion_core.metrics.response) of the model at ``path`` on ``reference``'s pairs
+    (:func:`dark_reference`), as (passes, the figures): it passes at DARK_LIMIT levels or less, or at no more than the
+    shipped default's lift (a candidate is not held back for a lift it did not make worse). Why: RoadScene's train
+    split has no dark regions, and the infrared–visible default of 2026-12-05 fused a darkened pair 80 levels too
+    bright while winning the hold-out's paper metrics, which have no dark pairs either."""
+    from refusion_core.metrics.response import DARK_LIMIT
+    pairs, default = reference
+    mine = _dark_lift(task, path, pairs)
     return mine <= max(DARK_LIMIT, default), f"dark lift {mine:.1f} levels (default {default:.1f})"
 
 
@@ -351,7 +362,7 @@ def ship(task: str) -> int:
     ok_maps, figures = maps_check(task, model)
     ok_structure, structure = structure_kept(task, res["methods"]["campaign"]["mean"],
                                              res["methods"]["default (shipped)"]["mean"])
-    ok_dark, dark = dark_check(task, model, read_json(CAMPAIGN / task / "plan.json")["holdout"])
+    ok_dark, dark = dark_check(task, model, dark_reference(task, read_json(CAMPAIGN / task / "plan.json")["holdout"]))
     print(f"campaign {task}: {won}/{len(names)} paper metrics at least as good as the default on the hold-out; "
           f"maps: {figures}; {structure or 'no structural metric'}; {dark}")
     if won < 4 or not ok_maps or not ok_structure or not ok_dark:
@@ -471,6 +482,7 @@ def compare(task: str, names: list[str], minutes: float, slices: int, threads: i
     refs = evaluate([model_method(None, task, "cpu", name="default (shipped)"), baseline_method("laplacian")], val, task)
     names_m, hib = refs["paper_metrics"], refs["higher_is_better"]
     default = refs["methods"]["default (shipped)"]["mean"]  # all metrics (the structural one too)
+    dark_ref = dark_reference(task, base_plan["holdout"])
     rows, best = [], {}
     parallel = max(1, (os.cpu_count() or 1) // threads)
     for k in range(1, slices + 1):
@@ -491,7 +503,7 @@ def compare(task: str, names: list[str], minutes: float, slices: int, threads: i
             ok_maps, figures = maps_check(task, RUNS / f"{task}.safetensors")  # the model evaluate_holdout wrote
             # shippable first (ship's rule: 4 of 6, the maps, the structural metric), then wins, then the mean gain
             ok_structure, structure = structure_kept(task, mean, default)
-            ok_dark, dark = dark_check(task, RUNS / f"{task}.safetensors", base_plan["holdout"])
+            ok_dark, dark = dark_check(task, RUNS / f"{task}.safetensors", dark_ref)
             figures = "; ".join(f for f in (figures if task in MAP_TASKS else "", structure, dark) if f)
             rows.append((name, k, cpu_min, stages[-1]["steps"][1], mean, won, figures))
             score = (won >= 4 and ok_maps and ok_structure and ok_dark, won, margin(mean, default, names_m, hib))

@@ -1,17 +1,17 @@
 """The dark-lift probe: exact for methods that scale with their input, the offset of one that lifts, and the
 shipped defaults keeping dark pairs dark (refusion_core.metrics.response)."""
 
+import json
+
 import cv2
 import numpy as np
 import pytest
 
+from refusion_core import TASKS
 from refusion_core.fusing.baselines import average, laplacian_pyramid
 from refusion_core.fusing.stack import as_luminance_fuser
 from refusion_core.metrics.response import DARK_FACTOR, DARK_LIMIT, dark_lift, dark_lift_pairs
 from refusion_core.paths import default_weights_path, resources_dir
-
-SAMPLES = {"ivif": ("ivif_ir.png", "ivif_vis.png"), "mif": ("mif_ct.png", "mif_mri.png"),
-           "mfif": ("mfif_a.png", "mfif_b.png"), "meif": ("meif_under.png", "meif_over.png")}
 
 
 def pair(seed: int = 0, size: int = 64) -> tuple[np.ndarray, np.ndarray]:
@@ -41,13 +41,17 @@ def test_bad_arguments():
 
 
 def sample(task: str, size: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    """The task's first pair of resources/samples/manifest.json, grey, resized to size²."""
+    folder = resources_dir() / "samples"
+    entry = next(p for p in json.loads((folder / "manifest.json").read_text())["pairs"] if p["task"] == task)
+
     def read(name):
-        y = cv2.imread(str(resources_dir() / "samples" / name), cv2.IMREAD_GRAYSCALE)
+        y = cv2.imread(str(folder / name), cv2.IMREAD_GRAYSCALE)
         return cv2.resize(y, (size, size), interpolation=cv2.INTER_AREA).astype(np.float32) / 255
-    return tuple(read(n) for n in SAMPLES[task])
+    return read(entry["a"]), read(entry["b"])
 
 
-@pytest.mark.parametrize("task", list(SAMPLES))
+@pytest.mark.parametrize("task", TASKS)
 def test_shipped_default_keeps_a_dark_pair_dark(task):
     from refusion_core.fusing.fuser import Fuser
     from refusion_core.models.checkpoint import load_model

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import torch
 
 from refusion_core.training.data import DARKEN_MIN, CropSampler
 from refusion_core.training.settings import TrainSettings
@@ -14,7 +15,7 @@ def flat_pairs():
 def test_darkening_scales_both_sources_by_one_factor():
     a, b = CropSampler(flat_pairs(), 32, seed=3, darken=1.0).batch(64)
     k = a.amax(dim=(1, 2, 3)) / 0.8
-    assert torch_allclose(b.amax(dim=(1, 2, 3)), 0.4 * k)  # the same factor for A and B
+    assert torch.allclose(b.amax(dim=(1, 2, 3)), 0.4 * k, atol=1e-6)  # the same factor for A and B
     assert float(k.min()) >= DARKEN_MIN - 1e-6 and float(k.max()) <= 1.0
     assert float(k.min()) < 0.2 and float(k.max()) > 0.5  # spread over the range, not one value
 
@@ -36,11 +37,6 @@ def test_darken_must_be_a_probability():
     with pytest.raises(ValueError, match="probability"):
         CropSampler(flat_pairs(), 32, darken=-0.1)
     assert TrainSettings.from_dict(TrainSettings(darken=0.25).to_dict()).darken == 0.25
-
-
-def torch_allclose(x, y):
-    import torch
-    return torch.allclose(x, y, atol=1e-6)
 
 
 def test_crushing_sets_a_common_black_level_of_darkened_crops():
