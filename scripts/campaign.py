@@ -449,6 +449,9 @@ CANDIDATES = {
     # in both sources to grey (a black pair to 0.23)
     "darken-crush-0.5": dict(gradient_scale=8.0, meta_steps=0, fuse_steps=100, darken=0.5, crush=0.5),
     "darken-crush-1": dict(gradient_scale=8.0, meta_steps=0, fuse_steps=100, darken=0.5, crush=1.0),
+    # medical fusion lost whenever P was frozen (p-frozen at scale 1, sobel-2-p-frozen, the ∇ × 8 breakdowns), and its
+    # best model came from the meta steps (plan): so the plan's 40 meta + 60 plain steps, with the losses' ∇ × 2
+    "meta-sobel-2": dict(gradient_scale=2.0),
 }
 # Candidates that change the plan itself, not only its settings. ``from_shipped``: the start is the shipped
 # default's F and R with a fresh P of the plan's version, not the campaign's state.
