@@ -509,6 +509,9 @@ def compare(task: str, names: list[str], minutes: float, slices: int, threads: i
             ok_dark, dark = dark_check(task, RUNS / f"{task}.safetensors", dark_ref)
             figures = "; ".join(f for f in (figures if task in MAP_TASKS else "", structure, dark) if f)
             rows.append((name, k, cpu_min, stages[-1]["steps"][1], mean, won, figures))
+            record_slice(roots[name], task, name, names_m, {"slice": k, "step": stages[-1]["steps"][1],
+                                                            "cpu_min": cpu_min, "won": won, "figures": figures,
+                                                            "holdout": mean})
             score = (won >= 4 and ok_maps and ok_structure and ok_dark, won, margin(mean, default, names_m, hib))
             if name not in best or score > best[name]["score"]:  # keep this slice: the later ones may lose it
                 keep_slice(roots[name], task, {"slice": k, "step": stages[-1]["steps"][1], "won": won,
@@ -590,6 +593,16 @@ def rewrite_state(root: Path, task: str, change=None, **kw) -> None:
 def margin(mean: dict, ref: dict, names: list[str], hib: dict) -> float:
     """Mean relative gain over ``ref`` across ``names`` (signed so that better is positive): breaks ties in wins."""
     return sum((mean[n] - ref[n]) / max(abs(ref[n]), 1e-12) * (1 if hib[n] else -1) for n in names) / len(names)
+
+
+def record_slice(root: Path, task: str, name: str, names: list[str], record: dict) -> None:
+    """A compare slice's figures as soon as they are measured, so that a compare stopped early keeps them: one line
+    on stdout (``[task] candidate, slice k ...``) and one JSON line appended to ``root``/slices.jsonl."""
+    print(f"[{task}] {name}, slice {record['slice']} (step {record['step']:,}, {record['cpu_min']:.0f} CPU min): "
+          + ", ".join(f"{n} {record['holdout'][n]:.4g}" for n in names)
+          + f"; {record['won']}/{len(names)} vs the default; {record['figures']}", flush=True)
+    with open(root / "slices.jsonl", "a", encoding="utf-8") as f:
+        f.write(json.dumps(record) + "\n")
 
 
 def keep_slice(root: Path, task: str, record: dict) -> None:

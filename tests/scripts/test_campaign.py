@@ -144,6 +144,22 @@ def test_compare_keeps_the_best_slice_and_adopt_makes_it_the_state(tmp_path, rep
         cp.set_root(cp.REPO)
 
 
+def test_each_compare_slice_is_recorded_when_measured(tmp_path, repo_module, capsys):
+    """A compare stopped before its last slice keeps the figures of the slices it measured: a log line each and a
+    JSON line each in the candidate's slices.jsonl, in order."""
+    cp = repo_module("scripts", "campaign")
+    names = ["EN", "SD"]
+    for k, en in ((1, 7.1234), (2, 6.9)):
+        cp.record_slice(tmp_path, "mif", "meta-sobel-2", names, {"slice": k, "step": 100 * k, "cpu_min": 12.0 * k,
+                                                                 "won": 3 - k, "figures": "dark lift 2.8 levels",
+                                                                 "holdout": {"EN": en, "SD": 60.0, "SSIM": 0.7}})
+    lines = [json.loads(x) for x in (tmp_path / "slices.jsonl").read_text().splitlines()]
+    assert [x["slice"] for x in lines] == [1, 2] and lines[0]["holdout"]["EN"] == 7.1234 and lines[1]["won"] == 1
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("[mif] meta-sobel-2, slice 1 (step 100, 12 CPU min): EN 7.123, SD 60; 2/2 vs the default")
+    assert "SSIM" not in out[0] and out[1].startswith("[mif] meta-sobel-2, slice 2 (step 200")
+
+
 def test_proposal_from_puts_a_trained_p_on_the_start_once(shared_dir, tmp_path, repo_module):
     """plan.json's ``proposal_from``: the start's F and R with P taken from another state (a P caught where its map
     peaked), only when no state exists yet; afterwards the state's own P goes on."""
