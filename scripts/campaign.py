@@ -452,6 +452,9 @@ CANDIDATES = {
     # medical fusion lost whenever P was frozen (p-frozen at scale 1, sobel-2-p-frozen, the ∇ × 8 breakdowns), and its
     # best model came from the meta steps (plan): so the plan's 40 meta + 60 plain steps, with the losses' ∇ × 2
     "meta-sobel-2": dict(gradient_scale=2.0),
+    # the same window one scale step further, from a state already trained at ∇ × 2 (the meta steps set explicitly:
+    # the state's plan may have P frozen)
+    "meta-sobel-4": dict(gradient_scale=4.0, meta_steps=40, fuse_steps=60),
 }
 # Candidates that change the plan itself, not only its settings. ``from_shipped``: the start is the shipped
 # default's F and R with a fresh P of the plan's version, not the campaign's state.
