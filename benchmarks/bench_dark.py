@@ -12,7 +12,6 @@ benchmark data is read.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -27,14 +26,8 @@ from refusion_core.fusing.fuser import Fuser  # noqa: E402
 from refusion_core.fusing.stack import as_luminance_fuser  # noqa: E402
 from refusion_core.metrics.response import DARK_FACTOR, dark_lift  # noqa: E402
 from refusion_core.models.checkpoint import load_model  # noqa: E402
-from refusion_core.paths import resources_dir, shared_dir  # noqa: E402
+from refusion_core.paths import sample_pair_paths, shared_dir  # noqa: E402
 from refusion_core.training.data import load_luminance_pair  # noqa: E402
-
-
-def sample_pair(task: str) -> tuple[np.ndarray, np.ndarray]:
-    folder = resources_dir() / "samples"
-    entry = next(p for p in json.loads((folder / "manifest.json").read_text())["pairs"] if p["task"] == task)
-    return load_luminance_pair(folder / entry["a"], folder / entry["b"])
 
 
 def figures(fuse, a: np.ndarray, b: np.ndarray) -> tuple[float, float, float]:
@@ -54,7 +47,7 @@ def main() -> int:
     print(f"| task | method | dark lift ×{DARK_FACTOR:g} (levels) | black pair | sample's dark region |")
     print("|---|---|---|---|---|")
     for task in args.tasks:
-        a, b = sample_pair(task)
+        a, b = load_luminance_pair(*sample_pair_paths(task))
         methods = [("ours (default)", None)] + [(Path(p).name, p) for t, p in extra if t == task]
         released = shared / "anchors" / "refusion_official" / f"ReFusion_{task.upper()}.pth" if shared else None
         if released is not None and released.exists():

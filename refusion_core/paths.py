@@ -36,6 +36,20 @@ def default_weights_path(task: str) -> Path:
     return resources_dir() / "weights" / f"{task}.safetensors"
 
 
+def sample_pair_paths(task: str) -> tuple[Path, Path]:
+    """The (A, B) files of ``task``'s first pair in the bundled samples' manifest (resources/samples/manifest.json).
+
+    Raises:
+        KeyError: the manifest lists no pair for ``task``.
+    """
+    import json
+    folder = resources_dir() / "samples"
+    for entry in json.loads((folder / "manifest.json").read_text(encoding="utf-8"))["pairs"]:
+        if entry["task"] == task:
+            return folder / entry["a"], folder / entry["b"]
+    raise KeyError(f"no sample pair for {task!r} in {folder / 'manifest.json'}")
+
+
 def _user_dir(env_var: str, kind: str) -> Path:
     """``$env_var`` when set, else platformdirs' per-user folder of ``kind`` ("data", "log") for the app."""
     env = os.environ.get(env_var)

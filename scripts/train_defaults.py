@@ -130,15 +130,15 @@ def dark_text(task: str, weights: Path, released: Path | None) -> str:
     from refusion_core.fusing.fuser import Fuser
     from refusion_core.fusing.stack import as_luminance_fuser
     from refusion_core.metrics.response import DARK_FACTOR, DARK_LIMIT, dark_lift
+    from refusion_core.paths import sample_pair_paths
     from refusion_core.training.data import load_luminance_pair
-    samples = json.loads((REPO / "resources" / "samples" / "manifest.json").read_text())["pairs"]
-    entry = next(p for p in samples if p["task"] == task)
-    a, b = load_luminance_pair(REPO / "resources" / "samples" / entry["a"], REPO / "resources" / "samples" / entry["b"])
+    path_a, path_b = sample_pair_paths(task)
+    a, b = load_luminance_pair(path_a, path_b)
     lift = lambda p: dark_lift(as_luminance_fuser(Fuser(load_model(p, task), "cpu")), a, b)  # noqa: E731
     figures = [f"this model {lift(weights):.1f}"] + (
         [f"the released checkpoint {lift(released):.1f}"] if released and released.exists() else []) + [
         f"the Laplacian pyramid {dark_lift(laplacian_pyramid, a, b):.1f}"]
-    return (f"the sample pair ({entry['a']}, {entry['b']}) darkened ×{DARK_FACTOR:g} fuses brighter than "
+    return (f"the sample pair ({path_a.name}, {path_b.name}) darkened ×{DARK_FACTOR:g} fuses brighter than "
             f"×{DARK_FACTOR:g} the fused pair by {', '.join(figures)} levels of 255 (refusion_core.metrics.response; "
             f"the ship gate allows {DARK_LIMIT:g}).")
 

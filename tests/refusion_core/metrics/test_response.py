@@ -1,8 +1,6 @@
 """The dark-lift probe: exact for methods that scale with their input, the offset of one that lifts, and the
 shipped defaults keeping dark pairs dark (refusion_core.metrics.response)."""
 
-import json
-
 import cv2
 import numpy as np
 import pytest
@@ -11,7 +9,7 @@ from refusion_core import TASKS
 from refusion_core.fusing.baselines import average, laplacian_pyramid
 from refusion_core.fusing.stack import as_luminance_fuser
 from refusion_core.metrics.response import DARK_FACTOR, DARK_LIMIT, dark_lift, dark_lift_pairs
-from refusion_core.paths import default_weights_path, resources_dir
+from refusion_core.paths import default_weights_path, sample_pair_paths
 
 
 def pair(seed: int = 0, size: int = 64) -> tuple[np.ndarray, np.ndarray]:
@@ -42,13 +40,20 @@ def test_bad_arguments():
 
 def sample(task: str, size: int = 256) -> tuple[np.ndarray, np.ndarray]:
     """The task's first pair of resources/samples/manifest.json, grey, resized to size²."""
-    folder = resources_dir() / "samples"
-    entry = next(p for p in json.loads((folder / "manifest.json").read_text())["pairs"] if p["task"] == task)
-
-    def read(name):
-        y = cv2.imread(str(folder / name), cv2.IMREAD_GRAYSCALE)
+    def read(path):
+        y = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
         return cv2.resize(y, (size, size), interpolation=cv2.INTER_AREA).astype(np.float32) / 255
-    return read(entry["a"]), read(entry["b"])
+    return tuple(read(p) for p in sample_pair_paths(task))
+
+
+def test_sample_pair_paths_reads_the_manifest(tmp_path, monkeypatch):
+    (tmp_path / "samples").mkdir()
+    (tmp_path / "samples" / "manifest.json").write_text(
+        '{"pairs": [{"task": "mif", "a": "ct.png", "b": "mri.png"}, {"task": "mif", "a": "x.png", "b": "y.png"}]}')
+    monkeypatch.setenv("REFUSION_RESOURCES", str(tmp_path))
+    assert sample_pair_paths("mif") == (tmp_path / "samples" / "ct.png", tmp_path / "samples" / "mri.png")
+    with pytest.raises(KeyError, match="ivif"):
+        sample_pair_paths("ivif")
 
 
 @pytest.mark.parametrize("task", TASKS)
