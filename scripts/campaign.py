@@ -455,6 +455,9 @@ CANDIDATES = {
     # the same window one scale step further, from a state already trained at ∇ × 2 (the meta steps set explicitly:
     # the state's plan may have P frozen)
     "meta-sobel-4": dict(gradient_scale=4.0, meta_steps=40, fuse_steps=60),
+    # meta-sobel-2's window again, from the state that window and p-frozen made (∇ × 4 broke down, and meta-sobel-2's
+    # quality sat in its first ~1,800 steps, so short slices); the meta steps set explicitly for the same reason
+    "meta-sobel-2-again": dict(gradient_scale=2.0, meta_steps=40, fuse_steps=60),
 }
 # Candidates that change the plan itself, not only its settings. ``from_shipped``: the start is the shipped
 # default's F and R with a fresh P of the plan's version, not the campaign's state.
