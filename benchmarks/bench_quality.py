@@ -35,53 +35,30 @@ from refusion_core.training.data import pairs_from_manifest  # noqa: E402
 OURS, RELEASED = "ours (default)", "released (authors)"
 GAP = """## Where ours falls short, and what would close the gap
 
-The shipped default weights are short CPU trainings (2 shared cores, train splits only): the `cpu-hour` preset
-(crop 96², batch 4, 15 meta + 100 plain steps per epoch, constant learning rate) for mif and mfif 6 epochs
-(690 steps) and ivif 14 epochs (1,610 steps); meif 40 epochs (4,600 steps) followed by one `cpu-refine` stage
-(1,100 steps at the paper's 3 : 8 ratio of meta to plain steps, learning rate warmed up and decayed to 0 by a
-cosine). The paper trains 50 × (600 + 1600) = 110,000 steps at 128². At these lengths F has learnt little more
-than the weighted average that P's maps ask for, so our rows sit near the `average` baseline: lower SD, SF, AG
-and VIF than the released checkpoints, similar or better SSIM, Q_CB and Q_NCIE. Each model card
-(resources/weights/<task>.md) lists its stages.
-
-What was tried, and kept or not (candidates were judged on the train split and on the synthetic pairs of
-tests/refusion_core/training/test_learned_maps.py; the one time a test-split figure decided is said below):
-- Longer training helps meif, slowly: from EN 6.36, SD 40.9, SF 8.70, VIF 0.338 at 690 steps to SD 50.0,
-  SF 11.2, VIF 0.508 at 4,600 and SD 51.5, SF 11.6, VIF 0.534 after the refine stage. Its P became
-  content-dependent (v on the under-exposed source over blown highlights 0.58, 0.53 elsewhere; v on the
-  over-exposed source over crushed shadows 0.499, 0.47 elsewhere), but weakly: a second refine stage brought
-  both above 1/2 only by flattening v towards 1/2 everywhere (0.51 / 0.51) and was not shipped; constant-rate
-  runs to 46 and 60 epochs let the global balance of v drift (0.47 / 0.57, then 0.50 / 0.54) and were not
-  shipped either. Three more refine stages from the shipped model (numbers: v_a over blown, v_b over crushed,
-  mean w_a, on the synthetic pair; train-split metrics on 16 pairs) show that at this length the global
-  balance of P moves more from run to run than its content-dependent part is large: seed 1 gave 0.52 / 0.54
-  but moved w_a from 0.48 to 0.70 (a darker, flatter fused image: SD 46.2 → 40.9, VIF 0.550 → 0.451);
-  seed 1 with P's rate at 3e-4 gave 0.50 / 0.55, w_a 0.61; a meta batch of 8 crops (`--meta-batch 8`)
-  kept F's quality (SD 46.3, VIF 0.545) but leant further to the under-exposed source, 0.61 / 0.45. The
-  larger meta batch, a cleaner meta-gradient, followed that lean more, not less, which suggests that on this
-  data (in 17 of the 68 train pairs, a third of the pixels are blown in the over-exposed shot and an eighth
-  crushed in the under-exposed one) the meta-objective itself favours the under-exposed source's gradients
-  at this training length. None shipped.
-- A 30-epoch constant-rate mfif run collapsed to copying source A (v_a ≈ 0.998 everywhere, the fused image sharp
-  only where A is) while its metrics looked better; a `cpu-refine` stage on the 6-epoch mfif model lost P's
-  preference for the sharp source (v_a 0.47 on A's sharp half, 0.48 on its blurred half). Neither was shipped;
-  tests guard against both.
-- A `cpu-refine` stage on the ivif model changed its train-split metrics by a few percent either way
-  (SF 9.85 → 10.07, SD 33.1 → 31.9 on 16 train pairs); on the mif model it made all six worse (SD 75.8 → 58.6,
-  SF 25.8 → 19.7, SCD 1.35 → 0.88 on 16 train pairs). Neither was shipped: the refine stage helps a model that
-  has trained long enough for its maps to settle (meif, 4,600 steps), not a 690- or 1,610-step one.
-- Extending the ivif run from 14 to 24 constant-rate epochs (2,760 steps) raised four of the six metrics on
-  16 train pairs (SD 33.1 → 34.8, SF 9.85 → 10.1) but lowered all six on the test split (SD 31.4 → 27.9,
-  SF 8.40 → 8.05, SCD 1.51 → 1.40), which the model card's evaluation showed; the 14-epoch model stays. Train
-  pairs the model has seen are no guide to held-out ones: choosing between candidates needs a validation
-  part of the train split that training does not see. `scripts/train_defaults.py --holdout N` (and
-  `refusion train --holdout N`, `refusion eval --split holdout --holdout N`) now provide it; every shipped model
-  so far was trained on its whole train split.
-What would close the gap, in order of expected effect: (1) the `paper` preset on a GPU (under an hour per task;
-`python scripts/train_defaults.py --preset paper` on a machine with CUDA), where F has the steps to learn
-more than an average, with `--holdout 16` to choose its length (extend with `--epochs`, compare on the
-hold-out); (2) checking every candidate with scripts/check_maps.py and the tests before shipping, as done
-here.
+The defaults are CPU trainings by this project's own code (2 cores, train splits only; the campaign holds out 16
+train pairs to choose by): a few thousand steps at 96² each (each model card, resources/weights/<task>.md, lists
+the lineage, steps and CPU time), where the paper trains 110,000 steps at 128² on a GPU. The campaign (below)
+found what moves them at this length: P's meta-learning gives content-dependent maps in its first few hundred to
+~1,800 steps, then drifts or collapses; so the maps are taken from that window (on multi-focus and multi-exposure
+also sharpened once, `LossProposalNet.sharpen`), P is frozen, and F and R train on with the losses' gradient term
+scaled up (`TrainSettings.gradient_scale`), chosen slice by slice on the hold-out. What is left, per task
+(the tables above):
+- Medical: detail. SF and AG stay below the released checkpoint and the Laplacian pyramid, and so do EN and SCD
+  against the released checkpoint. ∇ × 2 and × 3 each raised SF and AG; ∇ × 4 and × 8 made F break down at its
+  rate (SSIM 0.3–0.4), and each new meta window from a trained F lost half the detail. The released checkpoint
+  also lifts the black background where both scans are 0 (median 7.5 levels of 255 on the test split; ours 0.1),
+  which raises its EN and lowers its SSIM (0.30).
+- Multi-focus: within 0.2–8 % of the Laplacian pyramid on every paper metric, above it on none. VIF and Q_CB reward
+  the near-binary choice of a focus map; P's v (about 0.8 / 0.3 over the sharp / blurred halves of a synthetic
+  pair) is not binary, so F keeps 0.90–0.97 of the sharp source's gradient energy on one pair and 0.83–0.94 per
+  quarter of a 4-frame stack (the target is 0.90 everywhere).
+- Multi-exposure: SD and VIF below the Laplacian pyramid, Q_CB within 0.001 of it. Continuing F and R on the
+  frozen maps at F's rate moved the hold-out figures by under 1 % per 25-minute slice, either way.
+- Infrared–visible: meets both targets; regions black in both sources still fuse dark grey (docs: "Dark inputs").
+What would close it: the paper's schedule on a GPU (`python scripts/campaign.py stage --schedule paper --device
+cuda`: all four tasks at once, bf16, compiled steps), where P and F learn together from the start for 30,000 meta
+steps, which two CPU cores cannot afford (P's signal is strong while F is young and fades as F trains: section
+"Is P's signal right?"); on the CPU, more slices of the campaign.
 """
 
 
