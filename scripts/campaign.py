@@ -461,6 +461,8 @@ CANDIDATES = {
     # the medical default's detail (SF, AG below the released checkpoint's) rose with ∇ × 2; ∇ × 4 and × 8 broke F down
     # at its rate 2e-4, so ∇ × 3 (the gradient term 2.25 × the state's) at half the rate, P frozen
     "sobel-3-slow": dict(gradient_scale=3.0, meta_steps=0, fuse_steps=100, lr_f=1e-4, lr_r=1e-4),
+    # the next rung from sobel-3-slow's state: ∇ × 4 (the gradient term 1.8 × that state's) at a quarter of the rate
+    "sobel-4-slow": dict(gradient_scale=4.0, meta_steps=0, fuse_steps=100, lr_f=5e-5, lr_r=5e-5),
     # darken-crush-1 at a quarter of F's and R's rate (ivif: 2e-4): at the full rate the crushed crops cost the
     # contrast (hold-out SD 51.3 vs 53.2) within a slice; slower, F may learn black-stays-black and keep the rest
     "darken-crush-slow": dict(gradient_scale=8.0, meta_steps=0, fuse_steps=100, darken=0.5, crush=1.0,
