@@ -467,6 +467,12 @@ CANDIDATES = {
     # contrast (hold-out SD 51.3 vs 53.2) within a slice; slower, F may learn black-stays-black and keep the rest
     "darken-crush-slow": dict(gradient_scale=8.0, meta_steps=0, fuse_steps=100, darken=0.5, crush=1.0,
                               lr_f=5e-5, lr_r=5e-5),
+    # from darken-crush-slow's state (black kept: a black pair to 0.048), to regain its 1.5 % of contrast: fewer
+    # crushed crops, or none (does F keep black without them?), at the same slow rate
+    "darken-crush-slow-0.25": dict(gradient_scale=8.0, meta_steps=0, fuse_steps=100, darken=0.5, crush=0.25,
+                                   lr_f=5e-5, lr_r=5e-5),
+    "darken-slow": dict(gradient_scale=8.0, meta_steps=0, fuse_steps=100, darken=0.5, crush=0.0,
+                        lr_f=5e-5, lr_r=5e-5),
 }
 # Candidates that change the plan itself, not only its settings. ``from_shipped``: the start is the shipped
 # default's F and R with a fresh P of the plan's version, not the campaign's state.
