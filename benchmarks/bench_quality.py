@@ -165,8 +165,8 @@ def main() -> int:
     kept = ""  # the hand-written sections after KEPT_MARKER (diagnostics, throughput, the campaign) survive
     if KEPT_MARKER in text:
         kept = "\n" + KEPT_MARKER + text.split(KEPT_MARKER, 1)[1]
-    body = text.split(GAP.split("\n", 1)[0], 1)[0] if text else ""  # the task sections, up to the gap section
-    body = body[SECTION.search(body).start():] if SECTION.search(body) else ""
+    first = SECTION.search(text)  # the task sections: from the first one up to the gap section
+    body = text[first.start():].split(GAP.split("\n", 1)[0], 1)[0] if first else ""
     args.out.write_text(header + "\n" + merge_sections(body, sections) + "\n" + GAP + kept)
     print(f"\nwritten {args.out}")
     return 0

@@ -7,6 +7,7 @@ the ``resources/`` folder beside the package (an editable install or a source ch
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
@@ -42,7 +43,6 @@ def sample_pair_paths(task: str) -> tuple[Path, Path]:
     Raises:
         KeyError: the manifest lists no pair for ``task``.
     """
-    import json
     folder = resources_dir() / "samples"
     for entry in json.loads((folder / "manifest.json").read_text(encoding="utf-8"))["pairs"]:
         if entry["task"] == task:
