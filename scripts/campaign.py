@@ -473,6 +473,11 @@ CANDIDATES = {
                                    lr_f=5e-5, lr_r=5e-5),
     "darken-slow": dict(gradient_scale=8.0, meta_steps=0, fuse_steps=100, darken=0.5, crush=0.0,
                         lr_f=5e-5, lr_r=5e-5),
+    # medical: SF, AG and SCD below the released checkpoint's, and the ∇ scale can rise no further (× 4 broke F
+    # down or gained nothing); sharper v maps (v logits × 2 or × 1.5 once, P frozen) moved the gradient target
+    # toward the per-pixel stronger source on multi-exposure and multi-focus, so the same on sobel-3-slow's settings
+    "sharpen-v2-sobel-3": dict(gradient_scale=3.0, meta_steps=0, fuse_steps=100, lr_f=1e-4, lr_r=1e-4),
+    "sharpen-v1.5-sobel-3": dict(gradient_scale=3.0, meta_steps=0, fuse_steps=100, lr_f=1e-4, lr_r=1e-4),
 }
 # Candidates that change the plan itself, not only its settings. ``from_shipped``: the start is the shipped
 # default's F and R with a fresh P of the plan's version, not the campaign's state.
@@ -483,7 +488,9 @@ PLAN_CANDIDATES.update({"sobel-8-sharpen-v3": {"sharpen": {"maps": "v", "factor"
                         "sobel-8-sharpen-v2": {"sharpen": {"maps": "v", "factor": 2.0}},
                         "sobel-8-sharpen-wv2": {"sharpen": {"maps": "wv", "factor": 2.0}},
                         "sharpen-v1.5": {"sharpen": {"maps": "v", "factor": 1.5}},
-                        "sharpen-wv1.5": {"sharpen": {"maps": "wv", "factor": 1.5}}})
+                        "sharpen-wv1.5": {"sharpen": {"maps": "wv", "factor": 1.5}},
+                        "sharpen-v2-sobel-3": {"sharpen": {"maps": "v", "factor": 2.0}},
+                        "sharpen-v1.5-sobel-3": {"sharpen": {"maps": "v", "factor": 1.5}}})
 PLAN_CANDIDATES.update({name: {"reset_optimizers": ["fusion", "reconstruction"]}
                         for name in ("sobel-8-fresh-adam", "sobel-4-fresh-adam")})
 
