@@ -63,9 +63,13 @@ def test_focus_stack_with_default_mfif_weights():
     fuser = Fuser(load_model(None, "mfif"), "cpu")
     ratios = sharpness_ratios(fuser, 128)
     pair = pair_ratios(fuser, 128)
-    if np.any(ratios < SHARP_FRACTION) and np.any(pair < SHARP_FRACTION):
-        pytest.xfail(f"the default MFIF model keeps only {pair.min():.1%} of the sharp frame's gradient energy "
-                     f"on a single pair, so no stacking of it reaches {SHARP_FRACTION:.0%} on four frames "
+    # every quarter goes through two fusions of the 4-frame tree: what F keeps on one pair, twice, is what the
+    # stacking can be held to (the released checkpoint's test below asks the same)
+    assert np.all(ratios >= 0.9 * pair.min() ** 2), (ratios, pair)
+    if np.any(ratios < SHARP_FRACTION) and pair.min() ** 2 < SHARP_FRACTION:
+        pytest.xfail(f"the default MFIF model keeps {pair.min():.1%} of the sharp frame's gradient energy on the "
+                     f"weaker half of a single pair ({', '.join(f'{r:.2f}' for r in pair)}), and two levels of "
+                     f"fusion compound it, so a quarter of the four frames falls short of {SHARP_FRACTION:.0%} "
                      f"(quarters: {', '.join(f'{r:.2f}' for r in ratios)}); a model limit, not a stacking one")
     assert np.all(ratios >= SHARP_FRACTION), ratios
 
