@@ -112,21 +112,22 @@ class CropSampler:
     are drawn, so runs without it draw exactly the crops they drew before the option existed. ``crush``
     (``TrainSettings.crush``): the probability that a darkened crop pair also loses a black level, the same for
     both sources, drawn uniformly from [0, ``CRUSH_MAX``] times the darkening factor, its values below it becoming
-    exactly 0, as a camera's dark frames do.
+    exactly 0, as a camera's dark frames do. ``swap`` (``TrainSettings.swap``): the probability that a crop pair
+    comes in the order (B, A); drawn last, and only when above 0, for the same reason as ``darken``.
     """
 
     def __init__(self, pairs: list[tuple[np.ndarray, np.ndarray]], crop: int, seed: int = 0, rank: int = 0,
-                 darken: float = 0.0, crush: float = 0.0):
+                 darken: float = 0.0, crush: float = 0.0, swap: float = 0.0):
         if not pairs:
             raise InputError("No training pairs")
         largest = max(max(a.shape) for a, _ in pairs)
         if crop > 2 * largest:  # reflect padding would make crops of mostly mirrored copies, at a memory cost
             raise InputError(f"--crop {crop} is more than twice the largest training image ({largest} pixels "
                              f"on its longer side); choose a crop of at most {2 * largest}")
-        for name, p in (("darken", darken), ("crush", crush)):
+        for name, p in (("darken", darken), ("crush", crush), ("swap", swap)):
             if not 0.0 <= p <= 1.0:
                 raise ValueError(f"{name} is a probability, not {p}")
-        self.pairs, self.crop, self.darken, self.crush = pairs, crop, darken, crush
+        self.pairs, self.crop, self.darken, self.crush, self.swap = pairs, crop, darken, crush, swap
         self.rng = np.random.default_rng(seed if rank == 0 else [seed, rank])
 
     def __len__(self) -> int:
@@ -184,4 +185,6 @@ class CropSampler:
             if self.crush > 0.0 and self.rng.random() < self.crush:
                 black = np.float32(CRUSH_MAX * self.rng.random()) * k
                 sa, sb = np.maximum(sa - black, 0.0), np.maximum(sb - black, 0.0)
+        if self.swap > 0.0 and self.rng.random() < self.swap:
+            sa, sb = sb, sa
         return np.ascontiguousarray(sa), np.ascontiguousarray(sb)

@@ -1,4 +1,4 @@
-"""CropSampler's darkening augmentation (TrainSettings.darken)."""
+"""CropSampler's augmentations: darkening (TrainSettings.darken), crushing (crush), the order of the sources (swap)."""
 
 import numpy as np
 import pytest
@@ -49,3 +49,17 @@ def test_crushing_sets_a_common_black_level_of_darkened_crops():
     assert float(zeros_a.max()) <= CRUSH_MAX + 0.03  # never more than CRUSH_MAX of the darkened white
     a0, _ = CropSampler([(ramp, ramp * 0.5)], 48, seed=6, darken=1.0).batch(32)
     assert float((a0 == 0).float().mean()) < 0.03  # without crush: only the ramp's own first column
+
+
+def test_swap_gives_pairs_in_either_order_and_draws_nothing_when_off():
+    a_img = np.full((48, 48), 0.25, dtype=np.float32)
+    b_img = np.full((48, 48), 0.75, dtype=np.float32)
+    a, b = CropSampler([(a_img, b_img)], 32, seed=7, swap=0.5).batch(200)
+    first_is_b = (a.mean(dim=(1, 2, 3)) > 0.5).float()
+    assert 0.3 < float(first_is_b.mean()) < 0.7  # about half the pairs come as (B, A) ...
+    torch.testing.assert_close(a + b, torch.ones_like(a))  # ... each one whole: A with B, never A with A
+    ramp = np.tile(np.linspace(0.0, 1.0, 48, dtype=np.float32), (48, 1))
+    plain, off = CropSampler([(ramp, ramp * 0.5)], 32, seed=8), CropSampler([(ramp, ramp * 0.5)], 32, seed=8, swap=0.0)
+    torch.testing.assert_close(plain.batch(16), off.batch(16))  # swap=0: the same crops as before the option
+    with pytest.raises(ValueError, match="swap"):
+        CropSampler([(ramp, ramp)], 32, swap=1.5)
