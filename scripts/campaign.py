@@ -473,12 +473,12 @@ CANDIDATES = {
                                    lr_f=5e-5, lr_r=5e-5),
     "darken-slow": dict(gradient_scale=8.0, meta_steps=0, fuse_steps=100, darken=0.5, crush=0.0,
                         lr_f=5e-5, lr_r=5e-5),
-    # medical: SF, AG and SCD below the released checkpoint's, and the ∇ scale can rise no further (× 4 broke F
-    # down or gained nothing); sharper v maps (v logits × 2 or × 1.5 once, P frozen) moved the gradient target
-    # toward the per-pixel stronger source on multi-exposure and multi-focus, so the same on sobel-3-slow's settings
     # multi-focus: F leans toward its first input (0.98 / 0.91 of the sharp energy on a synthetic pair's halves,
     # 0.955 / 0.941 swapped); P is swap-equivariant, so crop pairs in random order teach F the order means nothing
     "swap-order": dict(gradient_scale=8.0, meta_steps=0, fuse_steps=100, swap=0.5),
+    # medical: SF, AG and SCD below the released checkpoint's, and the ∇ scale can rise no further (× 4 broke F
+    # down or gained nothing); sharper v maps (v logits × 2 or × 1.5 once, P frozen) moved the gradient target
+    # toward the per-pixel stronger source on multi-exposure and multi-focus, so the same on sobel-3-slow's settings
     "sharpen-v2-sobel-3": dict(gradient_scale=3.0, meta_steps=0, fuse_steps=100, lr_f=1e-4, lr_r=1e-4),
     "sharpen-v1.5-sobel-3": dict(gradient_scale=3.0, meta_steps=0, fuse_steps=100, lr_f=1e-4, lr_r=1e-4),
 }
