@@ -6,8 +6,8 @@ pixel: P's maps pass through a softmax, so w_a + w_b = 1 and the target w_a·A +
 reward leaving it: SCD correlates F − B with A and F − A with B, which a sum A + B satisfies best (SCD 2), and EN
 rises with any lift of a black background. The authors' released medical checkpoint leaves the hull at 86 % of the
 pixels of Harvard's pairs (its background lifted by about 7.5 levels of 255); clipped to the hull, its EN falls
-from 4.84 to 3.85 and its SCD from 1.60 to 1.44 on the campaign's hold-out, below the shipped default's
-(docs/BENCHMARKS.md, "Inside the sources' hull"). :func:`en_in_hull_bound` and :func:`scd_in_hull` measure how far
+from 4.84 to 3.85 and its SCD from 1.60 to 1.44 on the campaign's hold-out, where the shipped default has 4.14 and
+1.42 (docs/BENCHMARKS.md, "Inside the sources' hull"). :func:`en_in_hull_bound` and :func:`scd_in_hull` measure how far
 EN and SCD can go for any image inside the hull: what a model of the paper's loss can be asked to reach.
 """
 
