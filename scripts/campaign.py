@@ -486,6 +486,9 @@ CANDIDATES = {
     # v (× 1.5 once) had given SD +3.3 and SF, AG up on the earlier state, so the same with crush 0.25 at 1e-4
     "darken-sharpen-wv1.5": dict(gradient_scale=8.0, meta_steps=0, fuse_steps=100, darken=0.5, crush=0.25,
                                  lr_f=1e-4, lr_r=1e-4),
+    # the same with every darkened crop crushed (crush 1): with 0.25 a black pair fused grey again (0.271)
+    "darken-crush-sharpen-wv1.5": dict(gradient_scale=8.0, meta_steps=0, fuse_steps=100, darken=0.5, crush=1.0,
+                                       lr_f=1e-4, lr_r=1e-4),
 }
 # Candidates that change the plan itself, not only its settings. ``from_shipped``: the start is the shipped
 # default's F and R with a fresh P of the plan's version, not the campaign's state.
@@ -498,6 +501,7 @@ PLAN_CANDIDATES.update({"sobel-8-sharpen-v3": {"sharpen": {"maps": "v", "factor"
                         "sharpen-v1.5": {"sharpen": {"maps": "v", "factor": 1.5}},
                         "sharpen-wv1.5": {"sharpen": {"maps": "wv", "factor": 1.5}},
                         "darken-sharpen-wv1.5": {"sharpen": {"maps": "wv", "factor": 1.5}},
+                        "darken-crush-sharpen-wv1.5": {"sharpen": {"maps": "wv", "factor": 1.5}},
                         "sharpen-v2-sobel-3": {"sharpen": {"maps": "v", "factor": 2.0}},
                         "sharpen-v1.5-sobel-3": {"sharpen": {"maps": "v", "factor": 1.5}}})
 PLAN_CANDIDATES.update({name: {"reset_optimizers": ["fusion", "reconstruction"]}
