@@ -33,17 +33,20 @@ from refusion_core.metrics import PAPER_METRICS, compute_metrics  # noqa: E402
 from refusion_core.metrics.hull import clip_to_hull, en_in_hull_bound, outside_hull, scd_in_hull  # noqa: E402
 from refusion_core.models.checkpoint import load_model  # noqa: E402
 from refusion_core.paths import shared_dir  # noqa: E402
-from refusion_core.training.data import holdout, load_luminance_pair, pairs_from_manifest  # noqa: E402
-
-SETS = {"ivif": "ivif/roadscene", "mif": "mif/harvard", "mfif": "mfif/mfifb", "meif": "meif/mefb"}
+from refusion_core.training.data import (  # noqa: E402
+    BENCHMARK_SETS,
+    holdout,
+    load_luminance_pair,
+    pairs_from_manifest,
+)
 
 
 def pairs_of(shared: Path, task: str, split: str) -> list:
     manifest = shared / "datasets" / "manifest.json"
     if split == "test":
-        return pairs_from_manifest(manifest, SETS[task], "test")
+        return pairs_from_manifest(manifest, BENCHMARK_SETS[task], "test")
     n = json.loads((REPO / "campaign" / task / "plan.json").read_text())["holdout"]
-    return holdout(pairs_from_manifest(manifest, SETS[task], "train"), n)[1]
+    return holdout(pairs_from_manifest(manifest, BENCHMARK_SETS[task], "train"), n)[1]
 
 
 def main() -> int:

@@ -64,13 +64,14 @@ def holdout_metrics(args) -> int:
     from refusion_core.fusing.baselines import laplacian_pyramid
     from refusion_core.metrics import PAPER_METRICS, compute_metrics
     from refusion_core.paths import shared_dir
-    from refusion_core.training.data import holdout, load_luminance_pair, pairs_from_manifest
+    from refusion_core.training.data import BENCHMARK_SETS, holdout, load_luminance_pair, pairs_from_manifest
     shared = shared_dir()
     if shared is None:
         print("probe_loss_optimum: --holdout needs ../shared (the data sets) beside the checkout", file=sys.stderr)
         return 2
     n = json.loads((REPO / "campaign" / "mfif" / "plan.json").read_text())["holdout"]
-    pairs = holdout(pairs_from_manifest(shared / "datasets" / "manifest.json", "mfif/mfifb", "train"), n)[1][::2]
+    train = pairs_from_manifest(shared / "datasets" / "manifest.json", BENCHMARK_SETS["mfif"], "train")
+    pairs = holdout(train, n)[1][::2]
     base = load_model(args.weights, "mfif")
     fusers = {}
     for k in args.sharpen:
