@@ -489,6 +489,13 @@ CANDIDATES = {
     # the same with every darkened crop crushed (crush 1): with 0.25 a black pair fused grey again (0.271)
     "darken-crush-sharpen-wv1.5": dict(gradient_scale=8.0, meta_steps=0, fuse_steps=100, darken=0.5, crush=1.0,
                                        lr_f=1e-4, lr_r=1e-4),
+    # between the two: half the darkened crops crushed (a black pair stayed black with 1, went grey with 0.25)
+    "darken-crush-0.5-sharpen-wv1.5": dict(gradient_scale=8.0, meta_steps=0, fuse_steps=100, darken=0.5, crush=0.5,
+                                           lr_f=1e-4, lr_r=1e-4),
+    # multi-focus: sharper v is exhausted (sobel-8-sharpen-v2 three times), and the loss's optimum with w = ½ sits
+    # below the pyramid (scripts/probe_loss_optimum.py); the paper's α1 sweep reaches 2 (Lf's gradient term × 2, the
+    # reconstruction loss as it is), at a fifth of F's and R's rate so that the step does not break F down
+    "alpha1-2-slow": dict(gradient_scale=8.0, alpha1=2.0, meta_steps=0, fuse_steps=100, lr_f=1e-4, lr_r=1e-4),
 }
 # Candidates that change the plan itself, not only its settings. ``from_shipped``: the start is the shipped
 # default's F and R with a fresh P of the plan's version, not the campaign's state.
@@ -502,6 +509,7 @@ PLAN_CANDIDATES.update({"sobel-8-sharpen-v3": {"sharpen": {"maps": "v", "factor"
                         "sharpen-wv1.5": {"sharpen": {"maps": "wv", "factor": 1.5}},
                         "darken-sharpen-wv1.5": {"sharpen": {"maps": "wv", "factor": 1.5}},
                         "darken-crush-sharpen-wv1.5": {"sharpen": {"maps": "wv", "factor": 1.5}},
+                        "darken-crush-0.5-sharpen-wv1.5": {"sharpen": {"maps": "wv", "factor": 1.5}},
                         "sharpen-v2-sobel-3": {"sharpen": {"maps": "v", "factor": 2.0}},
                         "sharpen-v1.5-sobel-3": {"sharpen": {"maps": "v", "factor": 1.5}}})
 PLAN_CANDIDATES.update({name: {"reset_optimizers": ["fusion", "reconstruction"]}
