@@ -33,33 +33,9 @@ from refusion_core.training.data import BENCHMARK_SETS as SETS  # noqa: E402
 from refusion_core.training.data import pairs_from_manifest  # noqa: E402
 
 OURS, RELEASED = "ours (default)", "released (authors)"
-GAP = """## Where ours falls short, and what would close the gap
-
-The defaults are CPU trainings by this project's own code (2 cores, train splits only; the campaign holds out 16
-train pairs to choose by): a few thousand steps at 96² each (each model card, resources/weights/<task>.md, lists
-the lineage, steps and CPU time), where the paper trains 110,000 steps at 128² on a GPU. The campaign (below)
-found what moves them at this length: P's meta-learning gives content-dependent maps in its first few hundred to
-~1,800 steps, then drifts or collapses; so the maps are taken from that window (on multi-focus and multi-exposure
-also sharpened once, `LossProposalNet.sharpen`), P is frozen, and F and R train on with the losses' gradient term
-scaled up (`TrainSettings.gradient_scale`), chosen slice by slice on the hold-out. What is left, per task
-(the tables above):
-- Medical: detail. SF and AG stay below the released checkpoint and the Laplacian pyramid, and so do EN and SCD
-  against the released checkpoint. ∇ × 2 and × 3 each raised SF and AG; ∇ × 4 and × 8 made F break down at its
-  rate (SSIM 0.3–0.4), and each new meta window from a trained F lost half the detail. The released checkpoint
-  also lifts the black background where both scans are 0 (median 7.5 levels of 255 on the test split; ours 0.1),
-  which raises its EN and lowers its SSIM (0.30).
-- Multi-focus: within 0.2–8 % of the Laplacian pyramid on every paper metric, above it on none. VIF and Q_CB reward
-  the near-binary choice of a focus map; P's v (about 0.8 / 0.3 over the sharp / blurred halves of a synthetic
-  pair) is not binary, so F keeps 0.90–0.97 of the sharp source's gradient energy on one pair and 0.83–0.94 per
-  quarter of a 4-frame stack (the target is 0.90 everywhere).
-- Multi-exposure: SD and VIF below the Laplacian pyramid, Q_CB within 0.001 of it. Continuing F and R on the
-  frozen maps at F's rate moved the hold-out figures by under 1 % per 25-minute slice, either way.
-- Infrared–visible: meets both targets; regions black in both sources still fuse dark grey (docs: "Dark inputs").
-What would close it: the paper's schedule on a GPU (`python scripts/campaign.py stage --schedule paper --device
-cuda`: all four tasks at once, bf16, compiled steps), where P and F learn together from the start for 30,000 meta
-steps, which two CPU cores cannot afford (P's signal is strong while F is young and fades as F trains: section
-"Is P's signal right?"); on the CPU, more slices of the campaign.
-"""
+GAP_HEADING = "## Where ours falls short, and what would close the gap"
+# The gap section is written by hand (it follows the campaign); a fresh file gets this placeholder
+GAP = GAP_HEADING + "\n\nWhat each default still lacks against the targets of issue 13, per task (written by hand).\n"
 
 
 def run_task(task: str, shared: Path, device: str, limit: int | None) -> dict:
@@ -124,6 +100,21 @@ def merge_sections(old: str, new: dict[str, str]) -> str:
 KEPT_MARKER = "<!-- The sections below are written by hand; bench_quality.py keeps them when it rewrites this file. -->"
 
 
+def compose(text: str, header: str, sections: dict[str, str]) -> str:
+    """The benchmark file: ``header``, the task sections (``sections`` replacing those of ``text``, the others kept),
+    then what ``text`` has written by hand: the gap section and everything after KEPT_MARKER (the diagnostics,
+    throughput, the campaign). The gap section follows the campaign, so a rerun never rewrites it."""
+    kept = ""
+    if KEPT_MARKER in text:
+        kept = "\n" + KEPT_MARKER + text.split(KEPT_MARKER, 1)[1]
+    first = SECTION.search(text)  # the task sections: from the first one up to the gap section
+    body = text[first.start():].split(GAP_HEADING, 1)[0] if first else ""
+    gap = GAP
+    if GAP_HEADING in text:
+        gap = GAP_HEADING + text.split(GAP_HEADING, 1)[1].split(KEPT_MARKER, 1)[0].rstrip() + "\n"
+    return header + "\n" + merge_sections(body, sections) + "\n" + gap + kept
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tasks", nargs="+", default=list(SETS), choices=list(SETS))
@@ -161,13 +152,7 @@ def main() -> int:
               "Metrics on the Y channel, 0..255, of each method's saved output; raw network output, no stretching; "
               "↑ higher is better, ↓ lower; best in bold.\n"
               "The released checkpoints are the authors' F, read from ../shared at run time (never shipped).\n")
-    text = args.out.read_text() if args.out.exists() else ""
-    kept = ""  # the hand-written sections after KEPT_MARKER (diagnostics, throughput, the campaign) survive
-    if KEPT_MARKER in text:
-        kept = "\n" + KEPT_MARKER + text.split(KEPT_MARKER, 1)[1]
-    first = SECTION.search(text)  # the task sections: from the first one up to the gap section
-    body = text[first.start():].split(GAP.split("\n", 1)[0], 1)[0] if first else ""
-    args.out.write_text(header + "\n" + merge_sections(body, sections) + "\n" + GAP + kept)
+    args.out.write_text(compose(args.out.read_text() if args.out.exists() else "", header, sections))
     print(f"\nwritten {args.out}")
     return 0
 

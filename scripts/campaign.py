@@ -496,6 +496,10 @@ CANDIDATES = {
     # below the pyramid (scripts/probe_loss_optimum.py); the paper's α1 sweep reaches 2 (Lf's gradient term × 2, the
     # reconstruction loss as it is), at a fifth of F's and R's rate so that the step does not break F down
     "alpha1-2-slow": dict(gradient_scale=8.0, alpha1=2.0, meta_steps=0, fuse_steps=100, lr_f=1e-4, lr_r=1e-4),
+    # medical: SF is the one paper metric inside the sources' hull still below the released checkpoint (2.8 %;
+    # benchmarks/bench_hull.py), and ∇ × 4 broke F down or gained nothing; α1 = 2 doubles Lf's gradient term alone (R's
+    # loss as it is), on sobel-3-slow's settings
+    "alpha1-2-sobel-3": dict(gradient_scale=3.0, alpha1=2.0, meta_steps=0, fuse_steps=100, lr_f=1e-4, lr_r=1e-4),
 }
 # Candidates that change the plan itself, not only its settings. ``from_shipped``: the start is the shipped
 # default's F and R with a fresh P of the plan's version, not the campaign's state.

@@ -34,3 +34,17 @@ def test_verdict_counts_wins_against_the_released_checkpoint_and_the_laplacian_p
     assert "released checkpoint on 4 of 6 (meets" in v and "Laplacian pyramid on 2 of 6 (misses" in v
     del res["methods"][bq.RELEASED]
     assert "no comparison" in bq.verdict(res)
+
+
+def test_compose_keeps_the_hand_written_gap_section_and_what_follows_the_marker(bq):
+    old = "\n".join(["# old header\n", section("ivif", "old ivif"), section("mif", "old mif"),
+                     bq.GAP_HEADING + "\n\n- Medical: written by hand after a campaign stage.\n",
+                     bq.KEPT_MARKER + "\n\n## Diagnostics\n\nby hand\n"])
+    text = bq.compose(old, "# Quality benchmark\n", {"ivif": section("ivif", "new ivif")})
+    assert text.startswith("# Quality benchmark\n") and "old header" not in text
+    assert "new ivif" in text and "old ivif" not in text and "old mif" in text
+    assert text.count(bq.GAP_HEADING) == 1 and "written by hand after a campaign stage" in text
+    assert text.index("old mif") < text.index(bq.GAP_HEADING) < text.index(bq.KEPT_MARKER) < text.index("by hand\n")
+    assert bq.compose(text, "# Quality benchmark\n", {}) == text  # a rerun changes nothing by hand
+    fresh = bq.compose("", "# Quality benchmark\n", {"mif": section("mif", "x")})
+    assert bq.GAP_HEADING in fresh and "x" in fresh
