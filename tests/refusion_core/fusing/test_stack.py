@@ -52,6 +52,18 @@ def pair_ratios(fuser, size: int) -> np.ndarray:
     return halves(fused) / np.maximum(halves(a), halves(b))
 
 
+def first_level_ratios(fuser, size: int) -> np.ndarray:
+    """What one fusion keeps per quarter: the tree's first level, (1, 2) for quarters 1–2 and (3, 4) for 3–4, over
+    the sharpest frame's energy there. The last fusion can at best keep that much again."""
+    from refusion_core.fusing.stack import as_luminance_fuser
+
+    fuse = as_luminance_fuser(fuser)
+    ys = [split_ycrcb(f)[0] for f in focus_stack(astronaut(size), n=4, sigma=3.0)]
+    best = np.max([quarter_energy(y) for y in ys], axis=0)
+    r12, r34 = (quarter_energy(np.clip(fuse(a, b), 0, 1)) / best for a, b in (ys[:2], ys[2:]))
+    return np.concatenate([r12[:2], r34[2:]])
+
+
 def test_focus_stack_with_default_mfif_weights():
     path = default_weights_path("mfif")
     if not path.is_file():
@@ -61,16 +73,18 @@ def test_focus_stack_with_default_mfif_weights():
     from refusion_core.models.checkpoint import load_model
 
     fuser = Fuser(load_model(None, "mfif"), "cpu")
-    ratios = sharpness_ratios(fuser, 128)
-    pair = pair_ratios(fuser, 128)
-    # every quarter goes through two fusions of the 4-frame tree: what F keeps on one pair, twice, is what the
-    # stacking can be held to (the released checkpoint's test below asks the same)
-    assert np.all(ratios >= 0.9 * pair.min() ** 2), (ratios, pair)
-    if np.any(ratios < SHARP_FRACTION) and pair.min() ** 2 < SHARP_FRACTION:
-        pytest.xfail(f"the default MFIF model keeps {pair.min():.1%} of the sharp frame's gradient energy on the "
-                     f"weaker half of a single pair ({', '.join(f'{r:.2f}' for r in pair)}), and two levels of "
-                     f"fusion compound it, so a quarter of the four frames falls short of {SHARP_FRACTION:.0%} "
-                     f"(quarters: {', '.join(f'{r:.2f}' for r in ratios)}); a model limit, not a stacking one")
+    ratios, one = sharpness_ratios(fuser, 128), first_level_ratios(fuser, 128)
+    # every quarter goes through two fusions of the 4-frame tree: what F keeps there in one fusion, twice, is what
+    # the stacking can be held to. One fusion's loss is measured on the stack's own quarters, not on a pair's
+    # halves: it depends on the quarter's content (docs/BENCHMARKS.md, "The stack's fourth quarter")
+    assert np.all(ratios >= 0.9 * one ** 2), (ratios, one)
+    short = ratios < SHARP_FRACTION
+    if np.any(short) and np.all(one[short] ** 2 < SHARP_FRACTION):
+        pytest.xfail(f"the default MFIF model keeps {', '.join(f'{r:.1%}' for r in one[short])} of the sharp "
+                     f"frame's gradient energy in one fusion where the stack falls short of {SHARP_FRACTION:.0%} "
+                     f"(quarters after one fusion: {', '.join(f'{r:.2f}' for r in one)}; after two: "
+                     f"{', '.join(f'{r:.2f}' for r in ratios)}), and two levels compound it; a model limit, not a "
+                     f"stacking one")
     assert np.all(ratios >= SHARP_FRACTION), ratios
 
 
