@@ -500,6 +500,9 @@ CANDIDATES = {
     # benchmarks/bench_hull.py), and ∇ × 4 broke F down or gained nothing; α1 = 2 doubles Lf's gradient term alone (R's
     # loss as it is), on sobel-3-slow's settings
     "alpha1-2-sobel-3": dict(gradient_scale=3.0, alpha1=2.0, meta_steps=0, fuse_steps=100, lr_f=1e-4, lr_r=1e-4),
+    # multi-focus: the stack's fourth quarter loses ~7 % per fusion whatever the order (docs/BENCHMARKS.md), content F
+    # does not reproduce; the paper's crops are 128² (ours 96²): more context per crop for F to tell sharp from blurred
+    "crop-128-frozen": dict(gradient_scale=8.0, meta_steps=0, fuse_steps=100, crop=128),
 }
 # Candidates that change the plan itself, not only its settings. ``from_shipped``: the start is the shipped
 # default's F and R with a fresh P of the plan's version, not the campaign's state.
