@@ -28,12 +28,17 @@ def quarter_energy(y: np.ndarray, margin: int = 6) -> np.ndarray:
                      .mean() for r in range(2) for c in range(2)])
 
 
+def stack_frames(size: int) -> tuple[list[np.ndarray], list[np.ndarray], np.ndarray]:
+    """The 4-frame focus stack (RGB), its luminances, and the sharpest frame's gradient energy per quarter."""
+    frames = focus_stack(astronaut(size), n=4, sigma=3.0)
+    ys = [split_ycrcb(f)[0] for f in frames]
+    return frames, ys, np.max([quarter_energy(y) for y in ys], axis=0)
+
+
 def sharpness_ratios(fuser, size: int) -> np.ndarray:
     """Each quarter's gradient energy in the fused result over the sharpest frame's there."""
-    frames = focus_stack(astronaut(size), n=4, sigma=3.0)
-    fused = fuse_stack(fuser, frames).fused_y
-    best = np.max([quarter_energy(split_ycrcb(f)[0]) for f in frames], axis=0)
-    return quarter_energy(fused) / best
+    frames, _, best = stack_frames(size)
+    return quarter_energy(fuse_stack(fuser, frames).fused_y) / best
 
 
 def test_focus_stack_with_classical_oracle():
@@ -58,8 +63,7 @@ def first_level_ratios(fuser, size: int) -> np.ndarray:
     from refusion_core.fusing.stack import as_luminance_fuser
 
     fuse = as_luminance_fuser(fuser)
-    ys = [split_ycrcb(f)[0] for f in focus_stack(astronaut(size), n=4, sigma=3.0)]
-    best = np.max([quarter_energy(y) for y in ys], axis=0)
+    _, ys, best = stack_frames(size)
     r12, r34 = (quarter_energy(np.clip(fuse(a, b), 0, 1)) / best for a, b in (ys[:2], ys[2:]))
     return np.concatenate([r12[:2], r34[2:]])
 
