@@ -503,6 +503,12 @@ CANDIDATES = {
     # multi-focus: the stack's fourth quarter loses ~7 % per fusion whatever the order (docs/BENCHMARKS.md), content F
     # does not reproduce; the paper's crops are 128² (ours 96²): more context per crop for F to tell sharp from blurred
     "crop-128-frozen": dict(gradient_scale=8.0, meta_steps=0, fuse_steps=100, crop=128),
+    # infrared-visible: the default (crush 0.5) fuses a black pair to 0.17 (released 0.05; crush 1 kept it at 0.05 but
+    # cost ~1 % of SD, SF and AG): three quarters of the darkened crops crushed, at half the default's last rate
+    "crush-0.75-slow": dict(gradient_scale=8.0, meta_steps=0, fuse_steps=100, darken=0.5, crush=0.75,
+                            lr_f=5e-5, lr_r=5e-5),
+    # medical: α1 = 2 took SF within 0.5 % of the released checkpoint on the hold-out but cost EN and SCD; halfway
+    "alpha1-1.5-sobel-3": dict(gradient_scale=3.0, alpha1=1.5, meta_steps=0, fuse_steps=100, lr_f=1e-4, lr_r=1e-4),
 }
 # Candidates that change the plan itself, not only its settings. ``from_shipped``: the start is the shipped
 # default's F and R with a fresh P of the plan's version, not the campaign's state.
