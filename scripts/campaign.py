@@ -509,6 +509,10 @@ CANDIDATES = {
                             lr_f=5e-5, lr_r=5e-5),
     # medical: α1 = 2 took SF within 0.5 % of the released checkpoint on the hold-out but cost EN and SCD; halfway
     "alpha1-1.5-sobel-3": dict(gradient_scale=3.0, alpha1=1.5, meta_steps=0, fuse_steps=100, lr_f=1e-4, lr_r=1e-4),
+    # multi-focus: the stack's fourth quarter (a black helmet with white highlights) is lost to F's sigmoid, which
+    # compresses black and white: the same image mapped to [0.1, 0.9] first keeps 0.99 where it kept 0.92. Half the
+    # crop pairs stretched to the full range (TrainSettings.stretch), on the default's frozen maps
+    "stretch-0.5-frozen": dict(gradient_scale=8.0, meta_steps=0, fuse_steps=100, stretch=0.5),
 }
 # Candidates that change the plan itself, not only its settings. ``from_shipped``: the start is the shipped
 # default's F and R with a fresh P of the plan's version, not the campaign's state.

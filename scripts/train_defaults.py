@@ -64,7 +64,7 @@ def stage_record(meta: dict) -> dict:
             "wall_time_s": prov.get("wall_time_s"), "hardware": prov.get("hardware") or hardware(),
             "date": prov.get("date"), "fixed_w": bool(st.get("fixed_w")),
             "gradient_scale": st.get("gradient_scale", LEGACY_GRADIENT_SCALE), "darken": st.get("darken", 0.0),
-            "crush": st.get("crush", 0.0)}
+            "crush": st.get("crush", 0.0), "stretch": st.get("stretch", 0.0)}
 
 
 def stage_settings(g: dict) -> str:
@@ -76,7 +76,9 @@ def stage_settings(g: dict) -> str:
         [f"the losses' ∇ {g['gradient_scale']:g} × the normalised Sobel (TrainSettings.gradient_scale)"]
         if g.get("gradient_scale", LEGACY_GRADIENT_SCALE) != LEGACY_GRADIENT_SCALE else []) + (
         [f"crop pairs darkened with probability {g['darken']:g} (TrainSettings.darken)"] if g.get("darken") else []) + (
-        [f"darkened crops crushed with probability {g['crush']:g} (TrainSettings.crush)"] if g.get("crush") else [])
+        [f"darkened crops crushed with probability {g['crush']:g} (TrainSettings.crush)"] if g.get("crush") else []) + (
+        [f"crop pairs stretched to the full range with probability {g['stretch']:g} (TrainSettings.stretch)"]
+        if g.get("stretch") else [])
     return "".join(f", {x}" for x in parts)
 
 

@@ -96,6 +96,9 @@ DARKEN_MIN = 0.05
 CRUSH_MAX = 0.25
 """The largest black level of the ``crush`` augmentation, as a share of the darkened crop's white."""
 
+STRETCH_CLIP = 0.1
+"""The largest share of a crop pair's pixels that the ``stretch`` augmentation clips to black, and to white."""
+
 
 class CropSampler:
     """Random crops of size ``crop`` from pairs held in memory as float32 luminance.
@@ -113,21 +116,27 @@ class CropSampler:
     (``TrainSettings.crush``): the probability that a darkened crop pair also loses a black level, the same for
     both sources, drawn uniformly from [0, ``CRUSH_MAX``] times the darkening factor, its values below it becoming
     exactly 0, as a camera's dark frames do. ``swap`` (``TrainSettings.swap``): the probability that a crop pair
-    comes in the order (B, A); drawn last, and only when above 0, for the same reason as ``darken``.
+    comes in the order (B, A); drawn last, and only when above 0, for the same reason as ``darken``. ``stretch``
+    (``TrainSettings.stretch``): the probability that a crop pair's contrast is stretched to the full range, one
+    map for both sources: the pair's ``q``-quantile becomes 0 and its ``1 - q'``-quantile 1, ``q`` and ``q'`` drawn
+    uniformly from [0, ``STRETCH_CLIP``], the values beyond them clipped, as an exposure that clips its shadows and
+    highlights does; a pair too flat to stretch (quantiles within 1/255) is left as it is. Drawn before ``darken``
+    (a stretched crop can then be darkened), and only when above 0.
     """
 
     def __init__(self, pairs: list[tuple[np.ndarray, np.ndarray]], crop: int, seed: int = 0, rank: int = 0,
-                 darken: float = 0.0, crush: float = 0.0, swap: float = 0.0):
+                 darken: float = 0.0, crush: float = 0.0, swap: float = 0.0, stretch: float = 0.0):
         if not pairs:
             raise InputError("No training pairs")
         largest = max(max(a.shape) for a, _ in pairs)
         if crop > 2 * largest:  # reflect padding would make crops of mostly mirrored copies, at a memory cost
             raise InputError(f"--crop {crop} is more than twice the largest training image ({largest} pixels "
                              f"on its longer side); choose a crop of at most {2 * largest}")
-        for name, p in (("darken", darken), ("crush", crush), ("swap", swap)):
+        for name, p in (("darken", darken), ("crush", crush), ("swap", swap), ("stretch", stretch)):
             if not 0.0 <= p <= 1.0:
                 raise ValueError(f"{name} is a probability, not {p}")
         self.pairs, self.crop, self.darken, self.crush, self.swap = pairs, crop, darken, crush, swap
+        self.stretch = stretch
         self.rng = np.random.default_rng(seed if rank == 0 else [seed, rank])
 
     def __len__(self) -> int:
@@ -179,6 +188,8 @@ class CropSampler:
         sa, sb = a[y:y + c, x:x + c], b[y:y + c, x:x + c]
         if self.rng.random() < 0.5:  # horizontal flip, same for both sources
             sa, sb = sa[:, ::-1], sb[:, ::-1]
+        if self.stretch > 0.0 and self.rng.random() < self.stretch:
+            sa, sb = self._stretch(sa, sb)
         if self.darken > 0.0 and self.rng.random() < self.darken:
             k = np.float32(DARKEN_MIN ** self.rng.random())  # log-uniform in [DARKEN_MIN, 1]
             sa, sb = sa * k, sb * k
@@ -188,3 +199,12 @@ class CropSampler:
         if self.swap > 0.0 and self.rng.random() < self.swap:
             sa, sb = sb, sa
         return np.ascontiguousarray(sa), np.ascontiguousarray(sb)
+
+    def _stretch(self, sa: np.ndarray, sb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """One contrast stretch of both sources, clipping up to ``STRETCH_CLIP`` of the pair at each end."""
+        q_lo, q_hi = STRETCH_CLIP * self.rng.random(2)
+        lo, hi = np.quantile(np.concatenate([sa.ravel(), sb.ravel()]), [q_lo, 1.0 - q_hi])
+        if hi - lo < 1 / 255:
+            return sa, sb
+        k, lo = np.float32(1.0 / (hi - lo)), np.float32(lo)
+        return np.clip((sa - lo) * k, 0.0, 1.0), np.clip((sb - lo) * k, 0.0, 1.0)

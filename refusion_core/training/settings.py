@@ -72,6 +72,15 @@ Choices the paper leaves open, made here:
   later), so its targets swap with the sources, but F is not, and learns a lean toward one input. The multi-focus
   default of 2026-12-05 (sixth session) keeps 0.98 / 0.91 of the sharp source's gradient energy on the two halves
   of a synthetic pair, 0.955 / 0.941 with the sources swapped. 0 by default (the paper's order).
+- ``stretch``: the probability that a training crop pair's contrast is stretched to the full range [0, 1], one map
+  for both sources, clipping up to a tenth of the pair's pixels at each end (:class:`~refusion_core.training.data.
+  CropSampler`). Not in the paper. F ends in a sigmoid, and a sigmoid reaches 0 and 1 only for large logits, which
+  F learns only where its training pairs are black or white: the multi-focus training split (MFIFB) has 2 % of its
+  pixels below 0.02 and 1.3 % above 0.98 (a median image spans 0.05–0.94 between its 0.5 % and 99.5 % quantiles),
+  and the default of 2026-12-05 compresses full-range content: on the 4-frame focus stack's quarter with a black
+  helmet and its white highlights (45 % of the quarter below 0.02) it keeps 0.98 of the gradient energy when both
+  inputs are the sharp image and 0.92 when only B is, but 1.02 and 0.99 when the same image is mapped to
+  [0.1, 0.9] first (docs/BENCHMARKS.md, "The stack's fourth quarter"). 0 by default.
 
 Ablations (Table 5): ``"I"`` fixed w = v = 1/2 (P unused); ``"II"`` no meta-learning: P is trained jointly
 and directly by Adam on Lf in the N phase (no M phase); ``"III"`` no fusion-and-reconstruction update:
@@ -126,6 +135,7 @@ class TrainSettings:
     darken: float = 0.0  # probability of darkening a crop pair by a common factor (see the module docstring)
     crush: float = 0.0  # probability that a darkened crop pair also loses a black level (the module docstring)
     swap: float = 0.0  # probability that a crop pair is given in the order (B, A) (the module docstring)
+    stretch: float = 0.0  # probability that a crop pair is stretched to the full range (the module docstring)
     gradient_scale: float = 8.0  # ∇ in the losses = this × kornia's normalised Sobel: the plain kernel (docstring)
     seed: int = 0
     checkpoint_every: int = 200  # K: steps between run checkpoints
@@ -154,7 +164,7 @@ class TrainSettings:
             raise ValueError("lr_schedule must be 'constant' or 'cosine'")
         if self.warmup_steps < 0:
             raise ValueError("warmup_steps must not be negative")
-        for name in ("darken", "crush", "swap"):
+        for name in ("darken", "crush", "swap", "stretch"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} is a probability, between 0 and 1")
         if not self.gradient_scale > 0:
@@ -224,7 +234,7 @@ OVERRIDABLE: dict[str, type] = {
     "epochs": int, "meta_steps": int, "fuse_steps": int, "crop": int, "batch": int, "meta_batch": int,
     "seed": int, "inner_lr": float, "adam_eps_p": float, "checkpoint_every": int, "warmup_steps": int,
     "lr_f": float, "lr_r": float, "lr_p": float, "gradient_scale": float, "darken": float,
-    "crush": float,
+    "crush": float, "stretch": float,
 }
 
 PRESETS: dict[str, dict] = {
@@ -246,7 +256,7 @@ PRESETS: dict[str, dict] = {
 }
 
 
-START_FIELDS = {"gradient_scale": LEGACY_GRADIENT_SCALE, "darken": 0.0, "crush": 0.0}
+START_FIELDS = {"gradient_scale": LEGACY_GRADIENT_SCALE, "darken": 0.0, "crush": 0.0, "stretch": 0.0}
 """The settings a fine-tune takes from the model it starts from, with the value a stored record without the field
 means: the losses' ∇ scale and the crop augmentation (see :func:`with_start_settings`)."""
 

@@ -1,4 +1,5 @@
-"""CropSampler's augmentations: darkening (TrainSettings.darken), crushing (crush), the order of the sources (swap)."""
+"""CropSampler's augmentations: darkening (TrainSettings.darken), crushing (crush), the order of the sources (swap),
+the contrast stretch (stretch)."""
 
 import numpy as np
 import pytest
@@ -63,3 +64,31 @@ def test_swap_gives_pairs_in_either_order_and_draws_nothing_when_off():
     torch.testing.assert_close(plain.batch(16), off.batch(16))  # swap=0: the same crops as before the option
     with pytest.raises(ValueError, match="swap"):
         CropSampler([(ramp, ramp)], 32, swap=1.5)
+
+
+def test_stretch_maps_both_sources_to_the_full_range_with_one_map():
+    from refusion_core.training.data import STRETCH_CLIP
+    ramp = np.tile(np.linspace(0.3, 0.7, 64, dtype=np.float32), (64, 1))
+    a_img, b_img = ramp, 0.3 + 0.5 * (ramp - 0.3)  # B's range is a part of A's
+    a, b = CropSampler([(a_img, b_img)], 48, seed=9, stretch=1.0).batch(64)
+    assert float(a.min()) == 0.0 and float(a.max()) == 1.0  # each crop pair reaches black and white ...
+    for x, y in zip(a, b):
+        both = torch.cat([x.ravel(), y.ravel()])
+        assert float((both == 0).float().mean()) <= STRETCH_CLIP + 0.01  # ... clipping at most STRETCH_CLIP per end
+        assert float((both == 1).float().mean()) <= STRETCH_CLIP + 0.01
+        inside = (x > 0) & (x < 1) & (y > 0) & (y < 1)
+        # one increasing affine map for both sources: where neither clips, B keeps half A's slope from A's level
+        xa, yb = x[inside], y[inside]
+        torch.testing.assert_close(yb - yb.min(), 0.5 * (xa - xa.min()), atol=1e-3, rtol=0)
+
+
+def test_stretch_leaves_flat_pairs_alone_and_draws_nothing_when_off():
+    flat = np.full((40, 40), 0.4, np.float32)
+    a, b = CropSampler([(flat, flat)], 32, seed=10, stretch=1.0).batch(8)
+    assert torch.all(a == 0.4) and torch.all(b == 0.4)
+    ramp = np.tile(np.linspace(0, 1, 64, dtype=np.float32), (64, 1))
+    off = CropSampler([(ramp, ramp * 0.5)], 32, seed=8, stretch=0.0)
+    torch.testing.assert_close(off.batch(16), CropSampler([(ramp, ramp * 0.5)], 32, seed=8).batch(16))
+    with pytest.raises(ValueError, match="stretch"):
+        TrainSettings(stretch=2.0)
+    assert TrainSettings.from_dict(TrainSettings(stretch=0.5).to_dict()).stretch == 0.5
