@@ -118,8 +118,8 @@ def test_a_fine_tune_keeps_the_gradient_scale_and_darkening_its_start_was_traine
     assert with_start_settings(s, None, "mif") is s
     path = save_model(tmp_path / "old.safetensors", old)
     assert with_start_settings(s, path, "mif").gradient_scale == 1.0
-    new.meta["settings"] = TrainSettings(darken=0.5, crush=0.25).to_dict()  # the augmentation comes along
+    new.meta["settings"] = TrainSettings(darken=0.5, crush=0.25, stretch=0.5).to_dict()  # the augmentation comes along
     tuned = with_start_settings(TrainSettings(), new, "ivif")
-    assert (tuned.darken, tuned.crush) == (0.5, 0.25)
+    assert (tuned.darken, tuned.crush, tuned.stretch) == (0.5, 0.25, 0.5)
     assert with_start_settings(TrainSettings(darken=0.1), old, "ivif").darken == 0.0  # stored without: none
     assert with_start_settings(TrainSettings(darken=0.1), new, "ivif", ["gradient_scale"]).darken == 0.1
