@@ -513,6 +513,11 @@ CANDIDATES = {
     # compresses black and white: the same image mapped to [0.1, 0.9] first keeps 0.99 where it kept 0.92. Half the
     # crop pairs stretched to the full range (TrainSettings.stretch), on the default's frozen maps
     "stretch-0.5-frozen": dict(gradient_scale=8.0, meta_steps=0, fuse_steps=100, stretch=0.5),
+    # infrared-visible: a black pair now fuses to 0.04, but black beside bright content is still lifted (the astronaut
+    # with both inputs the same: its blacks, 0.002, become 0.054): a quarter of the crop pairs stretched to the full
+    # range, on crush-0.75-slow's settings
+    "crush-0.75-stretch-0.25": dict(gradient_scale=8.0, meta_steps=0, fuse_steps=100, darken=0.5, crush=0.75,
+                                    stretch=0.25, lr_f=5e-5, lr_r=5e-5),
 }
 # Candidates that change the plan itself, not only its settings. ``from_shipped``: the start is the shipped
 # default's F and R with a fresh P of the plan's version, not the campaign's state.
