@@ -136,6 +136,25 @@ class LossProposalNet(nn.Module):
         if self.has_prior:
             self.prior[[per_source[m] for m in maps]] *= factor
 
+    @torch.no_grad()
+    def tie_w_to_v(self) -> None:
+        """Copy every parameter that reaches a v-logit onto the matching w-logit (the head's rows, their bias, Γ's
+        row), so that wa = va and wb = vb exactly at every pixel: the intensity term then asks for the source that
+        the gradient term prefers. Not the paper's multi-focus figure (w near ½ there), but a map P may learn: for
+        multi-focus the fusion loss's own optimum with w = ½ stays below the Laplacian pyramid on SF, VIF, Q_CB and
+        Q_NCIE, and with w = v it passes it on SF, Q_CB and Q_NCIE (docs/BENCHMARKS.md, "The multi-focus loss's
+        optimum"). ``scripts/campaign.py`` uses it once, at a candidate's start, with P then frozen."""
+        if self.symmetric:  # [w, v] per source
+            self.project_out.weight[0] = self.project_out.weight[1]
+            if self.project_out.bias is not None:
+                self.project_out.bias[0] = self.project_out.bias[1]
+        else:  # p-1: [wa, wb, va, vb]
+            self.project_out.weight[0:2] = self.project_out.weight[2:4].clone()
+            if self.project_out.bias is not None:
+                self.project_out.bias[0:2] = self.project_out.bias[2:4].clone()
+        if self.has_prior:
+            self.prior[0] = self.prior[1]
+
     def prior_logits(self, x: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
         """The prior's share of one source's [w-logit, v-logit]: (N, 1, H, W) and its ∇ -> (N, 2, H, W)."""
         return torch.einsum("oc,nchw->nohw", PRIOR_SCALE * self.prior, prior_features(x, grad))

@@ -196,3 +196,21 @@ def test_sharpen_scales_the_chosen_logits_and_keeps_the_rest(version):
     for bad in (dict(factor=0.0, maps="v"), dict(factor=2.0, maps="x"), dict(factor=2.0, maps="")):
         with pytest.raises(ValueError):
             p.sharpen(**bad)
+
+
+@pytest.mark.parametrize("version", ["refusion-p-1", "refusion-p-2", "refusion-p-3"])
+def test_tie_w_to_v_makes_w_the_v_map_and_keeps_v(version):
+    """LossProposalNet.tie_w_to_v(): afterwards wa = va and wb = vb at every pixel, v as it was (and w had differed)."""
+    torch.manual_seed(1)
+    symmetric, prior = version != "refusion-p-1", version == "refusion-p-3"
+    p = LossProposalNet(symmetric=symmetric, prior=prior)
+    with torch.no_grad():
+        for t in p.parameters():
+            t.add_(0.3 * torch.randn_like(t))
+    ia, ib = torch.rand(2, 1, 24, 20), torch.rand(2, 1, 24, 20)
+    before = p(ia, ib).detach()
+    assert (before[:, :2] - before[:, 2:]).abs().max() > 0.05
+    p.tie_w_to_v()
+    after = p(ia, ib).detach()
+    torch.testing.assert_close(after[:, 2:], before[:, 2:])
+    torch.testing.assert_close(after[:, :2], after[:, 2:])
