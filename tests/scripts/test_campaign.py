@@ -236,6 +236,36 @@ def test_the_shipped_fixed_w_candidate_starts_from_the_shipped_model_not_the_sta
         cp.set_root(cp.REPO)
 
 
+def test_a_w_follows_v_candidate_starts_from_the_state_with_w_equal_to_v(shared_dir, tmp_path, repo_module):
+    """compare's ``w-follows-v``: the state's F and R, its P with w made equal to v (written once into the candidate's
+    state, recorded in its plan), w no longer held at ½ and P frozen; the campaign's own state is left as it was."""
+    import torch
+    cp = repo_module("scripts", "campaign")
+    cp.set_root(tmp_path)
+    try:
+        cp.init("mfif")
+        plan = json.loads((tmp_path / "campaign" / "mfif" / "plan.json").read_text())
+        state = tmp_path / "campaign" / "mfif" / "state.pt"
+        start = cp.make_trainer("mfif", "cpu")
+        with torch.no_grad():
+            start.proposal.prior[1] = torch.tensor([0.05, 0.0, 0.0])  # v prefers the sharper source, w is ½
+        state.write_bytes(start.save_checkpoint().read_bytes())
+        before = state.read_bytes()
+        root = cp.prepare_candidate("mfif", "w-follows-v", plan)
+        assert state.read_bytes() == before
+        written = json.loads((root / "campaign" / "mfif" / "plan.json").read_text())
+        assert written["proposal_w_tied_to_v"] is True and "tie_w" not in written
+        cp.set_root(root)
+        trainer = cp.make_trainer("mfif", "cpu")
+        assert not trainer.settings.fixed_w and trainer.settings.meta_steps == 0
+        ia = torch.rand(1, 1, 32, 32)
+        maps = trainer.proposal(ia, ia * 0.5 + 0.25).detach()
+        torch.testing.assert_close(maps[:, :2], maps[:, 2:])
+        assert (maps[:, 0] - 0.5).abs().max() > 0.01
+    finally:
+        cp.set_root(cp.REPO)
+
+
 def test_a_sharpen_candidate_starts_from_the_state_with_a_sharper_p(shared_dir, tmp_path, repo_module):
     """compare's ``sobel-8-sharpen-v3``: the state's F and R, its P with the v logits × 3 (written once into the
     candidate's state), the losses' ∇ at the plain Sobel scale; the campaign's own state is left as it was."""
