@@ -526,6 +526,8 @@ CANDIDATES = {
     # keeps 0.997 (docs/BENCHMARKS.md). P's w made equal to its v once (LossProposalNet.tie_w_to_v), P frozen
     "w-follows-v": dict(gradient_scale=8.0, meta_steps=0, fuse_steps=100, fixed_w=False),
     "w-follows-v-slow": dict(gradient_scale=8.0, meta_steps=0, fuse_steps=100, fixed_w=False, lr_f=1e-4, lr_r=1e-4),
+    # the same with v (and so w) twice as decisive: nearer the hard per-pixel choice, which passes the pyramid on 4 of 6
+    "w-follows-v2-slow": dict(gradient_scale=8.0, meta_steps=0, fuse_steps=100, fixed_w=False, lr_f=1e-4, lr_r=1e-4),
 }
 # Candidates that change the plan itself, not only its settings. ``from_shipped``: the start is the shipped
 # default's F and R with a fresh P of the plan's version, not the campaign's state.
@@ -543,6 +545,7 @@ PLAN_CANDIDATES.update({"sobel-8-sharpen-v3": {"sharpen": {"maps": "v", "factor"
                         "sharpen-v2-sobel-3": {"sharpen": {"maps": "v", "factor": 2.0}},
                         "sharpen-v1.5-sobel-3": {"sharpen": {"maps": "v", "factor": 1.5}}})
 PLAN_CANDIDATES.update({name: {"tie_w": True} for name in ("w-follows-v", "w-follows-v-slow")})
+PLAN_CANDIDATES["w-follows-v2-slow"] = {"sharpen": {"maps": "v", "factor": 2.0}, "tie_w": True}
 PLAN_CANDIDATES.update({name: {"reset_optimizers": ["fusion", "reconstruction"]}
                         for name in ("sobel-8-fresh-adam", "sobel-4-fresh-adam")})
 
