@@ -528,6 +528,9 @@ CANDIDATES = {
     "w-follows-v-slow": dict(gradient_scale=8.0, meta_steps=0, fuse_steps=100, fixed_w=False, lr_f=1e-4, lr_r=1e-4),
     # the same with v (and so w) twice as decisive: nearer the hard per-pixel choice, which passes the pyramid on 4 of 6
     "w-follows-v2-slow": dict(gradient_scale=8.0, meta_steps=0, fuse_steps=100, fixed_w=False, lr_f=1e-4, lr_r=1e-4),
+    # w-follows-v(-slow, 2-slow) gained SF, Q_CB, Q_NCIE and the stack (every quarter >= 0.917) but lost EN, SD and VIF
+    # (3/6 vs the default): w leaning with v at half its logits, between the paper's ½ and w = v
+    "w-half-v-slow": dict(gradient_scale=8.0, meta_steps=0, fuse_steps=100, fixed_w=False, lr_f=1e-4, lr_r=1e-4),
 }
 # Candidates that change the plan itself, not only its settings. ``from_shipped``: the start is the shipped
 # default's F and R with a fresh P of the plan's version, not the campaign's state.
@@ -546,6 +549,7 @@ PLAN_CANDIDATES.update({"sobel-8-sharpen-v3": {"sharpen": {"maps": "v", "factor"
                         "sharpen-v1.5-sobel-3": {"sharpen": {"maps": "v", "factor": 1.5}}})
 PLAN_CANDIDATES.update({name: {"tie_w": True} for name in ("w-follows-v", "w-follows-v-slow")})
 PLAN_CANDIDATES["w-follows-v2-slow"] = {"sharpen": {"maps": "v", "factor": 2.0}, "tie_w": True}
+PLAN_CANDIDATES["w-half-v-slow"] = {"tie_w": 0.5}
 PLAN_CANDIDATES.update({name: {"reset_optimizers": ["fusion", "reconstruction"]}
                         for name in ("sobel-8-fresh-adam", "sobel-4-fresh-adam")})
 
@@ -645,8 +649,9 @@ def prepare_candidate(task: str, name: str, base_plan: dict) -> Path:
             k = plan["sharpen"]
             rewrite_state(root, task, lambda t: t.proposal.sharpen(k["factor"], k["maps"]))
             done("sharpen", "proposal_sharpened")
-        if plan.get("tie_w"):  # P's w made its v once, here (P frozen by the candidate's settings)
-            rewrite_state(root, task, lambda t: t.proposal.tie_w_to_v())
+        if plan.get("tie_w"):  # P's w made its v (True) or v's logits × tie_w once, here (P frozen by the settings)
+            scale = 1.0 if plan["tie_w"] is True else float(plan["tie_w"])
+            rewrite_state(root, task, lambda t: t.proposal.tie_w_to_v(scale))
             done("tie_w", "proposal_w_tied_to_v")
         if plan.get("reset_optimizers"):  # Adam's moments of these modules cleared once, here
             rewrite_state(root, task, lambda t: reset_optimizers(t, plan["reset_optimizers"]))

@@ -137,23 +137,24 @@ class LossProposalNet(nn.Module):
             self.prior[[per_source[m] for m in maps]] *= factor
 
     @torch.no_grad()
-    def tie_w_to_v(self) -> None:
-        """Copy every parameter that reaches a v-logit onto the matching w-logit (the head's rows, their bias, Γ's
-        row), so that wa = va and wb = vb exactly at every pixel: the intensity term then asks for the source that
-        the gradient term prefers. Not the paper's multi-focus figure (w near ½ there), but a map P may learn: for
+    def tie_w_to_v(self, scale: float = 1.0) -> None:
+        """Copy every parameter that reaches a v-logit, times ``scale``, onto the matching w-logit (the head's rows,
+        their bias, Γ's row), so that w = softmax(scale · v-logits): at ``scale`` 1 wa = va and wb = vb exactly at
+        every pixel, and the intensity term asks for the source that the gradient term prefers; below 1 w leans the
+        same way, less (½ where v is ½). Not the paper's multi-focus figure (w near ½ there), but a map P may learn: for
         multi-focus the fusion loss's own optimum with w = ½ stays below the Laplacian pyramid on SF, VIF, Q_CB and
         Q_NCIE, and with w = v it passes it on SF, Q_CB and Q_NCIE (docs/BENCHMARKS.md, "The multi-focus loss's
         optimum"). ``scripts/campaign.py`` uses it once, at a candidate's start, with P then frozen."""
         if self.symmetric:  # [w, v] per source
-            self.project_out.weight[0] = self.project_out.weight[1]
+            self.project_out.weight[0] = scale * self.project_out.weight[1]
             if self.project_out.bias is not None:
-                self.project_out.bias[0] = self.project_out.bias[1]
+                self.project_out.bias[0] = scale * self.project_out.bias[1]
         else:  # p-1: [wa, wb, va, vb]
-            self.project_out.weight[0:2] = self.project_out.weight[2:4].clone()
+            self.project_out.weight[0:2] = scale * self.project_out.weight[2:4]
             if self.project_out.bias is not None:
-                self.project_out.bias[0:2] = self.project_out.bias[2:4].clone()
+                self.project_out.bias[0:2] = scale * self.project_out.bias[2:4]
         if self.has_prior:
-            self.prior[0] = self.prior[1]
+            self.prior[0] = scale * self.prior[1]
 
     def prior_logits(self, x: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
         """The prior's share of one source's [w-logit, v-logit]: (N, 1, H, W) and its ∇ -> (N, 2, H, W)."""

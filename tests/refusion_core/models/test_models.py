@@ -200,7 +200,8 @@ def test_sharpen_scales_the_chosen_logits_and_keeps_the_rest(version):
 
 @pytest.mark.parametrize("version", ["refusion-p-1", "refusion-p-2", "refusion-p-3"])
 def test_tie_w_to_v_makes_w_the_v_map_and_keeps_v(version):
-    """LossProposalNet.tie_w_to_v(): afterwards wa = va and wb = vb at every pixel, v as it was (and w had differed)."""
+    """LossProposalNet.tie_w_to_v(): afterwards wa = va and wb = vb at every pixel, v as it was (and w had differed);
+    with a scale, w = softmax(scale · v-logits)."""
     torch.manual_seed(1)
     symmetric, prior = version != "refusion-p-1", version == "refusion-p-3"
     p = LossProposalNet(symmetric=symmetric, prior=prior)
@@ -214,3 +215,6 @@ def test_tie_w_to_v_makes_w_the_v_map_and_keeps_v(version):
     after = p(ia, ib).detach()
     torch.testing.assert_close(after[:, 2:], before[:, 2:])
     torch.testing.assert_close(after[:, :2], after[:, 2:])
+    d = torch.log(after[:, 2]) - torch.log(after[:, 3])  # v-logit difference
+    p.tie_w_to_v(0.5)  # w leans with v, half as far in logits
+    torch.testing.assert_close(p(ia, ib).detach()[:, 0], torch.sigmoid(0.5 * d), atol=1e-5, rtol=1e-4)
