@@ -62,7 +62,7 @@ def stage_record(meta: dict) -> dict:
             "lr_schedule": st.get("lr_schedule", "constant"), "crop": st.get("crop"), "lr_f": st.get("lr_f"),
             "lr_r": st.get("lr_r"), "lr_p": st.get("lr_p"), "steps": meta.get("steps"),
             "wall_time_s": prov.get("wall_time_s"), "hardware": prov.get("hardware") or hardware(),
-            "date": prov.get("date"), "fixed_w": bool(st.get("fixed_w")),
+            "date": prov.get("date"), "fixed_w": bool(st.get("fixed_w")), "tie_w": float(st.get("tie_w", 0.0)),
             "gradient_scale": st.get("gradient_scale", LEGACY_GRADIENT_SCALE), "darken": st.get("darken", 0.0),
             "crush": st.get("crush", 0.0), "stretch": st.get("stretch", 0.0)}
 
@@ -73,6 +73,8 @@ def stage_settings(g: dict) -> str:
     parts = ([f"crop {g['crop']}²"] if g.get("crop") else []) + (
         [f"Adam lr F {g['lr_f']}, R {g['lr_r']}, P {g['lr_p']}"] if g.get("lr_f") is not None else []) + (
         ["w held at ½ (TrainSettings.fixed_w)"] if g.get("fixed_w") else []) + (
+        ["w following v" + (f" at {g['tie_w']:g} × its logits" if g["tie_w"] != 1 else "") + " (TrainSettings.tie_w)"]
+        if g.get("tie_w") else []) + (
         [f"the losses' ∇ {g['gradient_scale']:g} × the normalised Sobel (TrainSettings.gradient_scale)"]
         if g.get("gradient_scale", LEGACY_GRADIENT_SCALE) != LEGACY_GRADIENT_SCALE else []) + (
         [f"crop pairs darkened with probability {g['darken']:g} (TrainSettings.darken)"] if g.get("darken") else []) + (

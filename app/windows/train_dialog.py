@@ -76,7 +76,14 @@ def _measure_job(estimate: Estimate, settings):  # noqa: ANN001, ANN202 - a gene
     return result
 
 
-HOLD_W_TASKS = ("mfif", "meif")  # tasks whose dialog holds w at ½ by default
+# What the intensity weights w do in a fine-tune: (label, TrainSettings fields). The default per task is how its
+# shipped model was trained (TrainSettings.fixed_w, the paper's figures; TrainSettings.tie_w, our choice)
+W_MODES = {
+    "learnt": ("Learnt by P (Algorithm 1 as written)", dict(fixed_w=False, tie_w=0.0)),
+    "half": ("Held at ½ (learn only the gradient weights v)", dict(fixed_w=True, tie_w=0.0)),
+    "v": ("Following v (w = v: intensity from the source whose detail is kept)", dict(fixed_w=False, tie_w=1.0)),
+}
+TASK_W_MODES = {"mfif": "half", "meif": "half"}  # other tasks: "learnt"
 
 
 class TrainDialog(QDialog):
@@ -100,11 +107,13 @@ class TrainDialog(QDialog):
         self.preset.addItems(list(engine.preset_names()))
         self.spins: dict[str, QSpinBox] = {}
         self.scratch = QCheckBox("Start from a new, untrained model")
-        # how the shipped multi-focus and exposure defaults were trained (TrainSettings.fixed_w, the paper's figures)
-        self.hold_w = QCheckBox("Hold the intensity weights w at ½ (learn only the gradient weights v)")
-        self.hold_w.setToolTip("The paper's multi-focus and exposure maps have w near ½ everywhere; the shipped "
-                               "models of these tasks were trained so. Off: P learns w too (Algorithm 1 as written).")
-        self.hold_w.setChecked(task in HOLD_W_TASKS)
+        self.w_mode = QComboBox()  # how the shipped model of the task was trained, by default (TASK_W_MODES)
+        for key, (label, _) in W_MODES.items():
+            self.w_mode.addItem(label, key)
+        self.w_mode.setToolTip("The intensity weights w of the fusion loss. The paper's multi-focus and exposure maps "
+                               "have w near ½ everywhere; with w following v every region's brightness, like its "
+                               "detail, comes from the source P prefers there (sharper multi-focus results).")
+        self.w_mode.setCurrentIndex(self.w_mode.findData(TASK_W_MODES.get(task, "learnt")))
         self.steps, self.time, self.refusal = QLabel(), QLabel(), QLabel()
         for label in (self.time, self.refusal):
             label.setWordWrap(True)
@@ -133,6 +142,7 @@ class TrainDialog(QDialog):
             spin.setRange(lo, hi)
             self.spins[name] = spin
             form.addRow(label, spin)
+        form.addRow("Intensity weights w", self.w_mode)
         pairs = f"{self.pair_count} training pair{'s' if self.pair_count != 1 else ''}"
         items = f"{n_items} item{'s' if n_items != 1 else ''}"
         heading = QLabel(f"Fine-tunes <b>{model_label}</b> for the {engine.TASK_NAMES.get(task, task)} task on "
@@ -143,7 +153,7 @@ class TrainDialog(QDialog):
         for w in (heading, self.items, self.refusal):
             layout.addWidget(w)
         layout.addLayout(form)
-        for w in (self.scratch, self.hold_w, self.steps, self.time, self.buttons):
+        for w in (self.scratch, self.steps, self.time, self.buttons):
             layout.addWidget(w)
 
     def _refuse_if_too_few(self) -> None:
@@ -158,7 +168,10 @@ class TrainDialog(QDialog):
     def settings(self):  # noqa: ANN201 - TrainSettings
         """The preset's settings with the numbers in the boxes."""
         return dataclasses.replace(engine.train_settings(self.preset.currentText()),
-                                   **{k: s.value() for k, s in self.spins.items()}, fixed_w=self.hold_w.isChecked())
+                                   **{k: s.value() for k, s in self.spins.items()}, **self._w_fields())
+
+    def _w_fields(self) -> dict:
+        return W_MODES[self.w_mode.currentData()][1]
 
     def _load_preset(self, name: str) -> None:
         settings = engine.train_settings(name)
@@ -176,8 +189,7 @@ class TrainDialog(QDialog):
     def request(self) -> TrainRequest:
         base = engine.train_settings(self.preset.currentText())
         overrides = {k: s.value() for k, s in self.spins.items() if s.value() != getattr(base, k)}
-        if self.hold_w.isChecked() != base.fixed_w:
-            overrides["fixed_w"] = self.hold_w.isChecked()
+        overrides.update({k: v for k, v in self._w_fields().items() if v != getattr(base, k)})
         return TrainRequest(self.preset.currentText(), overrides, self.scratch.isChecked())
 
     # ------------------------------------------------------------------ the time estimate

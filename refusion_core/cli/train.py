@@ -45,6 +45,8 @@ def register(sub) -> None:
     t.add_argument("--ablation", choices=[a for a in ABLATIONS if a], help="Table 5 ablation switch")
     t.add_argument("--fixed-w", action="store_true", default=None,
                    help="hold w at 1/2 everywhere and learn only v (the paper's multi-focus and exposure maps)")
+    t.add_argument("--tie-w", type=float, default=None, metavar="SCALE",
+                   help="make w follow v: w = softmax(SCALE x P's v logits); 1: w equal to v (0: learnt by P)")
     add_distributed(t)
     t.set_defaults(func=run)
 
@@ -77,7 +79,8 @@ def run(args) -> int:
         raise InputError(f"Meta-learning needs at least 2 training pairs (disjoint meta-train and meta-test "
                          f"halves); found {len(pairs)}")
     args.task, args.init = init_and_task(args.task, args.init)
-    overrides = {k: getattr(args, k) for k in (*OVERRIDABLE, "ablation", "lr_schedule", "fixed_w") if getattr(args, k) is not None}
+    overrides = {k: getattr(args, k) for k in (*OVERRIDABLE, "ablation", "lr_schedule", "fixed_w", "tie_w")
+                 if getattr(args, k) is not None}
     try:
         settings = TrainSettings.preset(args.preset, **overrides)
     except ValueError as err:

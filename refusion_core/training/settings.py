@@ -40,6 +40,15 @@ Choices the paper leaves open, made here:
   shipped multi-focus and multi-exposure models were trained with it (scripts/campaign.py, candidate
   ``fixed-w-p-frozen``; docs/BENCHMARKS.md, "w held at ½"); medical fusion lost with it (its w must follow content).
 
+- ``tie_w``: w made to follow v (P's w logits set to ``tie_w`` times its v logits around every step,
+  :meth:`~refusion_core.models.loss_proposal.LossProposalNet.tie_w_to_v`): at 1, wa = va and wb = vb at every pixel;
+  0 (the default) leaves w to P. Not in the paper, whose multi-focus figure shows w ≈ ½; our choice for multi-focus
+  fine-tunes that want every region from its sharp source. With w = ½ the intensity term asks for the average of the
+  sharp and the blurred source, and the fusion loss's own optimum stays below the Laplacian pyramid on SF, VIF, Q_CB
+  and Q_NCIE; with w = v it passes the pyramid on SF, Q_CB and Q_NCIE, and F trained so kept every quarter of the
+  4-frame focus stack above 0.92 of the sharp frame's gradient energy where the w = ½ default keeps 0.90
+  (docs/BENCHMARKS.md, "w following v"). Exclusive with ``fixed_w``.
+
 - ``gradient_scale``: the scale of ∇ in the losses, relative to kornia's normalised Sobel magnitude (kernels
   divided by 8), which P's inputs and the metrics' helpers use. The paper says only "the Sobel gradient magnitude";
   the field's codebases use the plain kernel [[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]], that is a scale of 8, so that
@@ -134,6 +143,7 @@ class TrainSettings:
     meta_gradient: str = "hvp"  # "hvp" (one Hessian-vector product, faster) or "reference"; same value
     ablation: str | None = None
     fixed_w: bool = False  # w = ½ everywhere, only v learnt (see the module docstring)
+    tie_w: float = 0.0  # > 0: w = softmax(tie_w · P's v logits), w following v (see the module docstring)
     darken: float = 0.0  # probability of darkening a crop pair by a common factor (see the module docstring)
     crush: float = 0.0  # probability that a darkened crop pair also loses a black level (the module docstring)
     swap: float = 0.0  # probability that a crop pair is given in the order (B, A) (the module docstring)
@@ -169,6 +179,10 @@ class TrainSettings:
         for name in ("darken", "crush", "swap", "stretch"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} is a probability, between 0 and 1")
+        if self.tie_w < 0:
+            raise ValueError("tie_w must not be negative (0: w learnt by P; 1: w equal to v)")
+        if self.tie_w and self.fixed_w:
+            raise ValueError("w is either held at ½ (fixed_w) or made to follow v (tie_w), not both")
         if not self.gradient_scale > 0:
             raise ValueError("gradient_scale must be positive (8: the plain Sobel kernel, 1: kornia's normalised one)")
 

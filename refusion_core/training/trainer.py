@@ -175,6 +175,13 @@ class Trainer:
         yield self._event("done" if done else "stopped", checkpoint_path=str(model),
                           message=f"{self.step} of {self.total_steps} steps; model saved to {model}")
 
+    def _project_w(self) -> None:
+        """w held at ½ (TrainSettings.fixed_w) or made to follow v (TrainSettings.tie_w), where the settings ask."""
+        if self.settings.fixed_w:
+            self.proposal.hold_w_half()
+        elif self.settings.tie_w:
+            self.proposal.tie_w_to_v(self.settings.tie_w)
+
     def _one_step(self) -> TrainEvent:
         m_steps, _ = self.phase_steps
         if self.step_in_epoch == 0:
@@ -182,11 +189,9 @@ class Trainer:
         stage = "meta" if self.step_in_epoch < m_steps else "fuse"
         self._apply_lr()
         t0 = time.perf_counter()
-        if self.settings.fixed_w:  # before the step (P may have been loaded or replaced) and after the meta step
-            self.proposal.hold_w_half()
+        self._project_w()  # before the step (P may have been loaded or replaced) and after the meta step
         losses = dist.mean_floats(self._meta_update() if stage == "meta" else self._fuse_update())
-        if self.settings.fixed_w:
-            self.proposal.hold_w_half()
+        self._project_w()
         dt = time.perf_counter() - t0
         self.wall_s += dt
         prev = self._rate[stage]

@@ -73,3 +73,15 @@ def test_shipping_records_the_held_out_pairs(td, tmp_path, monkeypatch):
     prov = load_model(td.ship("mfif", run, manifest), "mfif").meta["provenance"]
     assert prov["holdout"] == 2 and "3 of its 5 pairs" in prov["data"]
     assert [s["steps"] for s in prov["lineage"]] == [10]
+
+
+def test_the_card_says_how_w_was_trained(td):
+    """A stage's settings on the card name w held at ½ or w following v (TrainSettings.fixed_w, tie_w), and neither
+    where P learnt w."""
+    def line(**settings) -> str:
+        return td.stage_settings(td.stage_record({"settings": TrainSettings.preset("quick", **settings).to_dict()}))
+
+    assert "w following v (TrainSettings.tie_w)" in line(tie_w=1.0)
+    assert "w following v at 0.5 × its logits" in line(tie_w=0.5)
+    assert "w held at ½" in line(fixed_w=True) and "following" not in line(fixed_w=True)
+    assert "w held" not in line() and "following" not in line()

@@ -128,17 +128,26 @@ def test_a_real_measurement_of_tiny_steps(qtbot, images):
     dialog.accept()
 
 
-def test_holding_w_at_a_half_is_the_default_for_focus_and_exposure(qtbot):
-    """The shipped multi-focus and exposure models were trained with w held at ½; fine-tuning them does the same
-    unless unticked, and the request carries the choice to the trainer's settings."""
+def test_the_w_mode_defaults_to_how_the_task_was_trained_and_reaches_the_settings(qtbot):
+    """The intensity weights' mode starts as the task's shipped model was trained (w learnt for infrared-visible, held
+    at ½ for multi-focus and exposure: TASK_W_MODES); the request carries a changed choice to the trainer's settings
+    (fixed_w, tie_w), and only a changed one."""
+    from app.windows.train_dialog import TASK_W_MODES
+
     ivif = make(qtbot)
-    assert not ivif.hold_w.isChecked() and "fixed_w" not in ivif.request().overrides
-    assert not ivif.settings().fixed_w
+    assert ivif.w_mode.currentData() == "learnt" and not {"fixed_w", "tie_w"} & set(ivif.request().overrides)
+    assert not ivif.settings().fixed_w and not ivif.settings().tie_w
     mfif = TrainDialog("quick", "tiny", "mfif", ITEMS, None, None, pair_count=4)
     qtbot.addWidget(mfif)
-    assert mfif.hold_w.isChecked() and mfif.settings().fixed_w
+    assert mfif.w_mode.currentData() == TASK_W_MODES["mfif"]
+    mfif.w_mode.setCurrentIndex(mfif.w_mode.findData("half"))
     req = mfif.request()
-    assert req.overrides == {"fixed_w": True}
+    assert req.overrides == {"fixed_w": True} and mfif.settings().fixed_w
     assert engine.train_settings(req.preset, **req.overrides).fixed_w
-    mfif.hold_w.setChecked(False)
-    assert "fixed_w" not in mfif.request().overrides and not mfif.settings().fixed_w
+    mfif.w_mode.setCurrentIndex(mfif.w_mode.findData("v"))
+    req = mfif.request()
+    assert req.overrides == {"tie_w": 1.0} and not mfif.settings().fixed_w
+    settings = engine.train_settings(req.preset, **req.overrides)
+    assert settings.tie_w == 1.0 and not settings.fixed_w
+    mfif.w_mode.setCurrentIndex(mfif.w_mode.findData("learnt"))
+    assert not {"fixed_w", "tie_w"} & set(mfif.request().overrides)

@@ -143,6 +143,9 @@ CASES = [
                               "--device", "cpu"], "crop"),
     ("train-init-missing", ["train", "--task", "mfif", "--pairs", "A", "B", "--out", "r", "--init", "nope.pth"],
      "nope.pth"),
+    ("train-w-held-and-tied", ["train", "--task", "mfif", "--pairs", "A", "B", "--out", "r", "--fixed-w", "--tie-w",
+                              "1"], "not both"),
+    ("train-tie-w-negative", ["train", "--task", "mfif", "--pairs", "A", "B", "--out", "r", "--tie-w", "-1"], "tie_w"),
     ("train-epochs-not-a-number", ["train", "--task", "mfif", "--pairs", "A", "B", "--out", "r", "--epochs", "ten"],
      "ten"),
     # resume

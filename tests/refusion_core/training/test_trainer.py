@@ -316,3 +316,28 @@ def test_fixed_w_holds_w_at_a_half_and_still_learns_v(pairs, tmp_path, fixed_w):
     assert held == fixed_w
     assert float(maps[:, 2].std()) > 1e-3  # v is content-dependent in both cases
     assert not torch.equal(v0, tr.proposal.project_out.weight[1])  # and the meta step moved it
+
+
+def test_tie_w_makes_w_follow_v_through_the_run(pairs, tmp_path):
+    """TrainSettings.tie_w = 1: whatever P starts from, its w maps equal its v maps at every pixel through the run
+    (previews and the saved model) while the meta step moves v; tie_w with fixed_w, or below 0, is refused."""
+    from refusion_core.models.checkpoint import load_model, new_bundle
+
+    torch.manual_seed(2)
+    init = new_bundle("mfif", seed=0)
+    with torch.no_grad():  # a P with w and v maps that differ from the start
+        for prm in init.proposal.parameters():
+            prm.add_(0.3 * torch.randn_like(prm))
+    tr = Trainer(tiny_settings(epochs=1, tie_w=1.0), pairs, tmp_path / "run", init=init, device="cpu")
+    v0 = tr.proposal.project_out.weight[1].clone()
+    previews = [e for e in run_all(tr) if e.kind == "preview"]
+    assert previews and all(np.allclose(e.maps["wa"], e.maps["va"], atol=1e-6) for e in previews)
+    ia, ib = tr.preview
+    with torch.no_grad():
+        maps = load_model(tmp_path / "run" / MODEL_FILE, "mfif").proposal(ia, ib)
+    torch.testing.assert_close(maps[:, :2], maps[:, 2:])
+    assert float(maps[:, 0].std()) > 1e-3  # w is content-dependent: it is v, not ½
+    assert not torch.equal(v0, tr.proposal.project_out.weight[1])
+    for bad in (dict(tie_w=1.0, fixed_w=True), dict(tie_w=-1.0)):
+        with pytest.raises(ValueError):
+            tiny_settings(**bad)
