@@ -236,6 +236,20 @@ def test_the_shipped_fixed_w_candidate_starts_from_the_shipped_model_not_the_sta
         cp.set_root(cp.REPO)
 
 
+def state_with_a_sharpness_prior(cp, root: Path):
+    """A fresh mfif campaign under ``root`` whose state's P has v preferring the sharper source (w ½): (the plan, the
+    state file, the trainer it was saved from, the state's bytes)."""
+    import torch
+    cp.init("mfif")
+    plan = json.loads((root / "campaign" / "mfif" / "plan.json").read_text())
+    state = root / "campaign" / "mfif" / "state.pt"
+    start = cp.make_trainer("mfif", "cpu")
+    with torch.no_grad():
+        start.proposal.prior[1] = torch.tensor([0.05, 0.0, 0.0])  # v prefers the sharper source, w is ½
+    state.write_bytes(start.save_checkpoint().read_bytes())
+    return plan, state, start, state.read_bytes()
+
+
 def test_a_w_follows_v_candidate_starts_from_the_state_with_w_equal_to_v(shared_dir, tmp_path, repo_module):
     """compare's ``w-follows-v``: the state's F and R, its P with w made equal to v (written once into the candidate's
     state, recorded in its plan), w no longer held at ½ and P frozen; the campaign's own state is left as it was."""
@@ -243,14 +257,7 @@ def test_a_w_follows_v_candidate_starts_from_the_state_with_w_equal_to_v(shared_
     cp = repo_module("scripts", "campaign")
     cp.set_root(tmp_path)
     try:
-        cp.init("mfif")
-        plan = json.loads((tmp_path / "campaign" / "mfif" / "plan.json").read_text())
-        state = tmp_path / "campaign" / "mfif" / "state.pt"
-        start = cp.make_trainer("mfif", "cpu")
-        with torch.no_grad():
-            start.proposal.prior[1] = torch.tensor([0.05, 0.0, 0.0])  # v prefers the sharper source, w is ½
-        state.write_bytes(start.save_checkpoint().read_bytes())
-        before = state.read_bytes()
+        plan, state, start, before = state_with_a_sharpness_prior(cp, tmp_path)
         root = cp.prepare_candidate("mfif", "w-follows-v", plan)
         assert state.read_bytes() == before
         written = json.loads((root / "campaign" / "mfif" / "plan.json").read_text())
@@ -273,14 +280,7 @@ def test_a_sharpen_candidate_starts_from_the_state_with_a_sharper_p(shared_dir, 
     cp = repo_module("scripts", "campaign")
     cp.set_root(tmp_path)
     try:
-        cp.init("mfif")
-        plan = json.loads((tmp_path / "campaign" / "mfif" / "plan.json").read_text())
-        state = tmp_path / "campaign" / "mfif" / "state.pt"
-        start = cp.make_trainer("mfif", "cpu")
-        with torch.no_grad():
-            start.proposal.prior[1] = torch.tensor([0.05, 0.0, 0.0])  # v prefers the sharper source
-        state.write_bytes(start.save_checkpoint().read_bytes())
-        before = state.read_bytes()
+        plan, state, start, before = state_with_a_sharpness_prior(cp, tmp_path)
         root = cp.prepare_candidate("mfif", "sobel-8-sharpen-v3", plan)
         assert state.read_bytes() == before
         written = json.loads((root / "campaign" / "mfif" / "plan.json").read_text())

@@ -172,16 +172,21 @@ def test_files_without_a_checksum_still_load(tmp_path):
     assert load_model(tmp_path / "old.safetensors", "mfif").meta["task"] == "mfif"
 
 
+def perturbed_proposal(version: str, seed: int) -> LossProposalNet:
+    """A P of ``version`` with every parameter moved off its start (w and v content-dependent, and different)."""
+    torch.manual_seed(seed)
+    p = LossProposalNet(symmetric=version != "refusion-p-1", prior=version == "refusion-p-3")
+    with torch.no_grad():
+        for t in p.parameters():
+            t.add_(0.3 * torch.randn_like(t))
+    return p
+
+
 @pytest.mark.parametrize("version", ["refusion-p-1", "refusion-p-2", "refusion-p-3"])
 def test_sharpen_scales_the_chosen_logits_and_keeps_the_rest(version):
     """LossProposalNet.sharpen(k, "v"): v becomes softmax(k · d) of P's v-logit difference d (so ½ stays ½ and the
     preferred source stays preferred), w is untouched; "wv" sharpens both; bad arguments are refused."""
-    torch.manual_seed(0)
-    symmetric, prior = version != "refusion-p-1", version == "refusion-p-3"
-    p = LossProposalNet(symmetric=symmetric, prior=prior)
-    with torch.no_grad():
-        for t in p.parameters():
-            t.add_(0.3 * torch.randn_like(t))
+    p = perturbed_proposal(version, seed=0)
     ia, ib = torch.rand(1, 1, 24, 20), torch.rand(1, 1, 24, 20)
     before = p(ia, ib).detach()
     d = torch.log(before[:, 2]) - torch.log(before[:, 3])  # v-logit difference
@@ -202,12 +207,7 @@ def test_sharpen_scales_the_chosen_logits_and_keeps_the_rest(version):
 def test_tie_w_to_v_makes_w_the_v_map_and_keeps_v(version):
     """LossProposalNet.tie_w_to_v(): afterwards wa = va and wb = vb at every pixel, v as it was (and w had differed);
     with a scale, w = softmax(scale · v-logits)."""
-    torch.manual_seed(1)
-    symmetric, prior = version != "refusion-p-1", version == "refusion-p-3"
-    p = LossProposalNet(symmetric=symmetric, prior=prior)
-    with torch.no_grad():
-        for t in p.parameters():
-            t.add_(0.3 * torch.randn_like(t))
+    p = perturbed_proposal(version, seed=1)
     ia, ib = torch.rand(2, 1, 24, 20), torch.rand(2, 1, 24, 20)
     before = p(ia, ib).detach()
     assert (before[:, :2] - before[:, 2:]).abs().max() > 0.05
