@@ -652,8 +652,7 @@ def prepare_candidate(task: str, name: str, base_plan: dict) -> Path:
             rewrite_state(root, task, lambda t: t.proposal.sharpen(k["factor"], k["maps"]))
             done("sharpen", "proposal_sharpened")
         if plan.get("tie_w"):  # P's w made its v (True) or v's logits × tie_w once, here (P frozen by the settings)
-            scale = 1.0 if plan["tie_w"] is True else float(plan["tie_w"])
-            rewrite_state(root, task, lambda t: t.proposal.tie_w_to_v(scale))
+            rewrite_state(root, task, lambda t: t.proposal.tie_w_to_v(float(plan["tie_w"])))
             done("tie_w", "proposal_w_tied_to_v")
         if plan.get("reset_optimizers"):  # Adam's moments of these modules cleared once, here
             rewrite_state(root, task, lambda t: reset_optimizers(t, plan["reset_optimizers"]))
