@@ -533,6 +533,9 @@ CANDIDATES = {
     "w-half-v-slow": dict(gradient_scale=8.0, meta_steps=0, fuse_steps=100, fixed_w=False, lr_f=1e-4, lr_r=1e-4),
     # the adopted w-following state (plan: tie_w 1, P frozen) at half its rate: its slices moved 3/6 up and down
     "w-v-5e-5": dict(lr_f=5e-5, lr_r=5e-5),
+    # the adopted w-following state lost VIF and SD to the default: the gradient term at half its weight, so that
+    # the intensity term (now pulling toward the sharp source where v is decisive) sets more of F's contrast
+    "w-v-alpha1-0.5": dict(alpha1=0.5),
 }
 # Candidates that change the plan itself, not only its settings. ``from_shipped``: the start is the shipped
 # default's F and R with a fresh P of the plan's version, not the campaign's state.
