@@ -536,6 +536,9 @@ CANDIDATES = {
     # the adopted w-following state lost VIF and SD to the default: the gradient term at half its weight, so that
     # the intensity term (now pulling toward the sharp source where v is decisive) sets more of F's contrast
     "w-v-alpha1-0.5": dict(alpha1=0.5),
+    # and the other way: the gradient term at twice its weight (the w-following optimum hardly moves with it,
+    # docs/BENCHMARKS.md "The multi-focus loss's optimum", so what it changes is F's path)
+    "w-v-alpha1-2": dict(alpha1=2.0),
 }
 # Candidates that change the plan itself, not only its settings. ``from_shipped``: the start is the shipped
 # default's F and R with a fresh P of the plan's version, not the campaign's state.
