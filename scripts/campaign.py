@@ -539,6 +539,9 @@ CANDIDATES = {
     # and the other way: the gradient term at twice its weight (the w-following optimum hardly moves with it,
     # docs/BENCHMARKS.md "The multi-focus loss's optimum", so what it changes is F's path)
     "w-v-alpha1-2": dict(alpha1=2.0),
+    # the adopted w-following state with v's logits (and so w's) × 2 once: the loss's optimum with w = v passes the
+    # Laplacian pyramid on EN, SF, Q_CB and Q_NCIE with v × 2 (on EN only from v × 2 on; docs/BENCHMARKS.md)
+    "w-v-sharpen-2": {},
 }
 # Candidates that change the plan itself, not only its settings. ``from_shipped``: the start is the shipped
 # default's F and R with a fresh P of the plan's version, not the campaign's state.
@@ -558,6 +561,7 @@ PLAN_CANDIDATES.update({"sobel-8-sharpen-v3": {"sharpen": {"maps": "v", "factor"
 PLAN_CANDIDATES.update({name: {"tie_w": True} for name in ("w-follows-v", "w-follows-v-slow")})
 PLAN_CANDIDATES["w-follows-v2-slow"] = {"sharpen": {"maps": "v", "factor": 2.0}, "tie_w": True}
 PLAN_CANDIDATES["w-half-v-slow"] = {"tie_w": 0.5}
+PLAN_CANDIDATES["w-v-sharpen-2"] = {"sharpen": {"maps": "v", "factor": 2.0}}
 PLAN_CANDIDATES.update({name: {"reset_optimizers": ["fusion", "reconstruction"]}
                         for name in ("sobel-8-fresh-adam", "sobel-4-fresh-adam")})
 
