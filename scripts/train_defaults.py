@@ -147,6 +147,17 @@ def dark_text(task: str, weights: Path, released: Path | None) -> str:
             f"the ship gate allows {DARK_LIMIT:g}).")
 
 
+def campaign_lines(task: str, prov: dict) -> str:
+    """The card's lines on the campaign behind a model (its provenance): the changes along campaign/<task>/plan.json's
+    history, and why the hold-out replaced the previous default (scripts/campaign.py better_than_default)."""
+    text = "".join(f"\n  - {c}" for c in prov.get("changes", []))
+    if text:
+        text = f"\n- Changes along the campaign (campaign/{task}/plan.json's history):" + text
+    if prov.get("shipped_because"):
+        text += f"\n- Replaced the previous default because, on the campaign's hold-out: {prov['shipped_because']}."
+    return text
+
+
 def card(task: str, weights: Path, manifest: Path, released: Path | None, reuse_eval: bool = False) -> Path:
     bundle = load_model(weights, task)
     meta, s = bundle.meta, bundle.meta["settings"]
@@ -189,9 +200,7 @@ def card(task: str, weights: Path, manifest: Path, released: Path | None, reuse_
         reproduce += (" then " if reproduce else "") + (
             f"`python scripts/campaign.py stage --tasks {task}` until {campaign[-1]['steps']:,} steps "
             f"(the state and the plan are committed in campaign/{task}/; docs/BENCHMARKS.md)")
-    changes = "".join(f"\n  - {c}" for c in prov.get("changes", []))
-    if changes:
-        changes = f"\n- Changes along the campaign (campaign/{task}/plan.json's history):" + changes
+    changes = campaign_lines(task, prov)
     text = f"""# Model card: `{task}.safetensors`
 
 ReFusion F + R + P for **{task}**, trained from random initialisation by this project's own trainer

@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
@@ -206,6 +207,39 @@ def test_a_new_exposure_default_must_keep_mef_ssim(repo_module):
     assert not ok and "0.779" in text
     assert cp.structure_kept("meif", {"SD": 49.0, "MEF-SSIM": 0.933 - cp.STRUCTURAL_SLACK / 2}, default)[0]
     assert cp.structure_kept("ivif", {"SD": 30.0}, {"SD": 40.0}) == (True, "")
+
+
+def test_a_tie_is_broken_only_by_a_target_gained_with_a_positive_balance(repo_module):
+    """ship's rule: 4 of 6 is better; 3 of 6 only with a positive mean gain and an issue-13 target the default misses
+    (and none it meets lost); 2 of 6 never, whatever the targets."""
+    cp = repo_module("scripts", "campaign")
+    stack, none = {"focus stack": True}, {"focus stack": False}
+    assert cp.better_than_default(4, 6, -0.01, none, stack)[0]  # four wins stand on their own
+    ok, why = cp.better_than_default(3, 6, 0.003, stack, none)
+    assert ok and "focus stack" in why and "+0.30%" in why
+    assert not cp.better_than_default(3, 6, -0.001, stack, none)[0]  # the six metrics' balance is negative
+    assert not cp.better_than_default(3, 6, 0.003, stack, stack)[0]  # no target the default misses
+    assert not cp.better_than_default(3, 6, 0.003, {"focus stack": True, "x": False}, {"focus stack": False,
+                                                                                      "x": True})[0]  # one lost
+    assert not cp.better_than_default(3, 6, 0.003, {}, {})[0]  # tasks without such a check: ties stay ties
+    assert not cp.better_than_default(2, 6, 0.05, stack, none)[0]
+
+
+def test_the_focus_stack_target_is_checked_on_the_given_file(repo_module, monkeypatch, tmp_path):
+    """target_checks asks scripts/check_maps.py for the stack of the file it is given (the shipped default for None)
+    and holds every quarter to STACK_TARGET; the other tasks have no such check."""
+    import types
+
+    from refusion_core.paths import default_weights_path
+    cp = repo_module("scripts", "campaign")
+    kept = {tmp_path / "a": np.array([0.95, 0.99, 0.93, 0.92]), tmp_path / "b": np.array([0.95, 0.99, 0.93, 0.89]),
+            default_weights_path("mfif"): np.array([0.91, 0.96, 0.94, 0.897])}
+    fake = types.SimpleNamespace(STACK_TARGET=0.9, stack_kept=lambda path: kept[path])
+    monkeypatch.setattr(cp, "script", lambda name: fake)
+    assert cp.target_checks("mfif", tmp_path / "a") == {"focus stack": True}
+    assert cp.target_checks("mfif", tmp_path / "b") == {"focus stack": False}  # one quarter short is short
+    assert cp.target_checks("mfif", None) == {"focus stack": False}
+    assert cp.target_checks("meif", tmp_path / "a") == {}
 
 
 def test_the_shipped_fixed_w_candidate_starts_from_the_shipped_model_not_the_state(shared_dir, tmp_path, repo_module):

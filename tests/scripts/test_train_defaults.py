@@ -85,3 +85,15 @@ def test_the_card_says_how_w_was_trained(td):
     assert "w following v at 0.5 × its logits" in line(tie_w=0.5)
     assert "w held at ½" in line(fixed_w=True) and "following" not in line(fixed_w=True)
     assert "w held" not in line() and "following" not in line()
+
+
+def test_the_card_says_why_the_campaign_replaced_the_default(td):
+    """The campaign's changes and the hold-out's reason for shipping (scripts/campaign.py) reach the card; a model
+    from before the campaign has neither."""
+    prov = {"changes": ["2026-12-06: state = compare candidate 'w-follows-v-slow'"],
+            "shipped_because": "3/6 paper metrics (a tie), mean relative gain +0.32%, and it meets the target the "
+                               "default misses: focus stack"}
+    text = td.campaign_lines("mfif", prov)
+    assert "campaign/mfif/plan.json's history" in text and "w-follows-v-slow" in text
+    assert text.rstrip().endswith("focus stack.") and "Replaced the previous default because" in text
+    assert td.campaign_lines("mfif", {}) == ""

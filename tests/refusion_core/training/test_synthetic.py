@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
@@ -11,7 +12,9 @@ from refusion_core.training.synthetic import (
     exposure_pair,
     focus_masks,
     focus_stack,
+    focus_stack_kept,
     multifocus_pair,
+    quarter_energy,
     similarity_homography,
     warp_pair,
     warp_valid_mask,
@@ -85,6 +88,32 @@ def test_focus_stack_quadrants() -> None:
         assert int(np.argmax(energies)) == i
         others = [e for j, e in enumerate(energies) if j != i]
         assert max(others) < 0.2 * energies[i]
+
+
+def test_quarter_energy_sees_detail_only_where_it_is() -> None:
+    img = np.full((96, 128), 0.5, np.float32)
+    img[48:, 64:] = texture(48, 64)  # detail in the fourth quarter only
+    e = quarter_energy(img)
+    assert e.shape == (4,) and e[3] > 0
+    np.testing.assert_allclose(e[:3], 0.0, atol=1e-12)
+    img[:, 64] = 1.0  # a line on the seam: the margin leaves it out
+    np.testing.assert_allclose(quarter_energy(img)[:3], 0.0, atol=1e-12)
+
+
+@pytest.mark.parametrize("channels", [0, 3])
+def test_focus_stack_kept_tells_a_sharp_fusion_from_a_blurring_one(channels: int) -> None:
+    img = texture(channels=channels)
+
+    def pick_sharper(a, b):  # a per-pixel oracle: the source with the larger local gradient energy
+        ea, eb = (cv2.blur(cv2.Sobel(x, cv2.CV_32F, 1, 0) ** 2 + cv2.Sobel(x, cv2.CV_32F, 0, 1) ** 2, (9, 9))
+                  for x in (a, b))
+        return np.where(ea >= eb, a, b)
+
+    sharp = focus_stack_kept(pick_sharper, img)
+    blurred = focus_stack_kept(lambda a, b: (a + b) / 2, img)
+    assert sharp.shape == (4,) and np.all(sharp > 0.9), sharp
+    assert np.all(blurred < 0.1), blurred  # averaged twice: a quarter of the sharp frame's amplitude
+    np.testing.assert_allclose(focus_stack_kept(lambda a, b: a, img)[0], 1.0, rtol=1e-5)  # frame 1 is quarter 1's
 
 
 def test_exposure_pair_clipping() -> None:
