@@ -609,8 +609,8 @@ def compare(task: str, names: list[str], minutes: float, slices: int, threads: i
     """Quality per CPU hour: each candidate trains from the task's committed state for ``minutes`` in ``slices``
     slices (candidates in parallel, ``threads`` each), and is measured on the hold-out after every slice.
     Nothing is written under campaign/: the candidates live in runs/compare/<task>/<name>/, and each one's best
-    slice (shippable first: at least 4 of 6 paper metrics as good as the default's, check_maps passing and the
-    structural metric kept, as ``ship`` asks; then most such metrics; then the mean relative gain; the earlier slice
+    slice (shippable first: better than the default by :func:`better_than_default`, check_maps passing, the
+    structural metric kept and the dark check passed, as ``ship`` asks; then most such metrics; then the mean relative gain; the earlier slice
     kept on equal terms) is copied to runs/compare/<task>/<name>/best/ for ``adopt``: the good models sit early
     in P's training (docs/BENCHMARKS.md, the reconstruction probe), so a later slice must not overwrite them."""
     from refusion_core.metrics.evaluation import baseline_method, evaluate, markdown_table, model_method, wins
@@ -624,6 +624,7 @@ def compare(task: str, names: list[str], minutes: float, slices: int, threads: i
     names_m, hib = refs["paper_metrics"], refs["higher_is_better"]
     default = refs["methods"]["default (shipped)"]["mean"]  # all metrics (the structural one too)
     dark_ref = dark_reference(task, base_plan["holdout"])
+    default_targets = target_checks(task, None)
     rows, best = [], {}
     parallel = max(1, (os.cpu_count() or 1) // threads)
     for k in range(1, slices + 1):
@@ -642,7 +643,11 @@ def compare(task: str, names: list[str], minutes: float, slices: int, threads: i
             mean = res["methods"]["campaign"]["mean"]
             won = wins(mean, default, names_m, hib)
             ok_maps, figures = maps_check(task, RUNS / f"{task}.safetensors")  # the model evaluate_holdout wrote
-            # shippable first (ship's rule: 4 of 6, the maps, the structural metric), then wins, then the mean gain
+            # shippable first (ship's rule: better_than_default, the maps, the structural metric, the dark check),
+            # then wins, then the mean gain
+            gain = margin(mean, default, names_m, hib)
+            better, _ = better_than_default(won, len(names_m), gain, target_checks(task, RUNS / f"{task}.safetensors"),
+                                            default_targets)
             ok_structure, structure = structure_kept(task, mean, default)
             ok_dark, dark = dark_check(task, RUNS / f"{task}.safetensors", dark_ref)
             figures = "; ".join(f for f in (figures if task in MAP_TASKS else "", structure, dark) if f)
@@ -650,7 +655,7 @@ def compare(task: str, names: list[str], minutes: float, slices: int, threads: i
             record_slice(roots[name], task, name, names_m, {"slice": k, "step": stages[-1]["steps"][1],
                                                             "cpu_min": cpu_min, "won": won, "figures": figures,
                                                             "holdout": mean})
-            score = (won >= 4 and ok_maps and ok_structure and ok_dark, won, margin(mean, default, names_m, hib))
+            score = (better and ok_maps and ok_structure and ok_dark, won, gain)
             if name not in best or score > best[name]["score"]:  # keep this slice: the later ones may lose it
                 keep_slice(roots[name], task, {"slice": k, "step": stages[-1]["steps"][1], "won": won,
                                                "maps": figures, "shippable": score[0], "score": list(score),
