@@ -83,7 +83,7 @@ W_MODES = {
     "half": ("Held at ½ (learn only the gradient weights v)", dict(fixed_w=True, tie_w=0.0)),
     "v": ("Following v (w = v: intensity from the source whose detail is kept)", dict(fixed_w=False, tie_w=1.0)),
 }
-TASK_W_MODES = {"mfif": "half", "meif": "half"}  # other tasks: "learnt"
+TASK_W_MODES = {"mfif": "v", "meif": "half"}  # other tasks: "learnt"
 
 
 class TrainDialog(QDialog):
