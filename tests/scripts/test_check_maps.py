@@ -22,3 +22,5 @@ def test_a_fresh_model_reads_one_half_everywhere(repo_module, tmp_path, task, na
     figures = dict(re.findall(r"([A-Za-z' ]+?) (\d\.\d{3}|nan)", line))
     assert [k.strip() for k in figures] == names, line
     assert set(figures.values()) == {"0.500"}, line
+    if task == "mfif":  # and what F keeps of the focus stack, as a percentage (not a map figure)
+        assert re.search(r"stack's weakest quarter \d+\.\d %", line), line
