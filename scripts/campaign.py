@@ -581,6 +581,12 @@ CANDIDATES = {
     # the adopted w-following state with v's logits (and so w's) × 2 once: the loss's optimum with w = v passes the
     # Laplacian pyramid on EN, SF, Q_CB and Q_NCIE with v × 2 (on EN only from v × 2 on; docs/BENCHMARKS.md)
     "w-v-sharpen-2": {},
+    # twelfth session: every constant-rate slice of the w-following line traded 3 of 6 up and down; the rate annealed
+    # instead, from the state's step (20,711) to 0 over ~2,700 steps (a cosine; warmup_steps is the state's step, so
+    # lr_factor starts at 1 there and the "warm-up" before it is never run), so that F settles where Adam's noise
+    # at a constant rate keeps it moving. The batch-8 variant halves the gradient noise for the same CPU time
+    "w-v-anneal": dict(lr_schedule="cosine", warmup_steps=20711, epochs=234),
+    "w-v-anneal-b8": dict(lr_schedule="cosine", warmup_steps=20711, epochs=221, batch=8, lr_f=1.4e-4, lr_r=1.4e-4),
 }
 # Candidates that change the plan itself, not only its settings. ``from_shipped``: the start is the shipped
 # default's F and R with a fresh P of the plan's version, not the campaign's state.
