@@ -587,6 +587,11 @@ CANDIDATES = {
     # at a constant rate keeps it moving. The batch-8 variant halves the gradient noise for the same CPU time
     "w-v-anneal": dict(lr_schedule="cosine", warmup_steps=20711, epochs=234),
     "w-v-anneal-b8": dict(lr_schedule="cosine", warmup_steps=20711, epochs=221, batch=8, lr_f=1.4e-4, lr_r=1.4e-4),
+    # both annealed 2 of 6 (the same trade: Q_CB up, VIF and SD down). F fused with itself keeps a hold-out image
+    # within about a level of 255 yet at Q_CB 0.83-0.92 against it: a quarter / half of the crop pairs one source
+    # twice (TrainSettings.same), whose fusion is that source
+    "w-v-same-0.25": dict(same=0.25),
+    "w-v-same-0.5": dict(same=0.5),
 }
 # Candidates that change the plan itself, not only its settings. ``from_shipped``: the start is the shipped
 # default's F and R with a fresh P of the plan's version, not the campaign's state.

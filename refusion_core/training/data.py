@@ -121,22 +121,25 @@ class CropSampler:
     map for both sources: the pair's ``q``-quantile becomes 0 and its ``1 - q'``-quantile 1, ``q`` and ``q'`` drawn
     uniformly from [0, ``STRETCH_CLIP``], the values beyond them clipped, as an exposure that clips its shadows and
     highlights does; a pair too flat to stretch (quantiles within 1/255) is left as it is. Drawn before ``darken``
-    (a stretched crop can then be darkened), and only when above 0.
+    (a stretched crop can then be darkened), and only when above 0. ``same`` (``TrainSettings.same``): the
+    probability that a crop pair becomes one of its sources twice, (A, A) or (B, B) with equal odds, whose fusion
+    is that source itself; drawn right after the flip, and only when above 0.
     """
 
     def __init__(self, pairs: list[tuple[np.ndarray, np.ndarray]], crop: int, seed: int = 0, rank: int = 0,
-                 darken: float = 0.0, crush: float = 0.0, swap: float = 0.0, stretch: float = 0.0):
+                 darken: float = 0.0, crush: float = 0.0, swap: float = 0.0, stretch: float = 0.0,
+                 same: float = 0.0):
         if not pairs:
             raise InputError("No training pairs")
         largest = max(max(a.shape) for a, _ in pairs)
         if crop > 2 * largest:  # reflect padding would make crops of mostly mirrored copies, at a memory cost
             raise InputError(f"--crop {crop} is more than twice the largest training image ({largest} pixels "
                              f"on its longer side); choose a crop of at most {2 * largest}")
-        for name, p in (("darken", darken), ("crush", crush), ("swap", swap), ("stretch", stretch)):
+        for name, p in (("darken", darken), ("crush", crush), ("swap", swap), ("stretch", stretch), ("same", same)):
             if not 0.0 <= p <= 1.0:
                 raise ValueError(f"{name} is a probability, not {p}")
         self.pairs, self.crop, self.darken, self.crush, self.swap = pairs, crop, darken, crush, swap
-        self.stretch = stretch
+        self.stretch, self.same = stretch, same
         self.rng = np.random.default_rng(seed if rank == 0 else [seed, rank])
 
     def __len__(self) -> int:
@@ -188,6 +191,8 @@ class CropSampler:
         sa, sb = a[y:y + c, x:x + c], b[y:y + c, x:x + c]
         if self.rng.random() < 0.5:  # horizontal flip, same for both sources
             sa, sb = sa[:, ::-1], sb[:, ::-1]
+        if self.same > 0.0 and self.rng.random() < self.same:
+            sa = sb = sa if self.rng.random() < 0.5 else sb
         if self.stretch > 0.0 and self.rng.random() < self.stretch:
             sa, sb = self._stretch(sa, sb)
         if self.darken > 0.0 and self.rng.random() < self.darken:

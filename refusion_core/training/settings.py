@@ -92,6 +92,11 @@ Choices the paper leaves open, made here:
   [0.1, 0.9] first (docs/BENCHMARKS.md, "The fourth quarter is black and white"). With half the crops stretched
   the multi-focus model kept black black (0.003 for a black of 0.002; before 0.007), but it lost VIF and SD on the
   hold-out and the stack's quarter did not rise on average; no default is trained with it. 0 by default.
+- ``same``: the probability that a training crop pair is replaced by one of its sources twice, (A, A) or (B, B).
+  Not in the paper. Where both inputs agree the fusion is that image, and P's maps (swap-equivariant) are ½, so the
+  loss asks F for the input itself. The multi-focus default of 2026-12-06 does not return it: fusing a hold-out
+  image with itself keeps it within about a level of 255 (mean), yet Q_CB of F(I, I) against I is only 0.83-0.92,
+  and much of a multi-focus pair is in focus in both sources (docs/BENCHMARKS.md, "Twelfth session"). 0 by default.
 
 Ablations (Table 5): ``"I"`` fixed w = v = 1/2 (P unused); ``"II"`` no meta-learning: P is trained jointly
 and directly by Adam on Lf in the N phase (no M phase); ``"III"`` no fusion-and-reconstruction update:
@@ -148,6 +153,7 @@ class TrainSettings:
     crush: float = 0.0  # probability that a darkened crop pair also loses a black level (the module docstring)
     swap: float = 0.0  # probability that a crop pair is given in the order (B, A) (the module docstring)
     stretch: float = 0.0  # probability that a crop pair is stretched to the full range (the module docstring)
+    same: float = 0.0  # probability that a crop pair is one of its sources twice (the module docstring)
     gradient_scale: float = 8.0  # ∇ in the losses = this × kornia's normalised Sobel: the plain kernel (docstring)
     seed: int = 0
     checkpoint_every: int = 200  # K: steps between run checkpoints
@@ -176,7 +182,7 @@ class TrainSettings:
             raise ValueError("lr_schedule must be 'constant' or 'cosine'")
         if self.warmup_steps < 0:
             raise ValueError("warmup_steps must not be negative")
-        for name in ("darken", "crush", "swap", "stretch"):
+        for name in ("darken", "crush", "swap", "stretch", "same"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} is a probability, between 0 and 1")
         if self.tie_w < 0:

@@ -106,7 +106,7 @@ class Trainer:
         self.sgd_r = torch.optim.SGD(self.recon.parameters(), lr=s.inner_lr)
         data = [load_luminance_pair(a, b, s.max_side) for a, b in self.pairs] if _load_pairs else []
         self.sampler = (CropSampler(data, s.crop, s.seed, dist.rank(), darken=s.darken, crush=s.crush, swap=s.swap,
-                                    stretch=s.stretch) if data else None)
+                                    stretch=s.stretch, same=s.same) if data else None)
         self.preview = self._preview_pair(data)
         self.step = self.epoch = self.step_in_epoch = 0
         self.split: tuple[np.ndarray, np.ndarray] | None = None

@@ -1,5 +1,5 @@
 """CropSampler's augmentations: darkening (TrainSettings.darken), crushing (crush), the order of the sources (swap),
-the contrast stretch (stretch)."""
+the contrast stretch (stretch), one source twice (same)."""
 
 import numpy as np
 import pytest
@@ -64,6 +64,22 @@ def test_swap_gives_pairs_in_either_order_and_draws_nothing_when_off():
     torch.testing.assert_close(plain.batch(16), off.batch(16))  # swap=0: the same crops as before the option
     with pytest.raises(ValueError, match="swap"):
         CropSampler([(ramp, ramp)], 32, swap=1.5)
+
+
+def test_same_gives_one_source_twice_and_draws_nothing_when_off():
+    a_img = np.full((48, 48), 0.25, dtype=np.float32)
+    b_img = np.full((48, 48), 0.75, dtype=np.float32)
+    a, b = CropSampler([(a_img, b_img)], 32, seed=9, same=0.5).batch(400)
+    twice = (a == b).all(dim=3).all(dim=2).all(dim=1)
+    assert 0.4 < float(twice.float().mean()) < 0.6  # about half the pairs are one source twice ...
+    first = a[twice].mean(dim=(1, 2, 3))
+    assert 0.3 < float((first > 0.5).float().mean()) < 0.7  # ... B as often as A ...
+    torch.testing.assert_close(a[~twice] + b[~twice], torch.ones_like(a[~twice]))  # ... the rest whole pairs
+    ramp = np.tile(np.linspace(0.0, 1.0, 48, dtype=np.float32), (48, 1))
+    plain, off = CropSampler([(ramp, ramp * 0.5)], 32, seed=8), CropSampler([(ramp, ramp * 0.5)], 32, seed=8, same=0.0)
+    torch.testing.assert_close(plain.batch(16), off.batch(16))  # same=0: the same crops as before the option
+    with pytest.raises(ValueError, match="same"):
+        TrainSettings(same=-0.1)
 
 
 def test_stretch_maps_both_sources_to_the_full_range_with_one_map():
