@@ -1,4 +1,4 @@
-"""scripts/probe_fit.py: the fit gap of F against its maps' blend, F fused with itself, and F specialised on one pair."""
+"""scripts/probe_fit.py: the fit gap of F against its maps' blend, F fused with itself, F specialised on one pair."""
 
 import sys
 from pathlib import Path
