@@ -2,6 +2,7 @@
 
     python scripts/probe_fit.py [--weights resources/weights/mfif.safetensors] [--pairs 0 1 2 3 13]
     python scripts/probe_fit.py --pairs 0 --specialise 400 [--lr 1e-4]
+    python scripts/probe_fit.py --means
 
 For pairs of the campaign's multi-focus hold-out (train split; indices into it), the fusion loss (Eq. 1-3, at the
 model's own training scale: TrainSettings.loss_alpha1 from the settings the weights record) of F's output and of its
@@ -10,6 +11,8 @@ metrics of both and of the Laplacian pyramid, and F fused with itself: F(I, I) a
 of 255 and Q_CB (1 for a perfect copy). With ``--specialise N`` F is trained N steps on each pair alone (Adam at
 ``--lr``, 4 crops of 96² a step, P's whole-image maps held) and the loss and the metrics are printed every 100
 steps: how far an F of this size gets when it has only one pair to fuse, which a general F cannot beat on that pair.
+With ``--means``, the paper metrics' means over the whole hold-out of F's output, the blend, the maps' hard choice
+(each pixel from the source with v above ½) and the Laplacian pyramid: whether P's maps, rather than F, reach a target.
 On 2026-12-06 (docs/BENCHMARKS.md, "Twelfth session") the default's loss on the hold-out's first pair was 14 times
 its blend's, and F specialised on that pair alone stalled at 3.5-6 times it, with Q_CB 0.75-0.77 against the
 blend's 0.846. Needs ../shared.
@@ -100,6 +103,7 @@ def main() -> int:
     ap.add_argument("--pairs", type=int, nargs="+", default=[0, 1, 2, 3, 13], help="indices into the hold-out")
     ap.add_argument("--specialise", type=int, default=0, help="train F this many steps on each pair alone")
     ap.add_argument("--lr", type=float, default=1e-4, help="with --specialise: Adam's rate")
+    ap.add_argument("--means", action="store_true", help="means over the whole hold-out (model, blend, hard, pyramid)")
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -120,6 +124,22 @@ def main() -> int:
         d = compute_metrics(255.0 * ya, 255.0 * yb, np.round(255.0 * np.clip(img, 0.0, 1.0)), names)
         return " ".join(f"{k} {d[k]:.4g}" for k in names)
 
+    if args.means:
+        bundle = load_model(args.weights, "mfif")
+        rows: dict[str, list[dict]] = {}
+        for pa, pb in pairs:
+            ya, yb = load_luminance_pair(pa, pb)
+            gap = fit_gap(bundle, ya, yb, loss_alpha1(bundle))
+            images = {"model": gap["fused"], "blend": gap["blend"],
+                      "hard choice": np.where(gap["maps"]["va"] > 0.5, ya, yb), "laplacian": laplacian_pyramid(ya, yb)}
+            for name, img in images.items():
+                rows.setdefault(name, []).append(compute_metrics(
+                    255.0 * ya, 255.0 * yb, np.round(255.0 * np.clip(img, 0.0, 1.0)), names))
+        print(f"{args.weights.name}, means over {len(pairs)} hold-out pairs (luminance):")
+        print("| image | " + " | ".join(names) + " |\n|---|" + "---|" * len(names))
+        for name, r in rows.items():
+            print(f"| {name} | " + " | ".join(f"{np.mean([x[k] for x in r]):.4g}" for k in names) + " |")
+        return 0
     for i in args.pairs:
         if not 0 <= i < len(pairs):
             print(f"probe_fit: the hold-out has {len(pairs)} pairs; {i} is not one", file=sys.stderr)
