@@ -96,7 +96,9 @@ Choices the paper leaves open, made here:
   Not in the paper. Where both inputs agree the fusion is that image, and P's maps (swap-equivariant) are ½, so the
   loss asks F for the input itself. The multi-focus default of 2026-12-06 does not return it: fusing a hold-out
   image with itself keeps it within about a level of 255 (mean), yet Q_CB of F(I, I) against I is only 0.83-0.92,
-  and much of a multi-focus pair is in focus in both sources (docs/BENCHMARKS.md, "Twelfth session"). 0 by default.
+  and much of a multi-focus pair is in focus in both sources. With a quarter or half of the crops made so, F's loss
+  on such pairs fell (12.96 -> 7.00 x 1e-4 on one) but the hold-out traded as before, 2 or 3 of 6 against the
+  default (docs/BENCHMARKS.md, "Twelfth session"); no default is trained with it. 0 by default.
 
 Ablations (Table 5): ``"I"`` fixed w = v = 1/2 (P unused); ``"II"`` no meta-learning: P is trained jointly
 and directly by Adam on Lf in the N phase (no M phase); ``"III"`` no fusion-and-reconstruction update:
