@@ -21,7 +21,6 @@ blend's 0.846. Needs ../shared.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -109,15 +108,10 @@ def main() -> int:
     torch.set_num_threads(args.threads)
     from refusion_core.fusing.baselines import laplacian_pyramid
     from refusion_core.metrics import PAPER_METRICS, compute_metrics
-    from refusion_core.paths import shared_dir
-    from refusion_core.training.data import BENCHMARK_SETS, holdout, load_luminance_pair, pairs_from_manifest
-    shared = shared_dir()
-    if shared is None:
-        print("probe_fit: needs ../shared (the data sets) beside the checkout", file=sys.stderr)
-        return 2
-    n = json.loads((REPO / "campaign" / "mfif" / "plan.json").read_text())["holdout"]
-    train = pairs_from_manifest(shared / "datasets" / "manifest.json", BENCHMARK_SETS["mfif"], "train")
-    pairs = holdout(train, n)[1]
+    from refusion_core.training.data import load_luminance_pair
+    sys.path.insert(0, str(REPO / "scripts"))
+    from campaign import CAMPAIGN, read_json, split_pairs  # the campaign's own hold-out (exits without ../shared)
+    pairs = split_pairs("mfif", read_json(CAMPAIGN / "mfif" / "plan.json")["holdout"])[1]
     names = PAPER_METRICS["mfif"]
 
     def score(ya, yb, img):
