@@ -622,8 +622,9 @@ def compare(task: str, names: list[str], minutes: float, slices: int, threads: i
     Nothing is written under campaign/: the candidates live in runs/compare/<task>/<name>/, and each one's best
     slice (shippable first: better than the default by :func:`better_than_default`, check_maps passing, the
     structural metric kept and the dark check passed, as ``ship`` asks; then most such metrics; then the mean
-    relative gain; the earlier slice kept on equal terms) is copied to runs/compare/<task>/<name>/best/ for ``adopt``: the good models sit early
-    in P's training (docs/BENCHMARKS.md, the reconstruction probe), so a later slice must not overwrite them."""
+    relative gain; the earlier slice kept on equal terms) is copied to runs/compare/<task>/<name>/best/ for
+    ``adopt``: the good models sit early in P's training (docs/BENCHMARKS.md, the reconstruction probe), so a later
+    slice must not overwrite them."""
     from refusion_core.metrics.evaluation import baseline_method, evaluate, markdown_table, model_method, wins
     base_plan = read_json(CAMPAIGN / task / "plan.json")
     if base_plan is None:

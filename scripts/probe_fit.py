@@ -29,19 +29,20 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from refusion_core import MAP_NAMES as MAPS  # noqa: E402
 from refusion_core.fusing.fuser import Fuser  # noqa: E402
 from refusion_core.models.checkpoint import ModelBundle, load_model  # noqa: E402
 from refusion_core.training.losses import fusion_loss  # noqa: E402
-from refusion_core.training.settings import LEGACY_GRADIENT_SCALE  # noqa: E402
+from refusion_core.training.settings import LEGACY_GRADIENT_SCALE, TrainSettings  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
-MAPS = ("wa", "wb", "va", "vb")
 
 
 def loss_alpha1(bundle: ModelBundle) -> float:
-    """α1 as the losses took it when the weights were trained (α1 × the ∇ scale², as TrainSettings.loss_alpha1)."""
+    """α1 as the losses took it when the weights were trained (TrainSettings.loss_alpha1 of the recorded settings)."""
     s = bundle.meta.get("settings") or {}
-    return float(s.get("alpha1", 1.0)) * float(s.get("gradient_scale", LEGACY_GRADIENT_SCALE)) ** 2
+    return TrainSettings(alpha1=float(s.get("alpha1", 1.0)),
+                         gradient_scale=float(s.get("gradient_scale", LEGACY_GRADIENT_SCALE))).loss_alpha1
 
 
 def _t(x: np.ndarray) -> torch.Tensor:
@@ -106,11 +107,10 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    from campaign import CAMPAIGN, read_json, split_pairs  # the campaign's hold-out (exits without ../shared)
     from refusion_core.fusing.baselines import laplacian_pyramid
     from refusion_core.metrics import PAPER_METRICS, compute_metrics
     from refusion_core.training.data import load_luminance_pair
-    sys.path.insert(0, str(REPO / "scripts"))
-    from campaign import CAMPAIGN, read_json, split_pairs  # the campaign's own hold-out (exits without ../shared)
     pairs = split_pairs("mfif", read_json(CAMPAIGN / "mfif" / "plan.json")["holdout"])[1]
     names = PAPER_METRICS["mfif"]
 
