@@ -1,7 +1,7 @@
 """How close F comes to what its own loss asks: the fit gap, pair by pair (issue 13, twelfth session).
 
     python scripts/probe_fit.py [--weights resources/weights/mfif.safetensors] [--pairs 0 1 2 3 13]
-    python scripts/probe_fit.py --pairs 0 --specialise 400 [--lr 1e-4]
+    python scripts/probe_fit.py --pairs 0 --specialise 400 [--lr 1e-4] [--widen]
     python scripts/probe_fit.py --means
 
 For pairs of the campaign's multi-focus hold-out (train split; indices into it), the fusion loss (Eq. 1-3, at the
@@ -10,9 +10,11 @@ maps' blend w_a·Ia + w_b·Ib (the intensity term's optimum; with w following v,
 metrics of both and of the Laplacian pyramid, and F fused with itself: F(I, I) against I, the mean error in levels
 of 255 and Q_CB (1 for a perfect copy). With ``--specialise N`` F is trained N steps on each pair alone (Adam at
 ``--lr``, 4 crops of 96² a step, P's whole-image maps held) and the loss and the metrics are printed every 100
-steps: how far an F of this size gets when it has only one pair to fuse, which a general F cannot beat on that pair.
+steps: how far an F of this size gets when it has only one pair to fuse, which a general F cannot beat on that pair;
+with ``--widen`` the same from F at twice its width, computing the same function at step 0 (``widen_fusion``).
 With ``--means``, the paper metrics' means over the whole hold-out of F's output, the blend, the maps' hard choice
-(each pixel from the source with v above ½) and the Laplacian pyramid: whether P's maps, rather than F, reach a target.
+(each pixel from the source with v above ½) and the Laplacian pyramid: whether P's maps, rather than F, reach a target
+(of F's output and the pyramid only for weights without P, such as the authors' released checkpoint).
 On 2026-12-06 (docs/BENCHMARKS.md, "Twelfth session") the default's loss on the hold-out's first pair was 14 times
 its blend's, and F specialised on that pair alone stalled at 3.5-6 times it, with Q_CB 0.75-0.77 against the
 blend's 0.846. Needs ../shared.
@@ -32,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from refusion_core import MAP_NAMES as MAPS  # noqa: E402
 from refusion_core.fusing.fuser import Fuser  # noqa: E402
 from refusion_core.models.checkpoint import ModelBundle, load_model  # noqa: E402
+from refusion_core.models.fusion import FusionNet  # noqa: E402
 from refusion_core.training.losses import fusion_loss  # noqa: E402
 from refusion_core.training.settings import LEGACY_GRADIENT_SCALE, TrainSettings  # noqa: E402
 
@@ -66,6 +69,77 @@ def identity_error(bundle: ModelBundle, y: np.ndarray, engine: str = "fast") -> 
     f, _ = Fuser(bundle, "cpu", engine=engine).fuse_luminance(y, y, maps=False)
     q = compute_metrics(255.0 * y, 255.0 * y, np.round(255.0 * np.clip(f, 0.0, 1.0)), ["Q_CB"])["Q_CB"]
     return float(np.abs(f - y).mean() * 255.0), float(q)
+
+
+def _head_map(d: int, heads: int) -> torch.Tensor:
+    """For a width-d tensor of ``heads`` heads widened to 2d: the old channel behind each new one. Every old channel
+    appears twice, both times in its own head (new head h = old head h's channels, each twice)."""
+    dh = d // heads
+    j = torch.arange(2 * d)
+    return (j // (2 * dh)) * dh + j % dh
+
+
+def _per_chunk(m: torch.Tensor, n: int, d: int) -> torch.Tensor:
+    """``m`` (width d -> 2d) applied to each of the n chunks of a width n·d tensor (q, k, v; gate and value)."""
+    return torch.cat([k * d + m for k in range(n)])
+
+
+def widen_fusion(f: FusionNet, seed: int = 0) -> FusionNet:
+    """F at twice its width computing the same function (Net2WiderNet, Chen et al. 2016): every channel of every
+    tensor duplicated, the heads kept (8; a head's channels stay in it), each convolution's weight on the two copies of
+    an input channel split r, 1 − r at random (r in [¼, ¾]) so that the copies' gradients differ from the first step.
+
+    Exact up to float round-off: LayerNorm sees each channel twice (same mean and variance), the channel attention's
+    softmax over a head with each key twice gives each copy half its weight on a value that is there twice. A probe
+    of F's capacity (``--widen``): it is not the paper's F (0.06 M parameters; this one 0.21 M).
+    """
+    c, heads = f.dim, f.heads
+    rng = torch.Generator().manual_seed(seed)
+    old, new = f.state_dict(), {}
+    gc = _head_map(c, heads)  # the branches' streams x1, x2 (width C)
+    gu = torch.cat([gc, c + gc])  # u = cat(x1, x2) and the decoder's stream (width 2C)
+    one = torch.zeros(1, dtype=torch.long)
+
+    def conv(name: str, gi: torch.Tensor, go: torch.Tensor) -> None:
+        w = old[name + ".weight"][go][:, gi]  # (O', I', k, k)
+        if len(gi) > 1:  # each old input channel twice: weights r and 1 - r on its copies
+            r = 0.25 + 0.5 * torch.rand(len(go), int(gi.max()) + 1, generator=rng)
+            first = torch.tensor([int((gi[:i] == g).sum()) == 0 for i, g in enumerate(gi)])
+            w = w * torch.where(first, r[:, gi], 1.0 - r[:, gi])[:, :, None, None]
+        new[name + ".weight"] = w
+
+    def copy(name: str, g: torch.Tensor) -> None:  # depthwise conv, LayerNorm: per channel
+        new[name] = old[name][g].clone()
+
+    def block(p: str, gs: torch.Tensor, d: int) -> None:
+        hid = _per_chunk(_head_map(2 * d, heads), 2, 2 * d)  # GDFN's gate and value, 2D each
+        qkv = _per_chunk(gs, 3, d)
+        for n in ("norm1", "norm2"):
+            copy(f"{p}.{n}.body.weight", gs), copy(f"{p}.{n}.body.bias", gs)
+        new[f"{p}.attn.temperature"] = old[f"{p}.attn.temperature"].clone()
+        conv(f"{p}.attn.qkv", gs, qkv), copy(f"{p}.attn.qkv_dwconv.weight", qkv)
+        conv(f"{p}.attn.project_out", gs, gs)
+        conv(f"{p}.ffn.project_in", gs, hid), copy(f"{p}.ffn.dwconv.weight", hid)
+        conv(f"{p}.ffn.project_out", hid[:2 * len(gs)], gs)
+
+    m4 = _head_map(4 * c, heads)  # AFM's expansions (width 4C each)
+    for k in ("1", "2"):
+        conv(f"project_in_{k}", one, gc)
+        for i in range(2):
+            block(f"encoder{k}.{i}", gc, c)
+        new[f"FM.temperature{k}"] = old[f"FM.temperature{k}"].clone()
+        conv(f"FM.qkv{k}", gc, _per_chunk(gc, 3, c)), copy(f"FM.qkv{k}_dwconv.weight", _per_chunk(gc, 3, c))
+        conv(f"FM.project_mid{k}", gc, gc)
+        conv(f"FM.project_E{k}", gc, m4), copy(f"FM.project_E{k}_d.weight", m4)
+        conv(f"FM.project_out{k}", m4, gu)
+    conv("FM.project_E", gu, _per_chunk(m4, 2, 4 * c)), copy("FM.project_E_d.weight", _per_chunk(m4, 2, 4 * c))
+    for i in range(2):
+        block(f"decoder.{i}", gu, 2 * c)
+    conv("project_out_0", gu, gc)
+    conv("project_out_1", gc, one)
+    wide = FusionNet(2 * c, heads)
+    wide.load_state_dict(new)  # strict: every tensor mapped
+    return wide.train(f.training)
 
 
 def specialise(bundle: ModelBundle, ya: np.ndarray, yb: np.ndarray, maps: dict, steps: int, lr: float,
@@ -103,6 +177,7 @@ def main() -> int:
     ap.add_argument("--pairs", type=int, nargs="+", default=[0, 1, 2, 3, 13], help="indices into the hold-out")
     ap.add_argument("--specialise", type=int, default=0, help="train F this many steps on each pair alone")
     ap.add_argument("--lr", type=float, default=1e-4, help="with --specialise: Adam's rate")
+    ap.add_argument("--widen", action="store_true", help="with --specialise: F widened to twice its width first")
     ap.add_argument("--means", action="store_true", help="means over the whole hold-out (model, blend, hard, pyramid)")
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
@@ -123,9 +198,13 @@ def main() -> int:
         rows: dict[str, list[dict]] = {}
         for pa, pb in pairs:
             ya, yb = load_luminance_pair(pa, pb)
-            gap = fit_gap(bundle, ya, yb, loss_alpha1(bundle))
-            images = {"model": gap["fused"], "blend": gap["blend"],
-                      "hard choice": np.where(gap["maps"]["va"] > 0.5, ya, yb), "laplacian": laplacian_pyramid(ya, yb)}
+            if bundle.proposal is None:  # a released checkpoint: F alone, no maps to blend
+                images = {"model": Fuser(bundle, "cpu").fuse_luminance(ya, yb, maps=False)[0]}
+            else:
+                gap = fit_gap(bundle, ya, yb, loss_alpha1(bundle))
+                images = {"model": gap["fused"], "blend": gap["blend"],
+                          "hard choice": np.where(gap["maps"]["va"] > 0.5, ya, yb)}
+            images["laplacian"] = laplacian_pyramid(ya, yb)
             for name, img in images.items():
                 rows.setdefault(name, []).append(compute_metrics(
                     255.0 * ya, 255.0 * yb, np.round(255.0 * np.clip(img, 0.0, 1.0)), names))
@@ -149,6 +228,8 @@ def main() -> int:
         print(f"  model     {score(ya, yb, gap['fused'])}")
         print(f"  blend     {score(ya, yb, gap['blend'])}")
         print(f"  laplacian {score(ya, yb, laplacian_pyramid(ya, yb))}", flush=True)
+        if args.widen:
+            bundle.fusion = widen_fusion(bundle.fusion)
         for step, loss, out in specialise(bundle, ya, yb, gap["maps"], args.specialise, args.lr, alpha1):
             if step:
                 print(f"  specialised, step {step}: loss x1e4 {loss * 1e4:.2f}; {score(ya, yb, out)}", flush=True)

@@ -53,3 +53,24 @@ def test_specialising_on_one_pair_lowers_its_loss():
     assert [s for s, _, _ in steps] == [0, 20, 40]
     assert steps[-1][1] < 0.5 * steps[0][1]
     assert not bundle.fusion.training
+
+
+def test_widened_f_computes_the_same_function_and_its_copies_then_part():
+    torch.manual_seed(0)
+    f = new_bundle("mfif", seed=0).fusion
+    for p in f.parameters():  # away from the initialisation's symmetries (LayerNorm 1 and 0, temperatures 1)
+        p.data.add_(0.05 * torch.randn_like(p))
+    wide = probe_fit.widen_fusion(f)
+    assert wide.dim == 2 * f.dim and sum(p.numel() for p in wide.parameters()) > 3 * sum(
+        p.numel() for p in f.parameters())
+    x = torch.rand(2, 2, 24, 40)
+    with torch.no_grad():
+        assert torch.allclose(wide(x), f(x), atol=1e-5)
+    # the two copies of a channel get different gradients (the r, 1 - r split downstream), so they part
+    opt = torch.optim.SGD(wide.parameters(), lr=1e-2)
+    wide(x).square().mean().backward()
+    g = wide.project_in_1.weight.grad  # copies of old channel 0 are new channels 0 and 2 (head 0: old 0, 1, 0, 1)
+    assert not torch.allclose(g[0], g[2], rtol=1e-3, atol=0.0)
+    opt.step()
+    with torch.no_grad():
+        assert not torch.allclose(wide(x), f(x), atol=1e-5)
