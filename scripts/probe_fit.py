@@ -17,7 +17,7 @@ With ``--means``, the paper metrics' means over the whole hold-out of F's output
 (of F's output and the pyramid only for weights without P, such as the authors' released checkpoint).
 On 2026-12-06 (docs/BENCHMARKS.md, "Twelfth session") the default's loss on the hold-out's first pair was 14 times
 its blend's, and F specialised on that pair alone stalled at 3.5-6 times it, with Q_CB 0.75-0.77 against the
-blend's 0.846. Needs ../shared.
+blend's 0.846; at twice the width (``--widen``) it stalled in the same band ("Thirteenth session"). Needs ../shared.
 """
 
 from __future__ import annotations
