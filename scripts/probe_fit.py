@@ -114,12 +114,14 @@ def widen_fusion(f: FusionNet, seed: int = 0) -> FusionNet:
     def block(p: str, gs: torch.Tensor, d: int) -> None:
         hid = _per_chunk(_head_map(2 * d, heads), 2, 2 * d)  # GDFN's gate and value, 2D each
         qkv = _per_chunk(gs, 3, d)
-        for n in ("norm1", "norm2"):
-            copy(f"{p}.{n}.body.weight", gs), copy(f"{p}.{n}.body.bias", gs)
+        for n in ("norm1.body.weight", "norm1.body.bias", "norm2.body.weight", "norm2.body.bias"):
+            copy(f"{p}.{n}", gs)
         new[f"{p}.attn.temperature"] = old[f"{p}.attn.temperature"].clone()
-        conv(f"{p}.attn.qkv", gs, qkv), copy(f"{p}.attn.qkv_dwconv.weight", qkv)
+        conv(f"{p}.attn.qkv", gs, qkv)
+        copy(f"{p}.attn.qkv_dwconv.weight", qkv)
         conv(f"{p}.attn.project_out", gs, gs)
-        conv(f"{p}.ffn.project_in", gs, hid), copy(f"{p}.ffn.dwconv.weight", hid)
+        conv(f"{p}.ffn.project_in", gs, hid)
+        copy(f"{p}.ffn.dwconv.weight", hid)
         conv(f"{p}.ffn.project_out", hid[:2 * len(gs)], gs)
 
     m4 = _head_map(4 * c, heads)  # AFM's expansions (width 4C each)
@@ -128,11 +130,14 @@ def widen_fusion(f: FusionNet, seed: int = 0) -> FusionNet:
         for i in range(2):
             block(f"encoder{k}.{i}", gc, c)
         new[f"FM.temperature{k}"] = old[f"FM.temperature{k}"].clone()
-        conv(f"FM.qkv{k}", gc, _per_chunk(gc, 3, c)), copy(f"FM.qkv{k}_dwconv.weight", _per_chunk(gc, 3, c))
+        conv(f"FM.qkv{k}", gc, _per_chunk(gc, 3, c))
+        copy(f"FM.qkv{k}_dwconv.weight", _per_chunk(gc, 3, c))
         conv(f"FM.project_mid{k}", gc, gc)
-        conv(f"FM.project_E{k}", gc, m4), copy(f"FM.project_E{k}_d.weight", m4)
+        conv(f"FM.project_E{k}", gc, m4)
+        copy(f"FM.project_E{k}_d.weight", m4)
         conv(f"FM.project_out{k}", m4, gu)
-    conv("FM.project_E", gu, _per_chunk(m4, 2, 4 * c)), copy("FM.project_E_d.weight", _per_chunk(m4, 2, 4 * c))
+    conv("FM.project_E", gu, _per_chunk(m4, 2, 4 * c))
+    copy("FM.project_E_d.weight", _per_chunk(m4, 2, 4 * c))
     for i in range(2):
         block(f"decoder.{i}", gu, 2 * c)
     conv("project_out_0", gu, gc)
