@@ -104,7 +104,8 @@ def widen_fusion(f: FusionNet, seed: int = 0) -> FusionNet:
         w = old[name + ".weight"][go][:, gi]  # (O', I', k, k)
         if len(gi) > 1:  # each old input channel twice: weights r and 1 - r on its copies
             r = 0.25 + 0.5 * torch.rand(len(go), int(gi.max()) + 1, generator=rng)
-            first = torch.tensor([int((gi[:i] == g).sum()) == 0 for i, g in enumerate(gi)])
+            first = torch.zeros(len(gi), dtype=torch.bool)
+            first[np.unique(gi.numpy(), return_index=True)[1]] = True  # each old channel's first copy
             w = w * torch.where(first, r[:, gi], 1.0 - r[:, gi])[:, :, None, None]
         new[name + ".weight"] = w
 
