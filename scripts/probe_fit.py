@@ -1,7 +1,7 @@
 """How close F comes to what its own loss asks: the fit gap, pair by pair (issue 13, twelfth session).
 
     python scripts/probe_fit.py [--weights resources/weights/mfif.safetensors] [--pairs 0 1 2 3 13]
-    python scripts/probe_fit.py --pairs 0 --specialise 400 [--lr 1e-4] [--widen]
+    python scripts/probe_fit.py --pairs 0 --specialise 400 [--lr 1e-4] [--widen] [--anneal]
     python scripts/probe_fit.py --means
 
 For pairs of the campaign's multi-focus hold-out (train split; indices into it), the fusion loss (Eq. 1-3, at the
@@ -10,8 +10,9 @@ maps' blend w_a·Ia + w_b·Ib (the intensity term's optimum; with w following v,
 metrics of both and of the Laplacian pyramid, and F fused with itself: F(I, I) against I, the mean error in levels
 of 255 and Q_CB (1 for a perfect copy). With ``--specialise N`` F is trained N steps on each pair alone (Adam at
 ``--lr``, 4 crops of 96² a step, P's whole-image maps held) and the loss and the metrics are printed every 100
-steps: how far an F of this size gets when it has only one pair to fuse, which a general F cannot beat on that pair;
-with ``--widen`` the same from F at twice its width, computing the same function at step 0 (``widen_fusion``).
+(``--every``) steps: how far an F of this size gets when it has only one pair to fuse, which a general F cannot
+beat on that pair; with ``--widen`` the same from F at twice its width, computing the same function at step 0
+(``widen_fusion``), with ``--anneal`` at a rate decaying to 0.
 With ``--means``, the paper metrics' means over the whole hold-out of F's output, the blend, the maps' hard choice
 (each pixel from the source with v above ½) and the Laplacian pyramid: whether P's maps, rather than F, reach a target
 (of F's output and the pyramid only for weights without P, such as the authors' released checkpoint).
@@ -149,14 +150,16 @@ def widen_fusion(f: FusionNet, seed: int = 0) -> FusionNet:
 
 
 def specialise(bundle: ModelBundle, ya: np.ndarray, yb: np.ndarray, maps: dict, steps: int, lr: float,
-               alpha1: float, crop: int = 96, batch: int = 4, every: int = 100, seed: int = 0):
+               alpha1: float, crop: int = 96, batch: int = 4, every: int = 100, seed: int = 0, anneal: bool = False):
     """Train ``bundle``'s F in place on one pair alone (the maps held); yields (step, whole-image loss, output)
-    at step 0 and every ``every`` steps."""
+    at step 0 and every ``every`` steps. With ``anneal`` the rate decays from ``lr`` to 0 by a cosine over the steps
+    (a settled F instead of Adam's noise at a constant rate)."""
     rng = np.random.default_rng(seed)
     x = torch.from_numpy(np.stack([ya, yb]).astype(np.float32))[None]
     m = torch.from_numpy(np.stack([maps[k] for k in MAPS]))[None]
     f = bundle.fusion
     opt = torch.optim.Adam(f.parameters(), lr=lr)
+    cosine = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(steps, 1), eta_min=0.0) if anneal else None
     h, w = ya.shape
     for step in range(steps + 1):
         if step % every == 0 or step == steps:
@@ -174,6 +177,8 @@ def specialise(bundle: ModelBundle, ya: np.ndarray, yb: np.ndarray, maps: dict, 
         opt.zero_grad()
         loss.backward()
         opt.step()
+        if cosine is not None:
+            cosine.step()
     f.eval()
 
 
@@ -184,6 +189,8 @@ def main() -> int:
     ap.add_argument("--specialise", type=int, default=0, help="train F this many steps on each pair alone")
     ap.add_argument("--lr", type=float, default=1e-4, help="with --specialise: Adam's rate")
     ap.add_argument("--widen", action="store_true", help="with --specialise: F widened to twice its width first")
+    ap.add_argument("--anneal", action="store_true", help="with --specialise: the rate decays to 0 by a cosine")
+    ap.add_argument("--every", type=int, default=100, help="with --specialise: print every this many steps")
     ap.add_argument("--means", action="store_true", help="means over the whole hold-out (model, blend, hard, pyramid)")
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
@@ -236,7 +243,8 @@ def main() -> int:
         print(f"  laplacian {score(ya, yb, laplacian_pyramid(ya, yb))}", flush=True)
         if args.widen:
             bundle.fusion = widen_fusion(bundle.fusion)
-        for step, loss, out in specialise(bundle, ya, yb, gap["maps"], args.specialise, args.lr, alpha1):
+        for step, loss, out in specialise(bundle, ya, yb, gap["maps"], args.specialise, args.lr, alpha1,
+                                            every=args.every, anneal=args.anneal):
             if step:
                 print(f"  specialised, step {step}: loss x1e4 {loss * 1e4:.2f}; {score(ya, yb, out)}", flush=True)
     return 0
